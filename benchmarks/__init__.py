@@ -1,0 +1,1 @@
+"""Input-pipeline benchmarks (``make bench`` runs ``benchmarks/run_all.py``)."""

@@ -1,0 +1,201 @@
+"""Loader benchmark: our ``DrawingDataset`` (a Keras PyDataset) vs the source documents'
+``tf.data.Dataset.from_generator`` loader over pandas chunks, on the same drawings.
+
+The baseline (re-implemented here): ``pd.read_csv(chunksize=...)`` of a CSV with a
+``drawing`` column; per row ``json.loads`` + ``cv2.line`` on a 256 canvas (width 6, stroke
+``t`` in grey ``255 - min(t, 10) * 13``) + ``cv2.resize`` to ``img_size``
+(:func:`benchmarks.reference.reference_image`); the generator yields ``(image, label)`` and
+the dataset is ``.batch(batch_size)``. The CSV is written from the very shards our loader
+reads, so both see the same drawings in the same order.
+
+Ours is measured three ways: ``ds[i]`` in a loop (one thread, ``workers=1``); through Keras'
+``PyDatasetAdapter`` numpy iterator with its ``OrderedEnqueuer`` and ``workers`` threads (what
+``model.fit`` iterates on the JAX backend); and through the adapter's ``get_tf_dataset()``
+(what ``model.fit`` iterates on the TensorFlow backend). Each rate counts every batch from the
+moment the iterator is created (start-up included), in several alternating rounds; the best
+round counts, since other load on the machine only ever slows a round down. CPU time (all
+threads of this process) is reported too: images per CPU-second do not depend on that load.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.reference import reference_image
+from doodle.augment import Augment
+from doodle.shards import open_shard, read_classes, train_shard_paths
+
+# params.yaml's train.augment defaults: the loader is timed as training runs it.
+TRAIN_AUGMENT = Augment(flip=0.5, scale=0.1, shift=0.05, rotate=8, stroke_dropout=0.05)
+
+
+def write_csv_from_shards(shard_paths: list[Path], classes: list[str], csv_path: Path) -> int:
+    """Write the shards' drawings, in order, as a Kaggle-style CSV (plus a ``y`` label column).
+
+    ``drawing`` uses ``json.dumps``' default separators, as Kaggle's files do. Returns rows.
+    """
+    n = 0
+    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["countrycode", "drawing", "key_id", "word", "y"])
+        for p in shard_paths:
+            s = open_shard(p)
+            d = s.drawings
+            xy = np.asarray(d.xy)
+            so, do = np.asarray(d.stroke_offsets), np.asarray(d.drawing_offsets)
+            for i in range(len(s)):
+                strokes = [[xy[so[k]:so[k + 1], 0].tolist(), xy[so[k]:so[k + 1], 1].tolist()]
+                           for k in range(do[i], do[i + 1])]
+                label = int(s.label[i])
+                w.writerow([s.countrycode[i].decode(), json.dumps(strokes), int(s.key_id[i]),
+                            classes[label], label])
+                n += 1
+    return n
+
+
+def from_generator_dataset(csv_path: Path, batch_size: int, img_size: int,
+                           chunksize: int = 10_000):
+    """The source documents' loader: ``from_generator`` over pandas chunks, then ``.batch``.
+
+    Repeats forever (as a training loop over the file would).
+    """
+    import pandas as pd
+    import tensorflow as tf
+
+    def gen() -> Iterator[tuple[np.ndarray, int]]:
+        for chunk in pd.read_csv(csv_path, chunksize=chunksize):
+            for drawing, y in zip(chunk["drawing"].values, chunk["y"].values, strict=True):
+                yield reference_image(drawing, img_size)[:, :, None], y
+
+    ds = tf.data.Dataset.from_generator(gen, output_signature=(
+        tf.TensorSpec((img_size, img_size, 1), tf.uint8), tf.TensorSpec((), tf.int64)))
+    return ds.repeat().batch(batch_size)
+
+
+def make_pydataset(shard_paths: list[Path], n_classes: int, batch_size: int, img_size: int,
+                   workers: int):
+    """Our training loader, configured as ``train`` runs it (augmentation on)."""
+    from doodle.dataset import DrawingDataset
+
+    return DrawingDataset(shard_paths, batch_size=batch_size, img_size=img_size,
+                          n_classes=n_classes, training=True, seed=0, augment=TRAIN_AUGMENT,
+                          steps_per_epoch=10**7, workers=workers)
+
+
+def _rate(make_iter: Callable[[], tuple[Iterator, Callable[[], None]]], seconds: float
+          ) -> tuple[float, float, int]:
+    """(batches per wall second, batches per CPU second, batches) over ``seconds``."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    it, close = make_iter()
+    n = 0
+    try:
+        while True:
+            next(it)
+            n += 1
+            if time.perf_counter() - w0 >= seconds:
+                break
+    finally:
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        close()
+    return n / wall, n / max(cpu, 1e-9), n
+
+
+def bench_loader(shard_dir: Path, csv_path: Path, batch_size: int = 256, img_size: int = 64,
+                 seconds: float = 10.0, workers: int = 2, rounds: int = 3,
+                 tf_path: bool = True, log: Callable[[str], None] = print) -> dict:
+    """Time both loaders on ``shard_dir``'s training shards -> flat dict of figures.
+
+    ``seconds`` is per loader variant, split into ``rounds`` alternating rounds.
+    """
+    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+    from doodle.render import warmup
+
+    paths = train_shard_paths(shard_dir)
+    classes = read_classes(shard_dir)
+    if not Path(csv_path).is_file():
+        write_csv_from_shards(paths, classes, Path(csv_path))
+    warmup()
+    single = make_pydataset(paths, len(classes), batch_size, img_size, workers=1)
+    threaded = make_pydataset(paths, len(classes), batch_size, img_size, workers=workers)
+    baseline = from_generator_dataset(Path(csv_path), batch_size, img_size)
+
+    def direct():
+        def batches() -> Iterator:
+            i = 0
+            while True:
+                yield single[i]
+                i += 1
+
+        return batches(), lambda: None
+
+    def enqueuer():
+        adapter = PyDatasetAdapter(threaded, shuffle=False)
+        if adapter.enqueuer is None:
+            raise RuntimeError("Keras built no enqueuer (workers must be > 1)")
+        return adapter.get_numpy_iterator(), adapter.enqueuer.stop
+
+    def keras_tf():
+        adapter = PyDatasetAdapter(threaded, shuffle=False)
+        stop = adapter.enqueuer.stop if adapter.enqueuer else (lambda: None)
+        return iter(adapter.get_tf_dataset()), stop
+
+    def from_generator():
+        return iter(baseline), lambda: None
+
+    variants: dict[str, Callable] = {"from_generator": from_generator,
+                                     "pydataset_direct": direct, "pydataset_enqueuer": enqueuer}
+    if tf_path:
+        variants["pydataset_keras_tf"] = keras_tf
+    wall: dict[str, float] = {}  # best batches per wall second
+    cpu: dict[str, float] = {}  # best batches per CPU second
+    errors: dict[str, str] = {}
+    per_round = seconds / max(rounds, 1)
+    for r in range(max(rounds, 1)):
+        for name, make in variants.items():
+            if name in errors:
+                continue
+            try:
+                res = _rate(make, per_round)
+            except Exception as e:  # noqa: BLE001 - reported, the others still run
+                errors[name] = f"{type(e).__name__}: {e}"
+                log(f"bench_loader: {name} failed: {errors[name]}")
+                continue
+            log(f"bench_loader: round {r + 1} {name}: {res[0]:.1f} batches/s "
+                f"({res[1]:.1f} per CPU-s)")
+            wall[name] = max(wall.get(name, 0.0), res[0])
+            cpu[name] = max(cpu.get(name, 0.0), res[1])
+    if "from_generator" not in wall or (
+            "pydataset_enqueuer" not in wall and "pydataset_direct" not in wall):
+        raise RuntimeError(f"loader benchmark failed: {errors}")
+
+    out: dict = {"loader_batch_size": batch_size, "loader_img_size": img_size,
+                 "loader_workers": workers, "loader_drawings": int(single.total),
+                 "loader_rounds": rounds, "loader_seconds_per_variant": seconds}
+    for name in wall:
+        out[f"{name}_batches_per_s"] = round(wall[name], 2)
+        out[f"{name}_images_per_cpu_s"] = round(cpu[name] * batch_size, 1)
+    gen = wall["from_generator"]
+    ours_key = "pydataset_enqueuer" if "pydataset_enqueuer" in wall else "pydataset_direct"
+    ours = wall[ours_key]
+    out["loader_measured_with"] = (f"keras OrderedEnqueuer, workers={workers}"
+                                   if ours_key == "pydataset_enqueuer" else "ds[i], workers=1")
+    out["pydataset_batches_per_s"] = round(ours, 2)
+    out["pydataset_images_per_s"] = round(ours * batch_size, 1)
+    out["from_generator_images_per_s"] = round(gen * batch_size, 1)
+    out["loader_ratio_vs_from_generator"] = round(ours / gen, 2)
+    if "pydataset_direct" in wall:
+        out["loader_ratio_direct_vs_from_generator"] = round(wall["pydataset_direct"] / gen, 2)
+    if "pydataset_keras_tf" in wall:
+        out["loader_ratio_keras_tf_vs_from_generator"] = round(
+            wall["pydataset_keras_tf"] / gen, 2)
+    out["loader_ratio_per_cpu_s"] = round(cpu[ours_key] / cpu["from_generator"], 2)
+    if errors:
+        out["loader_errors"] = errors
+    return out

@@ -1,0 +1,336 @@
+"""``make bench``: every input-pipeline figure, measured side by side in one run.
+
+Sections (each on the same machine, the loader ones on the same shards):
+
+* render   -- ``benchmarks/bench_render.py``: our renderer vs the source documents' per-drawing
+  ``cv2`` renderer, per core, on the real sample (synthetic drawings if it is absent);
+* loader   -- ``benchmarks/bench_loader.py``: our PyDataset vs the ``from_generator`` loader;
+* tfdata   -- ``benchmarks/bench_tfdata.py`` if present (TFRecord / tf.data variants);
+* shard    -- ``benchmarks/bench_shard.py``: shard-stage drawings/s and peak RSS at two sizes.
+
+Writes ``reports/bench.json`` (atomically) and prints a Markdown table for BENCHMARKS.md.
+``--quick`` is a small fast run (the smoke test uses it); its figures mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import inspect
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# The real Kaggle-layout sample lives next to the repository: <repo>/../shared/data/...
+REAL_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "quickdraw-real-sample"
+
+# (key, comparison, threshold, what it means)
+TARGETS: list[tuple[str, str, float, str]] = [
+    ("render_per_core_64", ">=", 150_000, "drawings/s/core rendered at 64 px"),
+    ("render_per_core_128", ">=", 40_000, "drawings/s/core rendered at 128 px"),
+    ("loader_ratio_vs_from_generator", ">=", 10, "PyDataset / from_generator batches/s"),
+    ("shard_rss_ratio_large_vs_small", "<=", 1.25, "shard peak RSS flat (4x data)"),
+]
+
+# Rows of the Markdown table: (key, label, unit).
+TABLE: list[tuple[str, str, str]] = [
+    ("render_per_core_64", "Render, ours, 64 px", "drawings/s/core"),
+    ("render_per_core_128", "Render, ours, 128 px", "drawings/s/core"),
+    ("baseline_render_per_core_64", "Render, cv2 reference, 64 px", "drawings/s/core"),
+    ("baseline_render_per_core_128", "Render, cv2 reference, 128 px", "drawings/s/core"),
+    ("render_speedup_64", "Render speed-up, 64 px", "x"),
+    ("render_mad_64", "Ours vs cv2 reference, mean abs. diff., 64 px", "grey levels"),
+    ("render_mad_128", "Ours vs cv2 reference, mean abs. diff., 128 px", "grey levels"),
+    ("from_generator_batches_per_s", "Loader: source docs' from_generator", "batches/s"),
+    ("pydataset_direct_batches_per_s", "Loader: PyDataset ds[i], 1 thread", "batches/s"),
+    ("pydataset_enqueuer_batches_per_s", "Loader: PyDataset via Keras enqueuer", "batches/s"),
+    ("pydataset_keras_tf_batches_per_s", "Loader: PyDataset via Keras get_tf_dataset",
+     "batches/s"),
+    ("pydataset_images_per_s", "Loader: PyDataset (enqueuer)", "images/s"),
+    ("from_generator_images_per_cpu_s", "Loader: from_generator per CPU-second", "images"),
+    ("pydataset_direct_images_per_cpu_s", "Loader: PyDataset ds[i] per CPU-second", "images"),
+    ("loader_ratio_vs_from_generator", "Loader ratio (enqueuer / from_generator)", "x"),
+    ("loader_ratio_direct_vs_from_generator", "Loader ratio (1 thread / from_generator)", "x"),
+    ("loader_ratio_per_cpu_s", "Loader ratio per CPU-second", "x"),
+    ("shard_drawings_per_s_small", "Shard stage, small", "drawings/s"),
+    ("shard_peak_rss_mb_small", "Shard stage peak RSS, small", "MiB"),
+    ("shard_drawings_per_s_large", "Shard stage, large", "drawings/s"),
+    ("shard_peak_rss_mb_large", "Shard stage peak RSS, large", "MiB"),
+    ("shard_peak_rss_mb_large_fixed_shards", "Shard stage peak RSS, large, n_shards fixed",
+     "MiB"),
+    ("shard_import_rss_mb_small", "Shard process RSS after imports (floor)", "MiB"),
+    ("shard_rss_ratio_large_vs_small", "Shard RSS ratio large/small (shard size fixed)", "x"),
+    ("shard_rss_ratio_large_fixed_shards_vs_small",
+     "Shard RSS ratio large/small (n_shards fixed)", "x"),
+    ("shard_peak_rss_mb_large_more_classes", "Shard stage peak RSS, large via 4x class files",
+     "MiB"),
+    ("shard_rss_ratio_large_more_classes_vs_small",
+     "Shard RSS ratio large/small (4x class files, same chunk and shard size)", "x"),
+]
+
+
+def machine_info() -> dict:
+    """CPU model, core counts, memory, load and library versions."""
+    info: dict = {"nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                  else os.cpu_count(), "cpu_count": os.cpu_count(),
+                  "cpu_model": platform.processor() or "unknown",
+                  "python": platform.python_version(), "platform": platform.platform()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu_model"] = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                info["mem_total_gib"] = round(int(line.split()[1]) / 2**20, 1)
+                break
+    except OSError:
+        pass
+    info["loadavg_start"] = [round(x, 2) for x in os.getloadavg()]
+    import importlib.metadata as md
+
+    for pkg in ("numpy", "numba", "pandas", "opencv-python-headless", "tensorflow", "keras"):
+        try:
+            info[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    info["keras_backend"] = os.environ.get("KERAS_BACKEND", "tensorflow")
+    return info
+
+
+def sample_source(workdir: Path, note: Callable[[str], None]) -> tuple[Path, bool]:
+    """The Kaggle-layout folder the render and loader benchmarks read (real if present)."""
+    if (REAL_SAMPLE / "train_simplified").is_dir():
+        return REAL_SAMPLE, True
+    from doodle.synthetic import write_synthetic
+
+    dest = workdir / "synthetic-sample"
+    write_synthetic(dest, 250, 5, seed=0, n_classes=24)
+    note(f"real sample not found at {REAL_SAMPLE}: render and loader figures use 6,000 "
+         "synthetic drawings instead")
+    return dest, False
+
+
+def _render_section(raw: Path, sizes: tuple[int, ...], seconds: float) -> dict:
+    from benchmarks.bench_render import bench_render
+    from benchmarks.reference import load_sample_json
+
+    drawings, _ = load_sample_json(raw)
+    return bench_render(drawings, sizes, seconds)
+
+
+def _loader_shards(raw: Path, dest: Path) -> Path:
+    from doodle.sharding import shard_dataset
+
+    shard_dataset(raw, dest, n_shards=2, val_size=0, seed=0,
+                  report_path=dest.parent / "loader-shard-report.json")
+    return dest
+
+
+def targets_status(fig: dict) -> list[dict]:
+    """Each target with its measured value and whether it is met (None: not measured)."""
+    out = []
+    for key, op, thr, what in TARGETS:
+        v = fig.get(key)
+        met = None if v is None else (v >= thr if op == ">=" else v <= thr)
+        out.append({"key": key, "target": f"{op} {thr:g}", "what": what, "value": v,
+                    "met": met})
+    return out
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def markdown_table(fig: dict, extra_keys: list[str] | None = None) -> str:
+    """The figures as a Markdown table (rows whose key was not measured are left out).
+
+    ``extra_keys``: further numeric keys (e.g. bench_tfdata's) appended under their own name.
+    """
+    target = {k: f"{op} {thr:g}" for k, op, thr, _ in TARGETS}
+    status = {t["key"]: t["met"] for t in targets_status(fig)}
+    rows = list(TABLE)
+    known = {k for k, _, _ in TABLE}
+    rows += [(k, k, "") for k in extra_keys or [] if k not in known]
+    lines = ["| Figure | Value | Unit | Target | Met |", "|---|---:|---|---|---|"]
+    for key, label, unit in rows:
+        v = fig.get(key)
+        if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        met = status.get(key)
+        label = f"`{key}`" if label == key else f"{label} (`{key}`)"
+        lines.append(f"| {label} | {_fmt(v)} | {unit} | {target.get(key, '')} | "
+                     f"{'' if met is None else ('yes' if met else 'NO')} |")
+    return "\n".join(lines)
+
+
+def _call(fn: Callable, *args: object, **kwargs: object) -> dict:
+    """Call ``fn`` with only the keyword arguments its signature accepts."""
+    params = inspect.signature(fn).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        kwargs = {k: v for k, v in kwargs.items() if k in params}
+    return fn(*args, **kwargs)
+
+
+def run(args: argparse.Namespace, workdir: Path, log: Callable[[str], None] = print) -> dict:
+    """Run every section; returns the report (figures flat at the top level)."""
+    quick = args.quick
+    notes: list[str] = []
+    failed: list[str] = []
+
+    def note(msg: str) -> None:
+        notes.append(msg)
+        log(f"NOTE: {msg}")
+
+    fig: dict = {}
+    sections: dict[str, float] = {}
+    section_keys: dict[str, list[str]] = {}
+
+    def section(name: str, fn: Callable[[], dict], required: bool = True) -> None:
+        log(f"== {name} ==")
+        t0 = time.perf_counter()
+        try:
+            res = fn()
+        except Exception as e:  # noqa: BLE001 - one broken section must not hide the others
+            msg = f"{name}: {type(e).__name__}: {e}"
+            if required:
+                failed.append(msg)
+            note(("FAILED " if required else "skipped ") + msg)
+            log(traceback.format_exc(limit=3))
+            return
+        finally:
+            sections[name] = round(time.perf_counter() - t0, 1)
+        section_keys[name] = list(res)
+        fig.update(res)
+
+    info = machine_info()
+    raw, real = sample_source(workdir, note)
+    fig["sample_real"] = real
+    fig["sample_dir"] = str(raw)
+    secs = args.seconds if args.seconds is not None else (0.3 if quick else 5.0)
+
+    section("render", lambda: _render_section(raw, (64, 128), secs))
+    shard_dir = workdir / "loader-shards"
+
+    def loader() -> dict:
+        from benchmarks.bench_loader import bench_loader
+
+        return bench_loader(_loader_shards(raw, shard_dir), workdir / "loader.csv",
+                            batch_size=args.batch_size, img_size=64,
+                            seconds=secs * (1 if quick else 3), workers=args.workers,
+                            rounds=1 if quick else 4, log=log)
+
+    section("loader", loader)
+
+    def tfdata() -> dict:
+        try:
+            from benchmarks.bench_tfdata import bench_tfdata
+        except ImportError as e:
+            raise RuntimeError(f"benchmarks/bench_tfdata.py not importable ({e})") from None
+        if not shard_dir.is_dir():
+            _loader_shards(raw, shard_dir)
+        quick_kw = dict(rounds=1, warmup=1, csv_rows=1_000, image_sample=100) if quick else {}
+        return _call(bench_tfdata, shard_dir, workdir / "tfrecords", args.batch_size, 64,
+                     secs * (1 if quick else 3), workers=args.workers, log=log, **quick_kw)
+
+    section("tfdata", tfdata, required=False)
+
+    def shard() -> dict:
+        from benchmarks.bench_shard import bench_shard
+
+        kw: dict = {}
+        if quick:
+            kw = dict(small_per_class=250, large_per_class=1000, small_shards=2,
+                      large_shards=8, base_per_class=50, test_per_class=5, val_size=50)
+        return bench_shard(workdir / "shard", skip_large=args.skip_shard_large, log=log, **kw)
+
+    section("shard", shard)
+    if args.skip_shard_large:
+        note("--skip-shard-large: the large shard runs (and the RSS ratios) were skipped")
+
+    info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    report = {
+        "command": "make bench  (= .venv/bin/python benchmarks/run_all.py "
+                   + " ".join(args.argv) + ")",
+        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "quick": quick,
+        "machine": info,
+        "section_seconds": sections,
+        "section_keys": section_keys,
+        **fig,
+        "targets": targets_status(fig),
+        "notes": notes,
+        "failed": failed,
+    }
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; returns the exit status (1 if a required section failed)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes, short timings")
+    ap.add_argument("--skip-shard-large", action="store_true",
+                    help="shard only the small dataset (no RSS ratio)")
+    ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench.json")
+    ap.add_argument("--seconds", type=float, default=None,
+                    help="timing window per measurement (default 5, quick 0.3)")
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--workers", type=int, default=2, help="PyDataset enqueuer threads")
+    ap.add_argument("--workdir", type=Path, default=None,
+                    help="keep the generated data here (default: a temp folder, deleted)")
+    args = ap.parse_args(argv)
+    args.argv = argv
+    from doodle.shards import write_json
+
+    tmp = None
+    if args.workdir is None:
+        tmp = tempfile.mkdtemp(prefix="doodle-bench-")
+        workdir = Path(tmp)
+    else:
+        workdir = args.workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        report = run(args, workdir)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    write_json(args.out, report)
+    print()
+    print(json.dumps({k: v for k, v in report.items()
+                      if k not in ("targets", "section_keys")}, indent=2))
+    print()
+    m = report["machine"]
+    print(f"Machine: {m['cpu_model']}, nproc={m['nproc']}, "
+          f"{m.get('mem_total_gib', '?')} GiB RAM, load average at start "
+          f"{m['loadavg_start']}, at end {m['loadavg_end']}")
+    print()
+    print(markdown_table(report, report["section_keys"].get("tfdata")))
+    print()
+    for t in report["targets"]:
+        state = "not measured" if t["met"] is None else ("met" if t["met"] else "MISSED")
+        print(f"target {t['key']} {t['target']}: {_fmt(t['value'])} -> {state}")
+    for n in report["notes"]:
+        print(f"note: {n}")
+    print(f"wrote {args.out}")
+    return 1 if report["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

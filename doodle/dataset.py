@@ -1,0 +1,182 @@
+"""The input pipeline: a ``keras.utils.PyDataset`` that renders batches from stroke shards.
+
+Training stream (deterministic for a seed, whatever the worker count or order):
+
+* the shards are walked in a shuffled order, a new order for every pass over the data;
+* the concatenated stream is shuffled inside windows of ``shuffle_buffer`` drawings, which
+  mixes drawings across shard boundaries;
+* batch ``i`` of epoch ``e`` is stream positions ``(e * steps + i) * batch ..`` -- a pure
+  function of (seed, epoch, step), so a resumed run sees exactly the batches it would have
+  seen, and an epoch of ``steps_per_epoch`` batches may cover part of a pass (as in the
+  reference kernels: 800 steps x 16 epochs);
+* augmentation (flip, affine, stroke dropout) is drawn per batch from the same key and
+  applied to the strokes inside the renderer.
+
+Evaluation (holdout, test) keeps the file order, never augments and ends with a partial
+batch. Images are uint8 (the model rescales), so batches stay small.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from doodle.augment import Augment, flip_affines, random_affines
+from doodle.render import render
+from doodle.shards import Shard, open_shard, read_header
+
+
+class DrawingDataset(keras.utils.PyDataset):
+    """Batches ``(images uint8 (B, S, S, C), one-hot labels)`` rendered from shard files."""
+
+    def __init__(self, shard_paths: Sequence[Path], *, batch_size: int, img_size: int,
+                 n_classes: int, channels: int = 1, line_width: float = 6.0,
+                 training: bool = False, seed: int = 0, augment: Augment | None = None,
+                 shuffle_buffer: int = 50_000, steps_per_epoch: int | None = None,
+                 epoch: int = 0, start_step: int = 0, with_labels: bool | None = None,
+                 flip: bool = False, workers: int = 1, use_multiprocessing: bool = False,
+                 max_queue_size: int = 10):
+        super().__init__(workers=workers, use_multiprocessing=use_multiprocessing,
+                         max_queue_size=max_queue_size)
+        self.paths = [Path(p) for p in shard_paths]
+        if not self.paths:
+            raise ValueError("no shard files given")
+        self.sizes = np.array([read_header(p)[0]["n"] for p in self.paths], dtype=np.int64)
+        self.total = int(self.sizes.sum())
+        if self.total == 0:
+            raise ValueError(f"shards {[str(p) for p in self.paths]} hold no drawings")
+        self.batch_size = int(batch_size)
+        self.img_size, self.channels = int(img_size), int(channels)
+        self.line_width = float(line_width)
+        self.n_classes = int(n_classes)
+        self.training = training
+        self.seed = int(seed)
+        self.augment = augment or Augment()
+        self.shuffle_buffer = max(1, int(shuffle_buffer))
+        self.steps = int(steps_per_epoch or max(1, self.total // self.batch_size))
+        self.epoch, self.start_step = int(epoch), int(start_step)
+        self.with_labels = training if with_labels is None else with_labels
+        self.flip = flip
+        self._shards: list[Shard] | None = None
+        self._windows: dict[tuple[int, int], np.ndarray] = {}
+
+    # Memory maps do not travel to worker processes: reopen them lazily in each one.
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_shards"], state["_windows"] = None, {}
+        return state
+
+    @property
+    def shards(self) -> list[Shard]:
+        if self._shards is None:
+            self._shards = [open_shard(p) for p in self.paths]
+        return self._shards
+
+    @property
+    def num_batches(self) -> int:
+        if self.training:
+            return self.steps - self.start_step
+        return math.ceil(self.total / self.batch_size)
+
+    def on_epoch_end(self) -> None:
+        # Keras stops its workers before calling this, so the next epoch's workers see it.
+        self.epoch += 1
+        self.start_step = 0
+
+    # -- where each drawing of a batch comes from -------------------------------------------
+    def _stream_positions(self, idx: int) -> np.ndarray:
+        step = self.epoch * self.steps + self.start_step + idx
+        return step * self.batch_size + np.arange(self.batch_size, dtype=np.int64)
+
+    def _window(self, pass_no: int, w: int) -> np.ndarray:
+        key = (pass_no, w)
+        perm = self._windows.get(key)
+        if perm is None:
+            size = min(self.shuffle_buffer, self.total - w * self.shuffle_buffer)
+            perm = np.random.default_rng([self.seed, pass_no, w, 1]).permutation(size)
+            if len(self._windows) > 8:
+                self._windows.clear()
+            self._windows[key] = perm
+        return perm
+
+    def locate(self, idx: int) -> tuple[np.ndarray, np.ndarray]:
+        """(shard index, row in shard) of each drawing of batch ``idx``."""
+        if not self.training:
+            pos = np.arange(idx * self.batch_size,
+                            min((idx + 1) * self.batch_size, self.total), dtype=np.int64)
+            return _split(pos, self.sizes, np.arange(len(self.sizes)))
+        g = self._stream_positions(idx)
+        pass_no, pos = g // self.total, g % self.total
+        stream = np.empty_like(pos)
+        for p in np.unique(pass_no):
+            for w in np.unique(pos[pass_no == p] // self.shuffle_buffer):
+                sel = (pass_no == p) & (pos // self.shuffle_buffer == w)
+                base = w * self.shuffle_buffer
+                stream[sel] = base + self._window(int(p), int(w))[pos[sel] - base]
+        shard_idx = np.empty_like(pos)
+        row = np.empty_like(pos)
+        for p in np.unique(pass_no):
+            sel = pass_no == p
+            order = np.random.default_rng([self.seed, int(p), 0]).permutation(len(self.sizes))
+            shard_idx[sel], row[sel] = _split(stream[sel], self.sizes[order], order)
+        return shard_idx, row
+
+    # -- the batch ---------------------------------------------------------------------------
+    def __getitem__(self, idx: int):
+        if idx >= self.num_batches:
+            raise IndexError(idx)
+        shard_idx, row = self.locate(idx)
+        n = len(row)
+        affine, drop_seed, drop = None, None, 0.0
+        if self.training:
+            rng = np.random.default_rng([self.seed, self.epoch, self.start_step + idx, 2])
+            affine = random_affines(rng, n, self.augment)
+            if self.augment.stroke_dropout > 0:
+                drop = self.augment.stroke_dropout
+                drop_seed = rng.integers(0, 2**63, n, dtype=np.uint64)
+        elif self.flip:
+            affine = flip_affines(n)
+        x = np.empty((n, self.img_size, self.img_size, self.channels), np.uint8)
+        labels = np.empty(n, np.int64)
+        for s in np.unique(shard_idx):
+            sel = np.flatnonzero(shard_idx == s)
+            shard = self.shards[s]
+            x[sel] = render(shard.drawings, row[sel], self.img_size, self.channels,
+                            self.line_width, None if affine is None else affine[sel], drop,
+                            None if drop_seed is None else drop_seed[sel])
+            labels[sel] = shard.label[row[sel]]
+        if not self.with_labels:
+            return (x,)
+        if (labels < 0).any():
+            raise ValueError(f"unlabelled drawings in {self.paths} cannot be used for training")
+        return x, one_hot(labels, self.n_classes)
+
+    # -- whole-split helpers for evaluation --------------------------------------------------
+    def column(self, name: str) -> np.ndarray:
+        """A per-drawing array (``label``, ``key_id``, ``countrycode``) over all shards, in
+        evaluation order."""
+        return np.concatenate([np.asarray(getattr(s, name)) for s in self.shards])
+
+    def n_strokes(self) -> np.ndarray:
+        return np.concatenate([s.drawings.n_strokes for s in self.shards])
+
+    def n_points(self) -> np.ndarray:
+        return np.concatenate([s.drawings.n_points for s in self.shards])
+
+
+def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    out = np.zeros((len(labels), n_classes), np.float32)
+    out[np.arange(len(labels)), labels] = 1.0
+    return out
+
+
+def _split(pos: np.ndarray, sizes: np.ndarray, order: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Stream positions over shards concatenated in ``order`` -> (shard index, row)."""
+    ends = np.cumsum(sizes)
+    k = np.searchsorted(ends, pos, side="right")
+    return order[k], pos - (ends[k] - sizes[k])

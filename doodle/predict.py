@@ -1,0 +1,66 @@
+"""Prediction: class probabilities for the holdout and the test set, per member."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from doodle.dataset import DrawingDataset
+from doodle.fileio import atomic_path
+from doodle.metrics import map3
+from doodle.shards import read_classes
+
+SPLITS = ("holdout", "test")
+
+
+def predict_split(model: keras.Model, shard_path: Path, *, img_size: int, channels: int,
+                  line_width: float, batch_size: int, tta_flip: bool, workers: int,
+                  n_classes: int) -> tuple[np.ndarray, DrawingDataset]:
+    """Probabilities (float32) for one shard file, in its order; averaged with the
+    horizontally flipped drawings when ``tta_flip``."""
+    kwargs = dict(batch_size=batch_size, img_size=img_size, channels=channels,
+                  line_width=line_width, n_classes=n_classes, workers=workers)
+    data = DrawingDataset([shard_path], **kwargs)
+    probs = model.predict(data, verbose=1)
+    if tta_flip:
+        probs = (probs + model.predict(DrawingDataset([shard_path], flip=True, **kwargs),
+                                       verbose=1)) / 2
+    return probs, data
+
+
+def save_predictions(path: Path, probs: np.ndarray, data: DrawingDataset,
+                     classes: list[str]) -> None:
+    """The prediction file contract (see doodle.ensemble): float16 probs beside their ids."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, probs=probs.astype(np.float16), key_id=data.column("key_id"),
+                     label=data.column("label").astype(np.int64),
+                     classes=np.array(classes, dtype=str), n_strokes=data.n_strokes(),
+                     n_points=data.n_points(),
+                     countrycode=data.column("countrycode").astype("U2"))
+
+
+def predict_member(model_path: Path, shard_dir: Path, out_dir: Path, cfg: dict) -> dict:
+    """Write ``out_dir/{holdout,test}.npz``; returns holdout MAP@3 and timings."""
+    t0 = time.time()
+    classes = read_classes(shard_dir)
+    model = keras.models.load_model(model_path)
+    summary: dict = {"name": cfg["name"]}
+    for split in SPLITS:
+        probs, data = predict_split(
+            model, Path(shard_dir) / f"{split}.qds", img_size=int(cfg["img_size"]),
+            channels=int(cfg.get("channels", 1)), line_width=float(cfg.get("line_width", 6)),
+            batch_size=int(cfg.get("predict_batch_size", 512)),
+            tta_flip=bool(cfg.get("tta_flip", False)), workers=int(cfg.get("workers", 2)),
+            n_classes=len(classes))
+        save_predictions(Path(out_dir) / f"{split}.npz", probs, data, classes)
+        labels = data.column("label")
+        if (labels >= 0).all():
+            summary[f"{split}_map3"] = map3(probs, labels)
+        summary[f"{split}_rows"] = len(probs)
+    summary["seconds"] = round(time.time() - t0, 1)
+    print(f"predict: {cfg['name']}: " + ", ".join(f"{k}={v}" for k, v in summary.items()))
+    return summary

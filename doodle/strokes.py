@@ -1,0 +1,181 @@
+"""The stroke format: Kaggle's JSON drawings parsed, validated and packed into flat arrays.
+
+A batch of drawings is three flat arrays (no pixels, no Python objects):
+
+* ``xy``               ``(P, 2) uint8``  every point of every stroke, drawing after drawing;
+* ``stroke_offsets``   ``(S + 1,) int64`` stroke ``s`` owns points ``stroke_offsets[s]:[s + 1]``;
+* ``drawing_offsets``  ``(N + 1,) int64`` drawing ``d`` owns strokes ``drawing_offsets[d]:[d + 1]``.
+
+The same layout is what the shard files hold and what the renderer reads, so a batch is
+rendered straight from a memory-mapped shard without copying.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+Stroke = tuple[list[int], list[int]]
+
+# Skip reasons, counted per file in the shard report (a fixed vocabulary so reports add up).
+BAD_JSON = "bad_json"
+NOT_A_DRAWING = "not_a_drawing"
+EMPTY_DRAWING = "empty_drawing"
+EMPTY_STROKE = "empty_stroke"
+XY_MISMATCH = "xy_length_mismatch"
+NON_NUMERIC = "non_numeric_coordinate"
+NON_INTEGER = "non_integer_coordinate"
+OUT_OF_RANGE = "coordinate_out_of_range"
+DRAWING_REASONS = (
+    BAD_JSON, NOT_A_DRAWING, EMPTY_DRAWING, EMPTY_STROKE, XY_MISMATCH,
+    NON_NUMERIC, NON_INTEGER, OUT_OF_RANGE,
+)
+
+
+class DrawingError(ValueError):
+    """A drawing that cannot be used; ``reason`` is one of ``DRAWING_REASONS``."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+
+
+def _check_number(v: object) -> None:
+    # bool is an int subclass in Python; a drawing of True/False is not a drawing.
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise DrawingError(NON_NUMERIC, f"value {v!r}")
+    if isinstance(v, float) and not v.is_integer():
+        raise DrawingError(NON_INTEGER, f"value {v!r} (raw data? use the simplified files)")
+    if not 0 <= v <= 255:
+        raise DrawingError(OUT_OF_RANGE, f"value {v!r} outside 0..255")
+
+
+def parse_drawing(text: str) -> list[Stroke]:
+    """Parse one ``drawing`` cell (JSON, never eval) into validated ``(xs, ys)`` strokes.
+
+    A third per-stroke list (timings, as in Kaggle's raw files) is ignored.
+    """
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, TypeError) as e:
+        raise DrawingError(BAD_JSON, str(e)) from None
+    if not isinstance(data, list):
+        raise DrawingError(NOT_A_DRAWING, f"top level is {type(data).__name__}, not a list")
+    if not data:
+        raise DrawingError(EMPTY_DRAWING)
+    strokes: list[Stroke] = []
+    for i, stroke in enumerate(data):
+        if not isinstance(stroke, list) or len(stroke) < 2 or not all(
+            isinstance(c, list) for c in stroke
+        ):
+            raise DrawingError(NOT_A_DRAWING, f"stroke {i} is not [[xs], [ys]]")
+        xs, ys = stroke[0], stroke[1]
+        if len(xs) != len(ys):
+            raise DrawingError(XY_MISMATCH, f"stroke {i}: {len(xs)} x vs {len(ys)} y")
+        if not xs:
+            raise DrawingError(EMPTY_STROKE, f"stroke {i}")
+        strokes.append((xs, ys))
+    # Validate values in one pass over all points (the common case: small ints).
+    for xs, ys in strokes:
+        for v in xs:
+            if v.__class__ is not int or not 0 <= v <= 255:
+                _check_number(v)
+        for v in ys:
+            if v.__class__ is not int or not 0 <= v <= 255:
+                _check_number(v)
+    return strokes
+
+
+def drawing_to_json(strokes: Sequence[Stroke]) -> str:
+    """Kaggle's compact JSON for a drawing."""
+    return json.dumps([[list(map(int, xs)), list(map(int, ys))] for xs, ys in strokes],
+                      separators=(",", ":"))
+
+
+@dataclass
+class Drawings:
+    """Many drawings in flat arrays (see the module docstring)."""
+
+    xy: np.ndarray
+    stroke_offsets: np.ndarray
+    drawing_offsets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.drawing_offsets) - 1
+
+    @property
+    def n_strokes(self) -> np.ndarray:
+        return np.diff(self.drawing_offsets).astype(np.int32)
+
+    @property
+    def n_points(self) -> np.ndarray:
+        return (self.stroke_offsets[self.drawing_offsets[1:]]
+                - self.stroke_offsets[self.drawing_offsets[:-1]]).astype(np.int32)
+
+    def strokes(self, i: int) -> list[Stroke]:
+        """Drawing ``i`` as Python ``(xs, ys)`` lists (for tests and pictures, not hot loops)."""
+        out = []
+        for s in range(self.drawing_offsets[i], self.drawing_offsets[i + 1]):
+            pts = self.xy[self.stroke_offsets[s]:self.stroke_offsets[s + 1]]
+            out.append((pts[:, 0].tolist(), pts[:, 1].tolist()))
+        return out
+
+    def take(self, idx: np.ndarray) -> Drawings:
+        """The drawings ``idx`` (in that order) as a new compact ``Drawings`` (vectorised)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        d0 = self.drawing_offsets[idx]
+        ns = self.drawing_offsets[idx + 1] - d0
+        stroke_idx = concat_ranges(d0, ns)
+        s0 = self.stroke_offsets[stroke_idx]
+        npts = self.stroke_offsets[stroke_idx + 1] - s0
+        xy = np.asarray(self.xy)[concat_ranges(s0, npts)]
+        return Drawings(xy, _offsets(npts), _offsets(ns))
+
+
+def concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(s, s + n) for s, n in zip(starts, lengths)])`` without a loop."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(lengths)
+    shift = np.asarray(starts, dtype=np.int64) - (ends - lengths)
+    return np.repeat(shift, lengths) + np.arange(total, dtype=np.int64)
+
+
+def _offsets(lengths: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=out[1:])
+    return out
+
+
+def pack(drawings: Iterable[Sequence[Stroke]]) -> Drawings:
+    """Pack parsed drawings (lists of ``(xs, ys)``) into flat arrays."""
+    xs_all: list[int] = []
+    ys_all: list[int] = []
+    stroke_lens: list[int] = []
+    n_strokes: list[int] = []
+    for strokes in drawings:
+        n_strokes.append(len(strokes))
+        for xs, ys in strokes:
+            xs_all.extend(xs)
+            ys_all.extend(ys)
+            stroke_lens.append(len(xs))
+    xy = np.empty((len(xs_all), 2), dtype=np.uint8)
+    xy[:, 0] = xs_all
+    xy[:, 1] = ys_all
+    return Drawings(xy, _offsets(np.asarray(stroke_lens, np.int64)),
+                    _offsets(np.asarray(n_strokes, np.int64)))
+
+
+def concat(parts: Sequence[Drawings]) -> Drawings:
+    """Concatenate several ``Drawings`` into one."""
+    if not parts:
+        return pack([])
+    xy = np.concatenate([p.xy for p in parts])
+    s_lens = np.concatenate([np.diff(p.stroke_offsets) for p in parts])
+    d_lens = np.concatenate([np.diff(p.drawing_offsets) for p in parts])
+    return Drawings(xy, _offsets(s_lens), _offsets(d_lens))

@@ -1,0 +1,19 @@
+"""DVC stage `download`: params `data` -> data/raw (Kaggle's layout)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from doodle.cli import run_stage  # noqa: E402
+from doodle.config import load_params  # noqa: E402
+from doodle.sources import fetch  # noqa: E402
+
+
+def main() -> None:
+    cfg = load_params()["data"]
+    summary = fetch(str(cfg["source"]), Path("data/raw"), cfg)
+    print("download: " + ", ".join(f"{k}={v}" for k, v in summary.items()))
+
+
+if __name__ == "__main__":
+    run_stage("download", main, ("data/raw",))

@@ -1,0 +1,60 @@
+"""Shared fixtures: tiny real-format datasets built in temp folders."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_SAMPLE = ROOT.parent / "shared" / "data" / "quickdraw-real-sample"
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from doodle.strokes import pack  # noqa: E402
+
+
+def random_drawings(rng: np.random.Generator, n: int, max_strokes: int = 4):
+    """n random drawings as lists of (xs, ys) strokes."""
+    out = []
+    for _ in range(n):
+        strokes = []
+        for _ in range(int(rng.integers(1, max_strokes + 1))):
+            k = int(rng.integers(1, 8))
+            strokes.append((rng.integers(0, 256, k).tolist(), rng.integers(0, 256, k).tolist()))
+        out.append(strokes)
+    return out
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(0)
+
+
+@pytest.fixture
+def tiny_drawings(rng):
+    raw = random_drawings(rng, 50)
+    return raw, pack(raw)
+
+
+@pytest.fixture(scope="session")
+def synthetic_raw(tmp_path_factory) -> Path:
+    """A small synthetic dataset in Kaggle's layout (8 classes)."""
+    from doodle.synthetic import write_synthetic
+
+    dest = tmp_path_factory.mktemp("raw")
+    write_synthetic(dest, train_per_class=60, test_per_class=5, seed=1, n_classes=8)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def synthetic_shards(synthetic_raw, tmp_path_factory) -> Path:
+    from doodle.sharding import shard_dataset
+
+    out = tmp_path_factory.mktemp("shards") / "shards"
+    shard_dataset(synthetic_raw, out, n_shards=4, val_size=40, seed=0,
+                  report_path=out.parent / "shard.json")
+    return out

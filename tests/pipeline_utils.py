@@ -1,0 +1,77 @@
+"""Helpers for end-to-end tests: a temporary copy of the repo with tiny params."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COPY = ("doodle", "stages", "params.yaml", "dvc.yaml", ".dvc/config", ".dvcignore",
+        ".gitignore", "pyproject.toml")
+
+TINY = {
+    "img_size": 32,
+    "data": {"synthetic": {"classes": 6, "train_per_class": 40, "test_per_class": 4}},
+    "shard": {"n_shards": 4, "val_size": 30},
+    "train": {"alpha": 0.35, "batch_size": 16, "epochs": 1, "steps_per_epoch": 3,
+              "jit": False, "workers": 1, "checkpoint_every": 2, "verbose": 2},
+    "ensemble": {"stack_folds": 2},
+}
+
+
+def env() -> dict:
+    e = dict(os.environ)
+    e["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{e['PATH']}"
+    e.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    e["PYTHONUNBUFFERED"] = "1"
+    return e
+
+
+def merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def make_repo(dest: Path, overrides: dict | None = None) -> Path:
+    """Copy the project into ``dest`` (a git repo with one commit) with tiny params."""
+    for name in COPY:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif src.exists():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dest / name)
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+    params = merge(params, merge(TINY, overrides or {}))
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
+                ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"]):
+        subprocess.run(cmd, cwd=dest, check=True)
+    return dest
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True, timeout: int = 900
+        ) -> subprocess.CompletedProcess:
+    p = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True,
+                       timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout[-4000:]}\n"
+                             f"{p.stderr[-4000:]}")
+    return p
+
+
+def dvc(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    return run([str(Path(sys.executable).parent / "dvc"), *args], cwd=cwd, check=check)
+
+
+def stages_run(output: str) -> list[str]:
+    """Stage names DVC reports as running in a repro/exp run output."""
+    return [line.split("'")[1] for line in output.splitlines()
+            if line.startswith("Running stage '")]

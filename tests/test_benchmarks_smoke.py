@@ -1,0 +1,120 @@
+"""Smoke tests of the benchmark drivers: they run on tiny data and return their keys.
+
+No timing is asserted: these figures mean nothing at this size.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+
+import numpy as np
+
+from benchmarks.bench_loader import bench_loader, write_csv_from_shards
+from benchmarks.bench_shard import bench_shard, expand_raw, unique_key_ids
+from doodle.shards import open_shard, read_classes, train_shard_paths
+
+SHARD_KEYS = [
+    "shard_drawings_per_s_small", "shard_peak_rss_mb_small", "shard_rows_small",
+    "shard_drawings_per_s_large", "shard_peak_rss_mb_large", "shard_rows_large",
+    "shard_peak_rss_mb_large_fixed_shards", "shard_rss_ratio_large_vs_small",
+    "shard_rss_ratio_large_fixed_shards_vs_small", "shard_peak_rss_mb_large_more_classes",
+    "shard_rss_ratio_large_more_classes_vs_small",
+]
+LOADER_KEYS = [
+    "loader_ratio_vs_from_generator", "pydataset_batches_per_s", "from_generator_batches_per_s",
+    "pydataset_images_per_s", "pydataset_direct_batches_per_s",
+    "pydataset_enqueuer_batches_per_s", "loader_ratio_per_cpu_s",
+]
+RENDER_KEYS = ["render_per_core_64", "render_per_core_128", "baseline_render_per_core_64"]
+
+
+def test_unique_key_ids_are_unique_16_digit_and_spread():
+    keys = unique_key_ids(10_000, np.random.default_rng(0))
+    assert len(np.unique(keys)) == 10_000
+    assert keys.min() >= 10**15 and keys.max() < 10**16
+    buckets = np.bincount((keys // 10**7) % 20, minlength=20)
+    assert buckets.min() > 0.8 * buckets.mean()
+
+
+def test_expand_raw_cycles_rows_with_fresh_keys(synthetic_raw, tmp_path):
+    n = expand_raw(synthetic_raw, tmp_path / "big", per_class=150)
+    files = sorted((tmp_path / "big" / "train_simplified").glob("*.csv"))
+    assert n == 150 * len(files) == 150 * 8
+    with open(files[0], newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(synthetic_raw / "train_simplified" / files[0].name, newline="") as f:
+        base = list(csv.DictReader(f))
+    assert len(rows) == 150
+    assert [r["drawing"] for r in rows[:60]] == [r["drawing"] for r in base]
+    assert rows[60]["drawing"] == base[0]["drawing"]
+    assert len({r["key_id"] for r in rows}) == 150
+    assert (tmp_path / "big" / "test_simplified.csv").is_file()
+
+
+def test_expand_raw_class_copies_are_distinct_classes(synthetic_raw, tmp_path):
+    n = expand_raw(synthetic_raw, tmp_path / "wide", per_class=20, class_copies=3)
+    files = sorted((tmp_path / "wide" / "train_simplified").glob("*.csv"))
+    assert n == 20 * 8 * 3 and len(files) == 24
+    for f in files:
+        with open(f, newline="") as fh:
+            assert {r["word"] for r in csv.DictReader(fh)} == {f.stem}
+
+
+def test_bench_shard_returns_its_keys(tmp_path):
+    res = bench_shard(tmp_path, n_classes=3, small_per_class=40, large_per_class=160,
+                      small_shards=2, large_shards=8, base_per_class=10, test_per_class=2,
+                      val_size=5, log=lambda _: None)
+    for key in SHARD_KEYS:
+        assert key in res, key
+    assert res["shard_rows_small"] == 120 and res["shard_rows_large"] == 480
+    assert res["shard_rows_large_more_classes"] == 480
+    assert res["shard_classes_large_more_classes"] == 12
+    assert res["shard_n_shards_large_fixed_shards"] == 2
+    assert 0 < res["shard_peak_rss_mb_small"] < 4096
+    assert not any(p.name.startswith(("raw-", "shards-")) for p in tmp_path.iterdir())
+
+
+def test_loader_csv_holds_the_shards_drawings(synthetic_shards, tmp_path):
+    paths = train_shard_paths(synthetic_shards)
+    classes = read_classes(synthetic_shards)
+    n = write_csv_from_shards(paths, classes, tmp_path / "d.csv")
+    assert n == sum(len(open_shard(p)) for p in paths)
+    with open(tmp_path / "d.csv", newline="") as f:
+        first = next(csv.DictReader(f))
+    s = open_shard(paths[0])
+    assert json.loads(first["drawing"]) == [list(map(list, st)) for st in s.drawings.strokes(0)]
+    assert int(first["y"]) == s.label[0] and first["word"] == classes[s.label[0]]
+
+
+def test_bench_loader_returns_its_keys(synthetic_shards, tmp_path):
+    res = bench_loader(synthetic_shards, tmp_path / "d.csv", batch_size=16, img_size=32,
+                       seconds=0.3, rounds=1, log=lambda _: None)
+    for key in LOADER_KEYS:
+        assert key in res, key
+    assert res["loader_measured_with"].startswith("keras OrderedEnqueuer")
+    assert "loader_errors" not in res
+
+
+def test_run_all_quick_writes_report(tmp_path, capsys):
+    from benchmarks.run_all import main
+
+    out = tmp_path / "bench.json"
+    rc = main(["--quick", "--seconds", "0.2", "--out", str(out),
+               "--workdir", str(tmp_path / "work")])
+    report = json.loads(out.read_text())
+    for key in SHARD_KEYS + LOADER_KEYS + ["machine", "targets", "notes"]:
+        assert key in report, key
+    assert report["machine"]["nproc"] >= 1
+    has_render = importlib.util.find_spec("benchmarks.bench_render") is not None
+    if has_render:
+        assert rc == 0, report["failed"]
+        for key in RENDER_KEYS:
+            assert key in report, key
+    else:
+        assert rc == 1 and any("render" in f for f in report["failed"])
+    if importlib.util.find_spec("benchmarks.bench_tfdata") is None:
+        assert any("tfdata" in n for n in report["notes"])
+    printed = capsys.readouterr().out
+    assert "| Figure | Value |" in printed and "loader_ratio_vs_from_generator" in printed

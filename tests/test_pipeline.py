@@ -1,0 +1,73 @@
+"""End-to-end: the real DVC DAG on tiny params in a temporary copy of the repo."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from doodle.shards import read_classes
+from doodle.submission import validate_submission
+from tests.conftest import REAL_SAMPLE
+from tests.pipeline_utils import dvc, make_repo, stages_run
+
+
+def _test_keys(repo):
+    with open(repo / "data/raw/test_simplified.csv", newline="") as f:
+        return [int(r["key_id"]) for r in csv.DictReader(f)]
+
+
+def _check_submission(repo, n_rows):
+    keys = _test_keys(repo)
+    assert len(keys) == n_rows
+    classes = read_classes(repo / "data/shards")
+    assert validate_submission(repo / "submission.csv", keys, classes) == []
+    with open(repo / "submission.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == n_rows
+    assert all(len(r["word"].split()) == 3 for r in rows)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    repo = make_repo(tmp_path_factory.mktemp("repo"))
+    out = dvc("repro", cwd=repo).stdout
+    assert stages_run(out) == ["download", "shard", "train@base", "predict@base", "ensemble"]
+    return repo
+
+
+def test_repro_gives_a_valid_submission(repo):
+    _check_submission(repo, 6 * 4)
+    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    assert 0.0 <= metrics["holdout_map3"] <= 1.0
+    shard = json.loads((repo / "reports/shard.json").read_text())
+    assert shard["classes"] == 6 and shard["skipped_total"] == 0
+    assert (repo / "models/base/model.keras").is_file()
+    pred = np.load(repo / "data/predictions/base/test.npz")
+    assert pred["probs"].dtype == np.float16 and pred["probs"].shape == (24, 6)
+    shown = dvc("metrics", "show", "--json", cwd=repo).stdout
+    assert "holdout_map3" in shown
+
+
+def test_second_repro_runs_nothing(repo):
+    out = dvc("repro", cwd=repo).stdout
+    assert stages_run(out) == []
+
+
+def test_exp_run_img_size_reruns_only_training_side(repo):
+    out = dvc("exp", "run", "-S", "img_size=40", cwd=repo).stdout
+    ran = stages_run(out)
+    assert ran == ["train@base", "predict@base", "ensemble"], out
+    _check_submission(repo, 24)
+    table = dvc("exp", "show", "--json", cwd=repo).stdout
+    assert "holdout_map3" in table and "img_size" in table
+
+
+@pytest.mark.skipif(not REAL_SAMPLE.is_dir(), reason="real sample not available")
+def test_real_sample_flows_through_every_stage(tmp_path):
+    repo = make_repo(tmp_path, {"data": {"source": str(REAL_SAMPLE)},
+                                "shard": {"n_shards": 10, "val_size": 200}})
+    out = dvc("repro", cwd=repo).stdout
+    assert stages_run(out) == ["download", "shard", "train@base", "predict@base", "ensemble"]
+    _check_submission(repo, 1695)
+    assert json.loads((repo / "reports/shard.json").read_text())["classes"] == 339
