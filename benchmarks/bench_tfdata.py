@@ -118,23 +118,30 @@ def textline_dataset(csv_path: Path, classes: list[str], batch_size: int, img_si
 
 
 # -- disk -----------------------------------------------------------------------------------
-def image_tfrecord_bytes(shard_paths: list[Path], img_size: int, n: int, path: Path) -> float:
-    """Bytes per drawing of a GZIP TFRecord of ``n`` pre-rendered raw uint8 images + label."""
+def image_tfrecord_bytes(shard_paths: list[Path], img_size: int, n: int, path: Path
+                         ) -> tuple[float, int]:
+    """(bytes per drawing, drawings) of a GZIP TFRecord of up to ``n`` pre-rendered raw uint8
+    images + label, taken from the shards in order."""
     import tensorflow as tf
 
     from doodle.render import render
 
-    shard = open_shard(shard_paths[0])
-    n = min(n, len(shard))
-    images = render(shard.drawings, np.arange(n), img_size, 1, 6.0)
     F = tf.train.Feature
+    done = 0
     with tf.io.TFRecordWriter(str(path), tf.io.TFRecordOptions(compression_type="GZIP")) as w:
-        for img, label in zip(images, np.asarray(shard.label[:n]), strict=True):
-            w.write(tf.train.Example(features=tf.train.Features(feature={
-                "image": F(bytes_list=tf.train.BytesList(value=[img.tobytes()])),
-                "label": F(int64_list=tf.train.Int64List(value=[int(label)]))}))
-                .SerializeToString())
-    return path.stat().st_size / max(n, 1)
+        for p in shard_paths:
+            shard = open_shard(p)
+            k = min(n - done, len(shard))
+            images = render(shard.drawings, np.arange(k), img_size, 1, 6.0)
+            for img, label in zip(images, np.asarray(shard.label[:k]), strict=True):
+                w.write(tf.train.Example(features=tf.train.Features(feature={
+                    "image": F(bytes_list=tf.train.BytesList(value=[img.tobytes()])),
+                    "label": F(int64_list=tf.train.Int64List(value=[int(label)]))}))
+                    .SerializeToString())
+            done += k
+            if done >= n:
+                break
+    return path.stat().st_size / max(done, 1), done
 
 
 # -- timing ---------------------------------------------------------------------------------
@@ -237,7 +244,7 @@ def bench_tfdata(shard_dir: Path, tfrec_dir: Path | None = None, batch_size: int
             "csv_json": csv_path.stat().st_size / max(n_csv, 1),
         }
         for size in (64, 128):
-            per[f"tfrecord_images_{size}"] = image_tfrecord_bytes(
+            per[f"tfrecord_images_{size}"], n_img = image_tfrecord_bytes(
                 paths, size, image_sample, work / f"images-{size}.tfrec")
 
     out: dict = {
@@ -257,7 +264,7 @@ def bench_tfdata(shard_dir: Path, tfrec_dir: Path | None = None, batch_size: int
     for k, v in per.items():
         out[f"bytes_per_drawing_{k}"] = round(v, 1)
         out[f"projected_full_train_gb_{k}"] = round(v * FULL_KAGGLE_TRAIN / 1e9, 1)
-    out["bytes_per_drawing_image_sample"] = image_sample
+    out["bytes_per_drawing_image_sample"] = n_img
     return out
 
 

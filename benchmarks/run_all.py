@@ -36,6 +36,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The real Kaggle-layout sample lives next to the repository: <repo>/../shared/data/...
 REAL_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "quickdraw-real-sample"
 
+SECTIONS = ("render", "loader", "tfdata", "shard")
+
 # (key, comparison, threshold, what it means)
 TARGETS: list[tuple[str, str, float, str]] = [
     ("render_per_core_64", ">=", 150_000, "drawings/s/core rendered at 64 px"),
@@ -167,7 +169,10 @@ def markdown_table(fig: dict, extra_keys: list[str] | None = None) -> str:
     status = {t["key"]: t["met"] for t in targets_status(fig)}
     rows = list(TABLE)
     known = {k for k, _, _ in TABLE}
-    rows += [(k, k, "") for k in extra_keys or [] if k not in known]
+    figure_like = ("per_s", "per_cpu", "ratio", "bytes_per_drawing", "_gb", "startup_s",
+                   "convert_s")
+    rows += [(k, k, "") for k in extra_keys or []
+             if k not in known and any(w in k for w in figure_like)]
     lines = ["| Figure | Value | Unit | Target | Met |", "|---|---:|---|---|---|"]
     for key, label, unit in rows:
         v = fig.get(key)
@@ -203,6 +208,9 @@ def run(args: argparse.Namespace, workdir: Path, log: Callable[[str], None] = pr
     section_keys: dict[str, list[str]] = {}
 
     def section(name: str, fn: Callable[[], dict], required: bool = True) -> None:
+        if name not in args.sections:
+            note(f"{name}: not run (--sections {','.join(args.sections)})")
+            return
         log(f"== {name} ==")
         t0 = time.perf_counter()
         try:
@@ -216,6 +224,11 @@ def run(args: argparse.Namespace, workdir: Path, log: Callable[[str], None] = pr
             return
         finally:
             sections[name] = round(time.perf_counter() - t0, 1)
+        clash = [k for k in res if k in fig]
+        if clash:  # never let a later section overwrite an earlier one's figure
+            note(f"{name}: keys {clash} already measured by another section; stored as "
+                 f"{name}_<key>")
+            res = {(f"{name}_{k}" if k in clash else k): v for k, v in res.items()}
         section_keys[name] = list(res)
         fig.update(res)
 
@@ -234,7 +247,7 @@ def run(args: argparse.Namespace, workdir: Path, log: Callable[[str], None] = pr
         return bench_loader(_loader_shards(raw, shard_dir), workdir / "loader.csv",
                             batch_size=args.batch_size, img_size=64,
                             seconds=secs * (1 if quick else 3), workers=args.workers,
-                            rounds=1 if quick else 4, log=log)
+                            rounds=1 if quick else 4, warmup=1 if quick else 2, log=log)
 
     section("loader", loader)
 
@@ -261,7 +274,7 @@ def run(args: argparse.Namespace, workdir: Path, log: Callable[[str], None] = pr
         return bench_shard(workdir / "shard", skip_large=args.skip_shard_large, log=log, **kw)
 
     section("shard", shard)
-    if args.skip_shard_large:
+    if args.skip_shard_large and "shard" in args.sections:
         note("--skip-shard-large: the large shard runs (and the RSS ratios) were skipped")
 
     info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -293,10 +306,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="timing window per measurement (default 5, quick 0.3)")
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--workers", type=int, default=2, help="PyDataset enqueuer threads")
+    ap.add_argument("--sections", default=",".join(SECTIONS),
+                    help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)")
     ap.add_argument("--workdir", type=Path, default=None,
                     help="keep the generated data here (default: a temp folder, deleted)")
     args = ap.parse_args(argv)
     args.argv = argv
+    args.sections = [x.strip() for x in args.sections.split(",") if x.strip()]
+    unknown = set(args.sections) - set(SECTIONS)
+    if unknown:
+        ap.error(f"unknown section(s) {sorted(unknown)}; choose from {SECTIONS}")
     from doodle.shards import write_json
 
     tmp = None

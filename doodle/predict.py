@@ -18,9 +18,21 @@ SPLITS = ("holdout", "test")
 
 def predict_split(model: keras.Model, shard_path: Path, *, img_size: int, channels: int,
                   line_width: float, batch_size: int, tta_flip: bool, workers: int,
-                  n_classes: int) -> tuple[np.ndarray, DrawingDataset]:
+                  n_classes: int, input_kind: str = "shards",
+                  tfrec_dir: Path = Path("data/tfrecords")) -> tuple[np.ndarray, DrawingDataset]:
     """Probabilities (float32) for one shard file, in its order; averaged with the
     horizontally flipped drawings when ``tta_flip``."""
+    if input_kind == "tfrecord":  # tf.data over data/tfrecords: same images, same order
+        from doodle.tfrecord import TFRecordIndex, make_tf_dataset, split_files
+
+        files = split_files(tfrec_dir, Path(shard_path).stem)
+        kw = dict(batch_size=batch_size, img_size=img_size, channels=channels,
+                  line_width=line_width, n_classes=n_classes)
+        probs = model.predict(make_tf_dataset(files, **kw), verbose=1)
+        if tta_flip:
+            probs = (probs + model.predict(make_tf_dataset(files, flip=True, **kw),
+                                           verbose=1)) / 2
+        return probs, TFRecordIndex(files)
     kwargs = dict(batch_size=batch_size, img_size=img_size, channels=channels,
                   line_width=line_width, n_classes=n_classes, workers=workers)
     data = DrawingDataset([shard_path], **kwargs)
@@ -55,7 +67,7 @@ def predict_member(model_path: Path, shard_dir: Path, out_dir: Path, cfg: dict) 
             channels=int(cfg.get("channels", 1)), line_width=float(cfg.get("line_width", 6)),
             batch_size=int(cfg.get("predict_batch_size", 512)),
             tta_flip=bool(cfg.get("tta_flip", False)), workers=int(cfg.get("workers", 2)),
-            n_classes=len(classes))
+            n_classes=len(classes), input_kind=str(cfg.get("input", "shards")))
         save_predictions(Path(out_dir) / f"{split}.npz", probs, data, classes)
         labels = data.column("label")
         if (labels >= 0).all():

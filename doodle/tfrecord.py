@@ -2,8 +2,8 @@
 
 Files: one per shard, named with their item count (``train-007-n4523.tfrec``,
 ``holdout-n2400.tfrec``, ``test-n112199.tfrec``), GZIP-compressed, beside ``manifest.json``
-and a copy of ``classes.json``. They hold strokes, not pixels (~1/100 of the bytes of
-pre-rendered 128 px images). One ``tf.train.Example`` per drawing:
+and a copy of ``classes.json``. They hold strokes, not pixels: ~120 B per real drawing,
+against ~1.9 kB for GZIP'd pre-rendered 128 px images. One ``tf.train.Example`` per drawing:
 
 * ``xy``              bytes  the drawing's points, uint8 ``x0 y0 x1 y1 ...`` (256 scale);
 * ``stroke_lengths``  int64 list  points per stroke;
@@ -244,7 +244,8 @@ def convert_shards(shard_dir: Path, out_dir: Path, *, enabled: bool = True, work
         import tensorflow  # noqa: F401  (before the progress bar starts)
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
-        with tqdm(total=total, desc="tfrecord", unit="drawing", unit_scale=True) as bar:
+        with tqdm(total=total, desc="tfrecord", unit="drawing", unit_scale=True,
+                  disable=not progress) as bar:
             if workers == 1:
                 entries = [convert_shard(p, tmp, progress=bar.update) for p in sources]
             else:
@@ -398,6 +399,8 @@ def _render_batch(xy: np.ndarray, stroke_lengths: np.ndarray, n_strokes: np.ndar
                   line_width: float, n_classes: int, training: bool, seed: int,
                   augment: Augment, flip: bool) -> tuple[np.ndarray, np.ndarray]:
     """The body of the per-batch ``tf.numpy_function``: flat arrays -> (images, one-hot)."""
+    if training and (label < 0).any():
+        raise ValueError("unlabelled drawings (label -1) cannot be used for training")
     drawings = flat_batch(xy.tolist(), stroke_lengths, n_strokes)
     n = len(drawings)
     affine, drop_seed, drop = None, None, 0.0
@@ -411,8 +414,6 @@ def _render_batch(xy: np.ndarray, stroke_lengths: np.ndarray, n_strokes: np.ndar
         affine = flip_affines(n)
     images = render(drawings, None, img_size, channels, line_width, affine, drop, drop_seed)
     onehot = np.zeros((n, n_classes), np.float32)
-    if training and (label < 0).any():
-        raise ValueError("unlabelled drawings (label -1) cannot be used for training")
     ok = label >= 0
     onehot[np.flatnonzero(ok), label[ok]] = 1.0
     return images, onehot
@@ -437,7 +438,7 @@ def make_tf_dataset(files: Sequence[Path | str], *, batch_size: int, img_size: i
     ``key_id``s from :class:`TFRecordIndex`.
 
     ``deterministic`` keeps element order fixed under parallelism, so a seed gives the same
-    batches every run.
+    batches every run (evaluation is always deterministic: its order is the files' order).
     """
     import tensorflow as tf
 
@@ -447,6 +448,7 @@ def make_tf_dataset(files: Sequence[Path | str], *, batch_size: int, img_size: i
     autotune = tf.data.AUTOTUNE
     augment = augment or Augment()
     with_labels = training if with_labels is None else with_labels
+    deterministic = bool(deterministic) or not training
     batch_size, img_size, channels = int(batch_size), int(img_size), int(channels)
     if training:
         cycle = max(1, min(len(files), cycle_length or 8))
@@ -491,5 +493,5 @@ def make_tf_dataset(files: Sequence[Path | str], *, batch_size: int, img_size: i
           .map(to_images, num_parallel_calls=autotune, deterministic=deterministic)
           .prefetch(autotune))
     opts = tf.data.Options()
-    opts.deterministic = bool(deterministic)
+    opts.deterministic = deterministic
     return ds.with_options(opts)

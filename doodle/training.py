@@ -32,7 +32,7 @@ from doodle.shards import read_classes, train_shard_paths
 _RESUME_KEYS = ("arch", "img_size", "channels", "alpha", "seed", "batch_size", "epochs",
                 "steps_per_epoch", "learning_rate", "warmup_epochs", "weight_decay",
                 "label_smoothing", "line_width", "augment", "shuffle_buffer", "weights",
-                "dropout", "mixed_precision", "scale_lr")
+                "dropout", "mixed_precision", "scale_lr", "input")
 
 
 # -- hardware -------------------------------------------------------------------------------
@@ -104,9 +104,12 @@ def set_precision(mode: str, kind: str) -> str:
     return policy
 
 
-def jit_setting(mode) -> bool | str:
-    """auto (Keras decides: XLA where the model allows) | true | false."""
-    return "auto" if str(mode) == "auto" else bool(mode)
+def jit_setting(mode, kind: str) -> bool | str:
+    """auto (XLA on GPU/TPU; off on CPU, where compiling costs a minute and gains little)
+    | true | false."""
+    if str(mode) == "auto":
+        return False if kind == "cpu" else "auto"
+    return bool(mode)
 
 
 # -- schedule -------------------------------------------------------------------------------
@@ -249,6 +252,20 @@ def train_member(cfg: dict, shard_dir: Path, model_dir: Path, live_dir: Path) ->
                               shuffle_buffer=int(cfg.get("shuffle_buffer", 50_000)),
                               epoch=epoch, start_step=start_step, **common)
 
+    use_tfrec = cfg.get("input", "shards") == "tfrecord"
+    if use_tfrec:  # tf.data over data/tfrecords: same drawings, same renderer
+        from doodle.tfrecord import make_tf_dataset, split_files
+
+        tfrec_dir = Path(cfg.get("tfrecord_dir", "data/tfrecords"))
+        tf_common = {k: v for k, v in common.items() if k != "workers"}
+
+        def tf_train_data(epoch: int, start_step: int):
+            return make_tf_dataset(split_files(tfrec_dir, "train"), batch_size=global_batch,
+                                   training=True, seed=int(cfg["seed"]),
+                                   augment=Augment.from_params(cfg.get("augment")),
+                                   shuffle_buffer=int(cfg.get("shuffle_buffer", 50_000)),
+                                   skip_batches=epoch * steps + start_step, **tf_common)
+
     train0 = train_data(0, 0)
     holdout_path = shard_dir / "holdout.qds"
     holdout = labels = None
@@ -257,6 +274,10 @@ def train_member(cfg: dict, shard_dir: Path, model_dir: Path, live_dir: Path) ->
         holdout = DrawingDataset([holdout_path], batch_size=int(cfg.get("eval_batch_size", 512)),
                                  **common)
         labels = holdout.column("label").astype(np.int64)
+        if use_tfrec:
+            holdout = make_tf_dataset(split_files(tfrec_dir, "holdout"),
+                                      batch_size=int(cfg.get("eval_batch_size", 512)),
+                                      **tf_common)
     fp = fingerprint(cfg, train0.total, len(classes))
     ckpt_dir = model_dir / "checkpoints"
     state = load_checkpoint(ckpt_dir, fp)
@@ -274,7 +295,7 @@ def train_member(cfg: dict, shard_dir: Path, model_dir: Path, live_dir: Path) ->
                           label_smoothing=float(cfg.get("label_smoothing", 0.0))),
                       metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
                                keras.metrics.TopKCategoricalAccuracy(3, name="top3")],
-                      jit_compile=jit_setting(cfg.get("jit", "auto")),
+                      jit_compile=jit_setting(cfg.get("jit", "auto"), kind),
                       steps_per_execution=int(cfg.get("steps_per_execution", 1)))
         epoch0, step0 = 0, 0
         if state:
@@ -287,7 +308,7 @@ def train_member(cfg: dict, shard_dir: Path, model_dir: Path, live_dir: Path) ->
     print(f"train: {cfg['name']}: {cfg['arch']} {common['img_size']}px x{common['channels']}, "
           f"{model.count_params():,} params, {where}, policy {policy}, global batch "
           f"{global_batch}, lr {lr:g}, {epochs} epochs x {steps} steps, {train0.total:,} "
-          f"train drawings, {0 if holdout is None else holdout.total:,} holdout")
+          f"train drawings, {0 if labels is None else len(labels):,} holdout")
     live = Live(str(live_dir), resume=state is not None, save_dvc_exp=False, dvcyaml=None)
     checkpoint = StepCheckpoint(ckpt_dir, int(cfg.get("checkpoint_every", 0)), steps, fp,
                                 epoch0, step0)
@@ -303,7 +324,11 @@ def train_member(cfg: dict, shard_dir: Path, model_dir: Path, live_dir: Path) ->
         segments.append((epoch0, 0))
     for i, (e, s) in enumerate(segments):
         end = e + 1 if (s and i == 0) else epochs
-        h = model.fit(train_data(e, s), initial_epoch=e, epochs=end, callbacks=callbacks,
+        # shuffle=False: the stream already shuffles, and Keras' batch-order shuffle would
+        # make a resumed epoch repeat some batches and skip others.
+        h = model.fit(tf_train_data(e, s) if use_tfrec else train_data(e, s),
+                      steps_per_epoch=(steps - s) if use_tfrec else None, shuffle=False,
+                      initial_epoch=e, epochs=end, callbacks=callbacks,
                       verbose=int(cfg.get("verbose", 1)))
         for k, v in h.history.items():
             history.setdefault(k, []).extend(v)

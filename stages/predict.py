@@ -14,6 +14,7 @@ def main() -> None:
     name = sys.argv[1] if len(sys.argv) > 1 else "base"
     params = load_params()
     cfg = member_config(params, name) | params.get("predict", {})
+    cfg["input"] = (params.get("tfrecord") or {}).get("input", "shards")
     predict_member(Path("models") / name / "model.keras", Path("data/shards"),
                    Path("data/predictions") / name, cfg)
 

@@ -12,7 +12,9 @@ def main() -> None:
     from doodle.training import train_member  # imports Keras: after argument checks
 
     name = sys.argv[1] if len(sys.argv) > 1 else "base"
-    cfg = member_config(load_params(), name)
+    params = load_params()
+    cfg = member_config(params, name)
+    cfg["input"] = (params.get("tfrecord") or {}).get("input", "shards")
     train_member(cfg, Path("data/shards"), Path("models") / name, Path("dvclive") / name)
 
 

@@ -32,7 +32,7 @@ def _check_submission(repo, n_rows):
 def repo(tmp_path_factory):
     repo = make_repo(tmp_path_factory.mktemp("repo"))
     out = dvc("repro", cwd=repo).stdout
-    assert stages_run(out) == ["download", "shard", "train@base", "predict@base", "ensemble"]
+    assert stages_run(out) == ["download", "shard", "tfrecord", "train@base", "predict@base", "ensemble"]
     return repo
 
 
@@ -68,6 +68,6 @@ def test_real_sample_flows_through_every_stage(tmp_path):
     repo = make_repo(tmp_path, {"data": {"source": str(REAL_SAMPLE)},
                                 "shard": {"n_shards": 10, "val_size": 200}})
     out = dvc("repro", cwd=repo).stdout
-    assert stages_run(out) == ["download", "shard", "train@base", "predict@base", "ensemble"]
+    assert stages_run(out) == ["download", "shard", "tfrecord", "train@base", "predict@base", "ensemble"]
     _check_submission(repo, 1695)
     assert json.loads((repo / "reports/shard.json").read_text())["classes"] == 339

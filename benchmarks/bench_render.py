@@ -1,0 +1,127 @@
+"""Rendering throughput per CPU core, against the source documents' per-drawing baseline.
+
+    NUMBA_NUM_THREADS=1 python benchmarks/bench_render.py [--seconds 2] [--out bench.json]
+
+prints JSON: ``render_per_core_{64,128}`` (drawings/s of our single-threaded kernel, batch
+512, after warm-up, median of repeats), ``render_rgb_per_core_{64,128}`` (3 time channels),
+``baseline_render_per_core_64`` (``json.loads`` + ``cv2.line`` at 256 + resize, one drawing
+at a time) and ``agreement_mad_{64,128}`` (mean absolute pixel difference, 0..255, of our grey
+images against that baseline; ``agreement_mad_area_*`` against the INTER_AREA variant).
+Importing this module runs nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.reference import SAMPLE_DIR, load_sample_json, reference_image  # noqa: E402
+from doodle.strokes import Drawings, pack, parse_drawing  # noqa: E402
+
+
+def _median_rate(step, n_per_step: int, seconds: float, repeats: int) -> float:
+    """Median over ``repeats`` of (items / s), each repeat running ``step`` for ~``seconds``."""
+    rates = []
+    for _ in range(repeats):
+        n = 0
+        t0 = time.perf_counter()
+        while True:
+            step()
+            n += n_per_step
+            dt = time.perf_counter() - t0
+            if dt >= seconds:
+                break
+        rates.append(n / dt)
+    return float(np.median(rates))
+
+
+def bench_render(drawings: Drawings | Sequence[str], sizes: Sequence[int] = (64, 128),
+                 seconds: float = 2.0, repeats: int = 5, batch: int = 512,
+                 seed: int = 0) -> dict:
+    """Measure our renderer on ``drawings`` (cycled in shuffled batches of ``batch``).
+
+    Given JSON ``drawing`` strings instead of packed ``Drawings``, also measures the
+    baseline (at the first size) and the agreement with it at every size. Runs in the
+    calling thread: the kernel is single-threaded, so rates are per core.
+    """
+    import cv2
+
+    from doodle.render import render, warmup
+
+    cv2.setNumThreads(1)
+    texts: list[str] | None = None
+    if not isinstance(drawings, Drawings):
+        texts = list(drawings)
+        drawings = pack([parse_drawing(t) for t in texts])
+    n = len(drawings)
+    warmup()
+    rng = np.random.default_rng(seed)
+    # Enough shuffled batches to cycle through every drawing (repeating them as needed).
+    n_batches = max(1, -(-n // batch))
+    order = np.concatenate([rng.permutation(n) for _ in range(-(-n_batches * batch // n))])
+    batches = order[: n_batches * batch].reshape(n_batches, batch)
+    result: dict = {"n_drawings": n, "batch": batch, "seconds": seconds, "repeats": repeats,
+                    "cpu_count": os.cpu_count(),
+                    "numba_threads": int(os.environ.get("NUMBA_NUM_THREADS", "0")) or None}
+    for size in sizes:
+        for channels, key in ((1, "render_per_core"), (3, "render_rgb_per_core")):
+            out = np.empty((batch, size, size, channels), np.uint8)
+            cursor = [0]
+
+            def step(size=size, channels=channels, out=out, cursor=cursor) -> None:
+                render(drawings, batches[cursor[0] % n_batches], size, channels, out=out)
+                cursor[0] += 1
+
+            step()
+            result[f"{key}_{size}"] = round(_median_rate(step, batch, seconds, repeats), 1)
+    if texts is not None:
+        size0 = sizes[0]
+        pos = [0]
+
+        def base_step() -> None:
+            reference_image(texts[pos[0] % n], size0)
+            pos[0] += 1
+
+        result[f"baseline_render_per_core_{size0}"] = round(
+            _median_rate(base_step, 1, seconds, repeats), 1)
+        for size in sizes:
+            ours = render(drawings, None, size, 1)[..., 0].astype(np.int16)
+            for interp, key in ((cv2.INTER_LINEAR, "agreement_mad"),
+                                (cv2.INTER_AREA, "agreement_mad_area")):
+                ref = np.stack([reference_image(t, size, interpolation=interp) for t in texts])
+                result[f"{key}_{size}"] = round(float(np.abs(ours - ref).mean()), 3)
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    """Benchmark on the real sample's train drawings; print (and optionally write) JSON."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sample-dir", type=Path, default=SAMPLE_DIR)
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+    texts, _ = load_sample_json(args.sample_dir)
+    result = bench_render(texts, seconds=args.seconds, repeats=args.repeats)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    # One core: numba must not spin up a thread pool, nor OpenCV (read at import time).
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    main()
