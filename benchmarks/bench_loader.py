@@ -6,7 +6,8 @@ The baseline (re-implemented here): ``pd.read_csv(chunksize=...)`` of a CSV with
 ``t`` in grey ``255 - min(t, 10) * 13``) + ``cv2.resize`` to ``img_size``
 (:func:`benchmarks.reference.reference_image`); the generator yields ``(image, label)`` and
 the dataset is ``.batch(batch_size)``. The CSV is written from the very shards our loader
-reads, so both see the same drawings in the same order.
+reads, so both see the same drawings in the same order. ``baseline_python_only`` runs the same
+generator without TensorFlow, to show what ``from_generator`` itself costs per element.
 
 Ours is measured three ways: ``ds[i]`` in a loop (one thread, ``workers=1``); through Keras'
 ``PyDatasetAdapter`` numpy iterator with its ``OrderedEnqueuer`` and ``workers`` threads (what
@@ -21,6 +22,7 @@ threads of this process) is reported too: images per CPU-second hardly depend on
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -60,19 +62,40 @@ def write_csv_from_shards(shard_paths: list[Path], classes: list[str], csv_path:
     return n
 
 
+def baseline_rows(csv_path: Path, img_size: int, chunksize: int = 10_000
+                  ) -> Iterator[tuple[np.ndarray, int]]:
+    """The source documents' generator: pandas chunks -> per row ``(image, label)``, once."""
+    import pandas as pd
+
+    for chunk in pd.read_csv(csv_path, chunksize=chunksize):
+        for drawing, y in zip(chunk["drawing"].values, chunk["y"].values, strict=True):
+            yield reference_image(drawing, img_size)[:, :, None], y
+
+
+def baseline_batches(csv_path: Path, batch_size: int, img_size: int) -> Iterator[list]:
+    """The same generator without TensorFlow, in lists of ``batch_size`` rows, forever.
+
+    Not a loader anyone uses: it separates the generator's own cost from ``from_generator``'s.
+    """
+    while True:
+        batch = []
+        for row in baseline_rows(csv_path, img_size):
+            batch.append(row)
+            if len(batch) == batch_size:
+                yield batch
+                batch = []
+
+
 def from_generator_dataset(csv_path: Path, batch_size: int, img_size: int,
                            chunksize: int = 10_000):
     """The source documents' loader: ``from_generator`` over pandas chunks, then ``.batch``.
 
     Repeats forever (as a training loop over the file would).
     """
-    import pandas as pd
     import tensorflow as tf
 
     def gen() -> Iterator[tuple[np.ndarray, int]]:
-        for chunk in pd.read_csv(csv_path, chunksize=chunksize):
-            for drawing, y in zip(chunk["drawing"].values, chunk["y"].values, strict=True):
-                yield reference_image(drawing, img_size)[:, :, None], y
+        return baseline_rows(csv_path, img_size, chunksize)
 
     ds = tf.data.Dataset.from_generator(gen, output_signature=(
         tf.TensorSpec((img_size, img_size, 1), tf.uint8), tf.TensorSpec((), tf.int64)))
@@ -132,7 +155,8 @@ def bench_loader(shard_dir: Path, csv_path: Path, batch_size: int = 256, img_siz
     render_warmup()
     single = make_pydataset(paths, len(classes), batch_size, img_size, workers=1)
     threaded = make_pydataset(paths, len(classes), batch_size, img_size, workers=workers)
-    baseline = from_generator_dataset(Path(csv_path), batch_size, img_size)
+    has_tf = importlib.util.find_spec("tensorflow") is not None
+    baseline = from_generator_dataset(Path(csv_path), batch_size, img_size) if has_tf else None
 
     def direct():
         def batches() -> Iterator:
@@ -157,10 +181,19 @@ def bench_loader(shard_dir: Path, csv_path: Path, batch_size: int = 256, img_siz
     def from_generator():
         return iter(baseline), lambda: None
 
+    def python_only():
+        return baseline_batches(Path(csv_path), batch_size, img_size), lambda: None
+
     variants: dict[str, Callable] = {"from_generator": from_generator,
-                                     "pydataset_direct": direct, "pydataset_enqueuer": enqueuer}
+                                     "pydataset_direct": direct, "pydataset_enqueuer": enqueuer,
+                                     "baseline_python_only": python_only}
     if tf_path:
         variants["pydataset_keras_tf"] = keras_tf
+    if not has_tf:  # e.g. a JAX-only GPU box: no tf.data, so no source-documents loader
+        del variants["from_generator"]
+        variants.pop("pydataset_keras_tf")
+        log("bench_loader: TensorFlow not installed: from_generator and get_tf_dataset skipped;"
+            " ratios are against the same generator without tf.data")
     wall: dict[str, float] = {}  # best batches per wall second
     cpu: dict[str, float] = {}  # best batches per CPU second
     startup: dict[str, float] = {}  # shortest start-up
@@ -181,7 +214,8 @@ def bench_loader(shard_dir: Path, csv_path: Path, batch_size: int = 256, img_siz
             wall[name] = max(wall.get(name, 0.0), res[0])
             cpu[name] = max(cpu.get(name, 0.0), res[1])
             startup[name] = min(startup.get(name, res[2]), res[2])
-    if "from_generator" not in wall or (
+    base_key = "from_generator" if has_tf else "baseline_python_only"
+    if base_key not in wall or (
             "pydataset_enqueuer" not in wall and "pydataset_direct" not in wall):
         raise RuntimeError(f"loader benchmark failed: {errors}")
 
@@ -192,21 +226,22 @@ def bench_loader(shard_dir: Path, csv_path: Path, batch_size: int = 256, img_siz
         out[f"{name}_batches_per_s"] = round(wall[name], 2)
         out[f"{name}_images_per_cpu_s"] = round(cpu[name] * batch_size, 1)
         out[f"{name}_startup_s"] = round(startup[name], 3)
-    gen = wall["from_generator"]
+    gen = wall[base_key]
     ours_key = "pydataset_enqueuer" if "pydataset_enqueuer" in wall else "pydataset_direct"
     ours = wall[ours_key]
     out["loader_measured_with"] = (f"keras OrderedEnqueuer, workers={workers}"
                                    if ours_key == "pydataset_enqueuer" else "ds[i], workers=1")
+    out["loader_baseline"] = base_key
     out["pydataset_batches_per_s"] = round(ours, 2)
     out["pydataset_images_per_s"] = round(ours * batch_size, 1)
-    out["from_generator_images_per_s"] = round(gen * batch_size, 1)
-    out["loader_ratio_vs_from_generator"] = round(ours / gen, 2)
+    out[f"{base_key}_images_per_s"] = round(gen * batch_size, 1)
+    suffix = "vs_from_generator" if has_tf else "vs_python_generator"
+    out[f"loader_ratio_{suffix}"] = round(ours / gen, 2)
     if "pydataset_direct" in wall:
-        out["loader_ratio_direct_vs_from_generator"] = round(wall["pydataset_direct"] / gen, 2)
+        out[f"loader_ratio_direct_{suffix}"] = round(wall["pydataset_direct"] / gen, 2)
     if "pydataset_keras_tf" in wall:
-        out["loader_ratio_keras_tf_vs_from_generator"] = round(
-            wall["pydataset_keras_tf"] / gen, 2)
-    out["loader_ratio_per_cpu_s"] = round(cpu[ours_key] / cpu["from_generator"], 2)
+        out[f"loader_ratio_keras_tf_{suffix}"] = round(wall["pydataset_keras_tf"] / gen, 2)
+    out["loader_ratio_per_cpu_s"] = round(cpu[ours_key] / cpu[base_key], 2)
     if errors:
         out["loader_errors"] = errors
     return out

@@ -437,7 +437,10 @@ def run_ensemble(
 
     Returns (metrics, test_scores (N_test, C), test_key_ids, classes). ``holdout_map3`` is
     the chosen method's MAP@3 on the full holdout (without balancing, which only makes sense
-    on class-balanced data); the balanced-subset numbers tell whether balancing helps.
+    on class-balanced data); ``final_balanced_subset_map3`` is the chosen variant's MAP@3 on
+    the class-balanced subset. ``final: auto`` picks the variant (method, with or without
+    balancing) that scores best on the balanced subset, or with ``balance: false`` the
+    method that scores best on the full holdout.
     Blend weights are fitted and ``best_member`` chosen on the same holdout, so their scores
     are slightly optimistic; the stack score is out-of-fold.
     """
@@ -490,9 +493,17 @@ def run_ensemble(
         bal[name] = map3(s[subset], labels[subset])
         bal[f"{name}_balanced"] = map3(balance(s[subset]), labels[subset])
 
-    if base == "auto":
+    if base == "auto" and cfg["balance"]:
+        # The test set is class-balanced, so the balanced subset is the test-like yardstick:
+        # compare every method with and without balancing there. (Picking the method on the
+        # full holdout first can miss e.g. blend_balanced > stack_balanced, because the
+        # stack leaves non-candidates at 0 where balancing cannot lift them.)
+        variants = [v for name in methods for v in (name, f"{name}_balanced")]
+        best = max(variants, key=lambda v: bal[v])  # first max = simplest on ties
+        base, use_balance = best.removesuffix("_balanced"), best.endswith("_balanced")
+    elif base == "auto":
         base = max(methods, key=lambda name: scores[name])  # first max = simplest on ties
-        use_balance = bool(cfg["balance"]) and bal[f"{base}_balanced"] > bal[base]
+        use_balance = False
     else:
         use_balance = final.endswith("_balanced")
     final_name = f"{base}_balanced" if use_balance else base
@@ -516,6 +527,7 @@ def run_ensemble(
         "blend_weights": None if weights is None else [float(w) for w in weights],
         "stack": scores.get("stack"),
         "balanced_subset": bal,
+        "final_balanced_subset_map3": bal[final_name],
         "n_holdout": int(len(labels)),
         "n_test": int(len(tmeta["key_id"])),
     }

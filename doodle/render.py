@@ -79,20 +79,16 @@ def _stroke_u(seed: np.uint64, t: int) -> float:
 
 
 @numba.njit(cache=True, nogil=True)
-def _segment(img, stamp, cov, base, size, nch, sid, ax, ay, bx, by, hw, ramp,
-             g0, p1a, p1b, p2a, p2b):
-    """Blend one capsule (a, b) of half-width ``hw`` (target pixels) into the flat ``img``.
+def _segment(cov, col1, col2, spans, n_spans, size, nch, ax, ay, bx, by, r, inv_ramp,
+             p1a, p1b, p2a, p2b):
+    """Raise the stroke layer ``cov`` to the coverage of the capsule (a, b) (target pixels).
 
-    Coverage falls from 1 to 0 over ``ramp`` pixels centred on the capsule's edge.
-
-    Colour: channel 0 is ``g0``; channels 1 and 2 go linearly from ``p?a`` at ``a`` to ``p?b``
-    at ``b``. ``stamp``/``cov``/``base`` make the segments of stroke ``sid`` one shape: the
-    first touch of a pixel by the stroke saves the value under it, later touches only
-    raise the coverage (so joints are not drawn twice).
+    ``r`` is the radius where coverage reaches 0; it rises by ``inv_ramp`` per pixel inwards,
+    up to 1. With ``nch == 3``, ``col1``/``col2`` take the colour of the segment that covers
+    a pixel most; that colour runs linearly from ``p?a`` at ``a`` to ``p?b`` at ``b``.
+    Each row's pixel run is appended to ``spans`` (start, length) for the composite;
+    returns the new span count (``spans`` must have room for ``size`` more).
     """
-    r = hw + 0.5 * ramp  # coverage > 0 inside this radius
-    inv_ramp = 1.0 / ramp
-    r2 = r * r
     dx = bx - ax
     dy = by - ay
     l2 = dx * dx + dy * dy
@@ -100,13 +96,15 @@ def _segment(img, stamp, cov, base, size, nch, sid, ax, ay, bx, by, hw, ramp,
     ymin = min(ay, by)
     ymax = max(ay, by)
     # Clamp before int conversion: affine-augmented points may lie far off the canvas.
-    y_lo = max(0.0, min(np.ceil(ymin - r), size))
-    y_hi = min(size - 1.0, max(np.floor(ymax + r), -1.0))
+    y_lo = int(max(0.0, min(np.ceil(ymin - r), size)))
+    y_hi = int(min(size - 1.0, max(np.floor(ymax + r), -1.0)))
     steep = abs(dy) > 1e-9
     slope = dx / dy if steep else 0.0
     xmin_seg = min(ax, bx)
     xmax_seg = max(ax, bx)
-    for yi in range(int(y_lo), int(y_hi) + 1):
+    d1 = p1b - p1a
+    d2 = p2b - p2a
+    for yi in range(y_lo, y_hi + 1):
         y = float(yi)
         # x range of the centre line within rows y +- r, widened by r: a tight
         # conservative span of the capsule on this row (no bounding-box scan).
@@ -122,36 +120,63 @@ def _segment(img, stamp, cov, base, size, nch, sid, ax, ay, bx, by, hw, ramp,
             hi = xmax_seg + r
         x_lo = int(max(0.0, min(np.ceil(lo), size)))
         x_hi = int(min(size - 1.0, max(np.floor(hi), -1.0)))
+        if x_lo > x_hi:
+            continue
         py = y - ay
+        pyy = py * dy
         row = yi * size
-        for xi in range(x_lo, x_hi + 1):
-            px = xi - ax
-            t = (px * dx + py * dy) * inv_l2
-            t = min(max(t, 0.0), 1.0)
-            ex = px - t * dx
-            ey = py - t * dy
-            d2 = ex * ex + ey * ey
-            if d2 >= r2:
-                continue
-            c = min((r - np.sqrt(d2)) * inv_ramp, 1.0)
-            p = row + xi
-            if stamp[p] != sid:
-                stamp[p] = sid
-                for ch in range(nch):
-                    base[p * nch + ch] = img[p * nch + ch]
-            elif c <= cov[p]:
-                continue
-            cov[p] = c
-            q = p * nch
-            v0 = base[q]
-            img[q] = np.uint8(v0 + (g0 - v0) * c + 0.5)
-            if nch == 3:
-                v1 = base[q + 1]
-                col1 = p1a + (p1b - p1a) * t
-                img[q + 1] = np.uint8(v1 + (col1 - v1) * c + 0.5)
-                v2 = base[q + 2]
-                col2 = p2a + (p2b - p2a) * t
-                img[q + 2] = np.uint8(v2 + (col2 - v2) * c + 0.5)
+        spans[n_spans, 0] = row + x_lo
+        spans[n_spans, 1] = x_hi - x_lo + 1
+        n_spans += 1
+        # Branch-free so that LLVM vectorises it: pixels outside the capsule get c = 0.
+        if nch == 1:
+            for xi in range(x_lo, x_hi + 1):
+                px = xi - ax
+                t = min(max((px * dx + pyy) * inv_l2, 0.0), 1.0)
+                ex = px - t * dx
+                ey = py - t * dy
+                c = np.float32(min(max((r - np.sqrt(ex * ex + ey * ey)) * inv_ramp, 0.0), 1.0))
+                p = row + xi
+                cov[p] = max(cov[p], c)
+        else:
+            for xi in range(x_lo, x_hi + 1):
+                px = xi - ax
+                t = min(max((px * dx + pyy) * inv_l2, 0.0), 1.0)
+                ex = px - t * dx
+                ey = py - t * dy
+                c = np.float32(min(max((r - np.sqrt(ex * ex + ey * ey)) * inv_ramp, 0.0), 1.0))
+                p = row + xi
+                more = c > cov[p]
+                col1[p] = np.float32(p1a + d1 * t) if more else col1[p]
+                col2[p] = np.float32(p2a + d2 * t) if more else col2[p]
+                cov[p] = max(cov[p], c)
+    return n_spans
+
+
+@numba.njit(cache=True, nogil=True)
+def _composite(img, cov, col1, col2, spans, n_spans, nch, g0):
+    """Blend the stroke layer over ``img`` (``v += (colour - v) * cov``) along the stroke's
+    row runs, clearing it as it goes (so a pixel in two runs is blended once)."""
+    half = np.float32(0.5)
+    for i in range(n_spans):
+        p0 = spans[i, 0]
+        if nch == 1:
+            for p in range(p0, p0 + spans[i, 1]):
+                c = cov[p]
+                v = np.float32(img[p])
+                img[p] = np.uint8(v + (g0 - v) * c + half)
+                cov[p] = 0.0
+        else:
+            for p in range(p0, p0 + spans[i, 1]):
+                c = cov[p]
+                q = 3 * p
+                v = np.float32(img[q])
+                img[q] = np.uint8(v + (g0 - v) * c + half)
+                v = np.float32(img[q + 1])
+                img[q + 1] = np.uint8(v + (col1[p] - v) * c + half)
+                v = np.float32(img[q + 2])
+                img[q + 2] = np.uint8(v + (col2[p] - v) * c + half)
+                cov[p] = 0.0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -162,12 +187,15 @@ def _render_kernel(xy, stroke_offsets, drawing_offsets, idx, size, nch, hw, ramp
     nb = idx.shape[0]
     npix = size * size
     flat = out.reshape((nb, npix * nch))
-    # Per-pixel scratch for stroke compositing. Stroke ids grow over the whole batch, so a
-    # stale stamp never matches and nothing needs clearing between drawings.
-    stamp = np.full(npix, -1, np.int64)
+    # The stroke being drawn lives in a coverage layer (max over its segments, so joints are
+    # not drawn twice), composited when the stroke ends; rows track their touched columns so
+    # compositing and clearing skip the empty canvas.
     cov = np.zeros(npix, np.float32)
-    base = np.zeros(npix * nch, np.float32)
-    sid = 0
+    col1 = np.zeros(npix if nch == 3 else 1, np.float32)
+    col2 = np.zeros(npix if nch == 3 else 1, np.float32)
+    spans = np.empty((16 * size, 2), np.int64)
+    r = hw + 0.5 * ramp  # coverage reaches 0 at this distance from the centre line
+    inv_ramp = 1.0 / ramp
     for b in range(nb):
         img = flat[b]
         img[:] = 0
@@ -204,31 +232,38 @@ def _render_kernel(xy, stroke_offsets, drawing_offsets, idx, size, nch, hw, ramp
             t = s - s0
             if drop_prob > 0.0 and s != keep_fallback and _stroke_u(seed, t) < drop_prob:
                 continue
-            sid += 1
-            g0 = 255.0 - min(t, 10) * 13.0
             a = stroke_offsets[s]
             e = stroke_offsets[s + 1]
+            if e <= a:
+                continue
             inv_s = 200.0 / (e - a - 1) if e - a > 1 else 0.0
             x = float(xy[a, 0])
             y = float(xy[a, 1])
             ax = m00 * x + m01 * y + m02
             ay = m10 * x + m11 * y + m12
+            n_spans = 0
             p1a = 255.0 - (a - p_first) * inv_pts
             if e - a == 1:  # a one-point stroke is a dot
-                _segment(img, stamp, cov, base, size, nch, sid, ax, ay, ax, ay, hw, ramp,
-                         g0, p1a, p1a, 255.0, 255.0)
-                continue
+                n_spans = _segment(cov, col1, col2, spans, 0, size, nch, ax, ay, ax, ay, r,
+                                   inv_ramp, p1a, p1a, 255.0, 255.0)
             for k in range(a + 1, e):
                 x = float(xy[k, 0])
                 y = float(xy[k, 1])
                 bx = m00 * x + m01 * y + m02
                 by = m10 * x + m11 * y + m12
                 p1b = 255.0 - (k - p_first) * inv_pts
-                _segment(img, stamp, cov, base, size, nch, sid, ax, ay, bx, by, hw, ramp,
-                         g0, p1a, p1b, 255.0 - (k - 1 - a) * inv_s, 255.0 - (k - a) * inv_s)
+                if n_spans + size > spans.shape[0]:  # long stroke: grow the run list
+                    grown = np.empty((2 * spans.shape[0], 2), np.int64)
+                    grown[:n_spans] = spans[:n_spans]
+                    spans = grown
+                n_spans = _segment(cov, col1, col2, spans, n_spans, size, nch, ax, ay, bx, by,
+                                   r, inv_ramp, p1a, p1b, 255.0 - (k - 1 - a) * inv_s,
+                                   255.0 - (k - a) * inv_s)
                 ax = bx
                 ay = by
                 p1a = p1b
+            _composite(img, cov, col1, col2, spans, n_spans, nch,
+                       np.float32(255.0 - min(t, 10) * 13.0))
     return out
 
 

@@ -191,3 +191,21 @@ def _spaced_labels(word: str, valid_labels: set[str]) -> list[str]:
         for label in valid_labels
         if "_" in label and f" {label.replace('_', ' ')} " in padded
     )
+
+
+def submission_message(metrics_path: Path) -> str:
+    """'doodle <git rev>: holdout MAP@3 0.9123 (final=blend)' for the Kaggle submission."""
+    import json
+    import subprocess
+
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        rev = "unknown-rev"
+    try:
+        m = json.loads(Path(metrics_path).read_text())
+        score = f"holdout MAP@3 {float(m['holdout_map3']):.4f} (final={m.get('final')})"
+    except (OSError, ValueError, KeyError):
+        score = "holdout MAP@3 unknown"
+    return f"doodle {rev}: {score}"

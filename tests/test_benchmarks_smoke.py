@@ -27,7 +27,9 @@ LOADER_KEYS = [
     "pydataset_images_per_s", "pydataset_direct_batches_per_s",
     "pydataset_enqueuer_batches_per_s", "loader_ratio_per_cpu_s",
 ]
-RENDER_KEYS = ["render_per_core_64", "render_per_core_128", "baseline_render_per_core_64"]
+RENDER_KEYS = [
+    "render_per_core_64", "render_per_core_128", "baseline_render_per_core_64", "agreement_mad_64",
+]
 
 
 def test_unique_key_ids_are_unique_16_digit_and_spread():
@@ -95,6 +97,19 @@ def test_bench_loader_returns_its_keys(synthetic_shards, tmp_path):
         assert key in res, key
     assert res["loader_measured_with"].startswith("keras OrderedEnqueuer")
     assert "loader_errors" not in res
+
+
+def test_bench_loader_runs_without_tensorflow(synthetic_shards, tmp_path, monkeypatch):
+    # A JAX-only GPU box has no TensorFlow: the tf.data variants are skipped, not fatal.
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorflow" else find_spec(name, *a))
+    res = bench_loader(synthetic_shards, tmp_path / "d.csv", batch_size=16, img_size=32,
+                       seconds=0.2, rounds=1, log=lambda _: None)
+    assert res["loader_baseline"] == "baseline_python_only"
+    assert "loader_ratio_vs_python_generator" in res
+    assert "from_generator_batches_per_s" not in res
+    assert "pydataset_keras_tf_batches_per_s" not in res
 
 
 def test_run_all_quick_writes_report(tmp_path, capsys):

@@ -27,7 +27,7 @@ def test_deterministic_and_order_independent(synthetic_shards):
     a, b = _train(synthetic_shards), _train(synthetic_shards)
     forward = [a[i] for i in range(6)]
     backward = [b[i] for i in reversed(range(6))][::-1]
-    for (xa, ya), (xb, yb) in zip(forward, backward):
+    for (xa, ya), (xb, yb) in zip(forward, backward, strict=True):
         assert np.array_equal(xa, xb) and np.array_equal(ya, yb)
     c = _train(synthetic_shards, seed=4)
     assert not np.array_equal(c[0][0], forward[0][0])
@@ -52,7 +52,7 @@ def test_stream_covers_every_drawing_once_per_pass(synthetic_shards):
     seen = []
     for i in range(steps):
         s, r = ds.locate(i)
-        seen += list(zip(s.tolist(), r.tolist()))
+        seen += list(zip(s.tolist(), r.tolist(), strict=True))
     assert len(set(seen)) == len(seen) == steps * 10
     # and mixes shards inside a batch (shuffle buffer spans shard boundaries)
     ds = _train(synthetic_shards, shuffle_buffer=10_000)

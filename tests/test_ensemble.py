@@ -286,7 +286,6 @@ def test_run_ensemble_returns_all_metric_keys(tmp_path):
     methods = ["best_member", "blend", "stack"]
     for name in methods:
         assert f"{name}_balanced" in metrics["balanced_subset"]
-    # "auto" picks the method with the best holdout MAP@3 and reports that score.
     by_method = {
         "best_member": max(metrics["members"].values()),
         "blend": metrics["blend"],
@@ -294,8 +293,18 @@ def test_run_ensemble_returns_all_metric_keys(tmp_path):
     }
     chosen = metrics["final"].removesuffix("_balanced")
     assert chosen in methods
-    assert metrics["holdout_map3"] == by_method[chosen] == max(by_method.values())
-    assert metrics["balanced_subset"]["n"] > 0
+    assert metrics["holdout_map3"] == by_method[chosen]
+    # With balancing on, "auto" takes the best variant on the class-balanced subset.
+    subset = metrics["balanced_subset"]
+    assert subset["n"] > 0
+    variants = [v for m in methods for v in (m, f"{m}_balanced")]
+    assert metrics["final_balanced_subset_map3"] == subset[metrics["final"]]
+    assert subset[metrics["final"]] == max(subset[v] for v in variants)
+
+    # Without balancing, "auto" takes the method with the best full-holdout MAP@3.
+    metrics, _, _, _ = run_ensemble(holdout, test, {**cfg, "balance": False})
+    assert metrics["final"] in methods
+    assert metrics["holdout_map3"] == max(by_method.values())
     assert scores.shape == (len(test_keys), len(classes)) and scores.dtype == np.float32
     assert keys.tolist() == test_keys.tolist() and out_classes == classes
 

@@ -11,6 +11,8 @@ from doodle.submission import validate_submission
 from tests.conftest import REAL_SAMPLE
 from tests.pipeline_utils import dvc, make_repo, stages_run
 
+ALL_STAGES = ["download", "shard", "tfrecord", "train@base", "predict@base", "ensemble"]
+
 
 def _test_keys(repo):
     with open(repo / "data/raw/test_simplified.csv", newline="") as f:
@@ -32,7 +34,7 @@ def _check_submission(repo, n_rows):
 def repo(tmp_path_factory):
     repo = make_repo(tmp_path_factory.mktemp("repo"))
     out = dvc("repro", cwd=repo).stdout
-    assert stages_run(out) == ["download", "shard", "tfrecord", "train@base", "predict@base", "ensemble"]
+    assert stages_run(out) == ALL_STAGES
     return repo
 
 
@@ -68,6 +70,31 @@ def test_real_sample_flows_through_every_stage(tmp_path):
     repo = make_repo(tmp_path, {"data": {"source": str(REAL_SAMPLE)},
                                 "shard": {"n_shards": 10, "val_size": 200}})
     out = dvc("repro", cwd=repo).stdout
-    assert stages_run(out) == ["download", "shard", "tfrecord", "train@base", "predict@base", "ensemble"]
+    assert stages_run(out) == ALL_STAGES
     _check_submission(repo, 1695)
     assert json.loads((repo / "reports/shard.json").read_text())["classes"] == 339
+
+
+def test_submit_validates_and_needs_credentials(repo, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.pipeline_utils import env
+
+    ok = subprocess.run([sys.executable, "stages/submit.py", "--dry-run"], cwd=repo, env=env(),
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and "is valid" in ok.stdout
+    bad = repo / "bad.csv"
+    lines = (repo / "submission.csv").read_text().splitlines()
+    lines[3] = lines[3].rsplit(" ", 1)[0]  # row 3 now has 2 labels
+    bad.write_text("\n".join(lines) + "\n")
+    p = subprocess.run([sys.executable, "stages/submit.py", "--dry-run", "--file", "bad.csv"],
+                       cwd=repo, env=env(), capture_output=True, text=True)
+    assert p.returncode == 1 and "row 3" in p.stderr and "Traceback" not in p.stderr
+    # no credentials anywhere: a sentence naming the accepted forms, nothing submitted
+    clean = {k: v for k, v in env().items() if not k.startswith("KAGGLE")}
+    clean["HOME"] = str(tmp_path)
+    p = subprocess.run([sys.executable, "stages/submit.py"], cwd=repo, env=clean,
+                       capture_output=True, text=True)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert "KAGGLE_API_TOKEN" in p.stderr and "kaggle.json" in p.stderr

@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from doodle.shards import open_shard, read_classes, train_shard_paths
 from doodle.sharding import ShardStageError, shard_dataset, shard_of
+from doodle.shards import open_shard, read_classes, train_shard_paths
 from tests.conftest import REAL_SAMPLE
 
 

@@ -4,8 +4,18 @@ import numpy as np
 import pytest
 
 from doodle.strokes import (
-    BAD_JSON, EMPTY_DRAWING, EMPTY_STROKE, NON_INTEGER, NON_NUMERIC, NOT_A_DRAWING,
-    OUT_OF_RANGE, XY_MISMATCH, DrawingError, concat, concat_ranges, drawing_to_json, pack,
+    BAD_JSON,
+    EMPTY_DRAWING,
+    EMPTY_STROKE,
+    NON_INTEGER,
+    NON_NUMERIC,
+    NOT_A_DRAWING,
+    OUT_OF_RANGE,
+    XY_MISMATCH,
+    DrawingError,
+    concat,
+    concat_ranges,
+    drawing_to_json,
     parse_drawing,
 )
 

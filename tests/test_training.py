@@ -46,7 +46,6 @@ def test_train_and_predict_each_backend(sharded_repo, backend):
         p = subprocess.run([PY, f"stages/{stage}.py", "base"], cwd=sharded_repo, env=e,
                            capture_output=True, text=True, timeout=600)
         assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    assert "train: base done" in p.stdout or True
     pred = np.load(sharded_repo / "data/predictions/base/holdout.npz")
     assert pred["probs"].shape == (30, 6) and pred["probs"].dtype == np.float16
     assert np.allclose(pred["probs"].astype(np.float32).sum(1), 1, atol=1e-2)
