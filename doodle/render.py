@@ -125,6 +125,11 @@ def _lanes_ptr(context, builder, aryty, ary, q: ir.Value) -> ir.Value:
     return builder.bitcast(builder.gep(data, [q], inbounds=True), _VEC.as_pointer())
 
 
+def _load8(builder: ir.IRBuilder, ptr: ir.Value) -> ir.Value:
+    # The explicit type keeps this valid with LLVM's opaque pointers too.
+    return builder.load(ptr, align=4, typ=_VEC)
+
+
 def _capsule_lanes(builder, px0, py, dx, dy, inv_l2, r, inv_ramp):
     """Coverage of pixels ``px0 + 0..7`` (row offset ``py``) by the capsule; also ``t``."""
     px = builder.fadd(_splat(builder, px0), _LANE_IDS)
@@ -152,7 +157,7 @@ def _cover8(typingctx, cov, q, px0, py, dx, dy, inv_l2, r, inv_ramp):
     def codegen(context, builder, signature, args):
         ptr = _lanes_ptr(context, builder, signature.args[0], args[0], args[1])
         c, _ = _capsule_lanes(builder, *args[2:])
-        builder.store(_vmax(builder, c, builder.load(ptr, align=4)), ptr, align=4)
+        builder.store(_vmax(builder, c, _load8(builder, ptr)), ptr, align=4)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -172,11 +177,11 @@ def _cover8_rgb(typingctx, cov, col1, col2, q, px0, py, dx, dy, inv_l2, r, inv_r
         ptr1 = _lanes_ptr(context, builder, signature.args[1], args[1], q)
         ptr2 = _lanes_ptr(context, builder, signature.args[2], args[2], q)
         c, t = _capsule_lanes(builder, *args[4:11])
-        old = builder.load(ptr, align=4)
+        old = _load8(builder, ptr)
         more = builder.fcmp_ordered(">", c, old)
         for p, a, dv in ((ptr1, args[11], args[12]), (ptr2, args[13], args[14])):
             colour = builder.fadd(_splat(builder, a), builder.fmul(_splat(builder, dv), t))
-            builder.store(builder.select(more, colour, builder.load(p, align=4)), p, align=4)
+            builder.store(builder.select(more, colour, _load8(builder, p)), p, align=4)
         builder.store(builder.select(more, c, old), ptr, align=4)
         return context.get_dummy_value()
 
@@ -191,8 +196,8 @@ def _blend8(typingctx, acc, cov, q, g0):
     def codegen(context, builder, signature, args):
         pa = _lanes_ptr(context, builder, signature.args[0], args[0], args[2])
         pc = _lanes_ptr(context, builder, signature.args[1], args[1], args[2])
-        v = builder.load(pa, align=4)
-        c = builder.load(pc, align=4)
+        v = _load8(builder, pa)
+        c = _load8(builder, pc)
         builder.store(builder.fadd(v, builder.fmul(builder.fsub(_splat(builder, args[3]), v), c)),
                       pa, align=4)
         builder.store(_ZEROS, pc, align=4)
@@ -211,14 +216,14 @@ def _blend8_rgb(typingctx, acc, cov, col1, col2, q, plane, g0):
         acc_t, cov_t, c1_t, c2_t = signature.args[:4]
         q, plane = args[4], args[5]
         pc = _lanes_ptr(context, builder, cov_t, args[1], q)
-        c = builder.load(pc, align=4)
+        c = _load8(builder, pc)
         targets = (_splat(builder, args[6]),
-                   builder.load(_lanes_ptr(context, builder, c1_t, args[2], q), align=4),
-                   builder.load(_lanes_ptr(context, builder, c2_t, args[3], q), align=4))
+                   _load8(builder, _lanes_ptr(context, builder, c1_t, args[2], q)),
+                   _load8(builder, _lanes_ptr(context, builder, c2_t, args[3], q)))
         for ch, colour in enumerate(targets):
             qc = builder.add(q, builder.mul(plane, ir.Constant(plane.type, ch)))
             pa = _lanes_ptr(context, builder, acc_t, args[0], qc)
-            v = builder.load(pa, align=4)
+            v = _load8(builder, pa)
             builder.store(builder.fadd(v, builder.fmul(builder.fsub(colour, v), c)), pa, align=4)
         builder.store(_ZEROS, pc, align=4)
         return context.get_dummy_value()
