@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -31,8 +32,6 @@ def run_stage(name: str, main: Callable[[], object], outputs: tuple[str, ...] = 
 
     Set ``DOODLE_TRACEBACK=1`` to see the full traceback of an error.
     """
-    import os
-
     t0 = time.time()
     try:
         main()

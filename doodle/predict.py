@@ -61,18 +61,29 @@ def predict_member(model_path: Path, shard_dir: Path, out_dir: Path, cfg: dict) 
     classes = read_classes(shard_dir)
     model = keras.models.load_model(model_path)
     summary: dict = {"name": cfg["name"]}
-    for split in SPLITS:
-        probs, data = predict_split(
-            model, Path(shard_dir) / f"{split}.qds", img_size=int(cfg["img_size"]),
-            channels=int(cfg.get("channels", 1)), line_width=float(cfg.get("line_width", 6)),
-            batch_size=int(cfg.get("predict_batch_size", 512)),
-            tta_flip=bool(cfg.get("tta_flip", False)), workers=int(cfg.get("workers", 2)),
-            n_classes=len(classes), input_kind=str(cfg.get("input", "shards")))
-        save_predictions(Path(out_dir) / f"{split}.npz", probs, data, classes)
-        labels = data.column("label")
-        if (labels >= 0).all():
-            summary[f"{split}_map3"] = map3(probs, labels)
-        summary[f"{split}_rows"] = len(probs)
+    # Both splits go into a temp folder that replaces out_dir at the end: a kill between
+    # the two never leaves a new holdout file beside an old test file.
+    with atomic_path(Path(out_dir)) as tmp:
+        tmp.mkdir(parents=True)
+        for split in SPLITS:
+            summary.update(_predict_one(model, shard_dir, tmp, split, cfg, classes))
     summary["seconds"] = round(time.time() - t0, 1)
     print(f"predict: {cfg['name']}: " + ", ".join(f"{k}={v}" for k, v in summary.items()))
+    return summary
+
+
+def _predict_one(model: keras.Model, shard_dir: Path, out_dir: Path, split: str, cfg: dict,
+                 classes: list[str]) -> dict:
+    """Predict one split into ``out_dir/<split>.npz``; returns its row count and MAP@3."""
+    probs, data = predict_split(
+        model, Path(shard_dir) / f"{split}.qds", img_size=int(cfg["img_size"]),
+        channels=int(cfg.get("channels", 1)), line_width=float(cfg.get("line_width", 6)),
+        batch_size=int(cfg.get("predict_batch_size", 512)),
+        tta_flip=bool(cfg.get("tta_flip", False)), workers=int(cfg.get("workers", 2)),
+        n_classes=len(classes), input_kind=str(cfg.get("input", "shards")))
+    save_predictions(Path(out_dir) / f"{split}.npz", probs, data, classes)
+    summary: dict = {f"{split}_rows": len(probs)}
+    labels = data.column("label")
+    if (labels >= 0).all():
+        summary[f"{split}_map3"] = round(map3(probs, labels), 5)
     return summary

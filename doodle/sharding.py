@@ -27,13 +27,16 @@ from doodle.shards import write_json, write_shard
 from doodle.sources import SOLUTION_FILE, TEST_FILE, TRAIN_DIR
 from doodle.strokes import DrawingError, Drawings, pack, parse_drawing
 
-CHUNK_ROWS = 100_000
+# Rows parsed before they are spilled: bounds memory whatever the size of a class file.
+CHUNK_ROWS = 20_000
 BAD_CSV_ROW = "bad_csv_row"
 BAD_KEY_ID = "bad_key_id"
 UNKNOWN_CLASS = "unknown_class"
 DUPLICATE_KEY_ID = "duplicate_key_id"
-# A key_id in 16 digits needs int64; one per drawing record in the spill files.
-_RECORD = np.dtype([("key_id", "<i8"), ("label", "<i2"), ("n_strokes", "<i4"), ("cc", "S2")])
+# One per drawing in the spill files; file/row say where it came from, so a duplicate
+# key_id found when its shard is finalised can still be reported with file and row.
+_RECORD = np.dtype([("key_id", "<i8"), ("label", "<i2"), ("n_strokes", "<i4"), ("cc", "S2"),
+                    ("file", "<i4"), ("row", "<i8")])
 
 # Kaggle's 16-digit key ids and 200 KB+ drawings (a 20,000-point doodle) exceed the csv
 # module's default 128 KB field limit.
@@ -171,8 +174,8 @@ def _flush(spill: _Spill, strokes: list, recs: list) -> None:
         recs.clear()
 
 
-def _spill_class_file(path: Path, classes: dict[str, int], spill: _Spill, log: SkipLog,
-                      seen: set[int]) -> tuple[int, int]:
+def _spill_class_file(path: Path, file_no: int, classes: dict[str, int], spill: _Spill,
+                      log: SkipLog) -> tuple[int, int]:
     """Stream one class file into the spill; returns (rows read, rows kept)."""
     name = str(path)
     strokes: list = []
@@ -189,23 +192,35 @@ def _spill_class_file(path: Path, classes: dict[str, int], spill: _Spill, log: S
         if label is None:
             log.skip(name, row_no, UNKNOWN_CLASS, repr(row["word"]))
             continue
-        if key in seen:
-            log.skip(name, row_no, DUPLICATE_KEY_ID, str(key))
-            continue
         try:
             drawing = parse_drawing(row["drawing"])
         except DrawingError as e:
             log.skip(name, row_no, e.reason, str(e))
             continue
-        seen.add(key)
         strokes.append(drawing)
-        recs.append((key, label, len(drawing), row["countrycode"][:2].encode("ascii", "replace")))
+        recs.append((key, label, len(drawing), row["countrycode"][:2].encode("ascii", "replace"),
+                     file_no, row_no))
         kept += 1
         if len(recs) >= CHUNK_ROWS:
             _flush(spill, strokes, recs)
     _flush(spill, strokes, recs)
     # Rows the CSV reader rejected were never yielded: count them so rows = kept + skipped.
     return read + log.counts[name][BAD_CSV_ROW], kept
+
+
+def _first_occurrences(rec: np.ndarray, files: list[Path], log: SkipLog,
+                       per_file: dict[str, dict]) -> np.ndarray:
+    """Indices of the records to keep: the first (in reading order) of each key_id; the
+    others are logged as duplicates with their file and row."""
+    order = np.argsort(rec["key_id"], kind="stable")  # stable: reading order within a key
+    keys = rec["key_id"][order]
+    dup = np.zeros(len(rec), bool)
+    dup[order[1:][keys[1:] == keys[:-1]]] = True
+    for i in np.flatnonzero(dup):
+        name = str(files[rec["file"][i]])
+        log.skip(name, int(rec["row"][i]), DUPLICATE_KEY_ID, str(rec["key_id"][i]))
+        per_file[name]["kept"] -= 1
+    return np.flatnonzero(~dup)
 
 
 def class_list(raw_dir: Path) -> list[str]:
@@ -288,17 +303,19 @@ def shard_dataset(raw_dir: Path, out_dir: Path, n_shards: int, val_size: int, se
         log = SkipLog(tmp / "skipped_rows.csv")
         spill = _Spill(tmp / ".spill", n_shards)
         per_file: dict[str, dict] = {}
-        seen: set[int] = set()
         files = [raw_dir / TRAIN_DIR / f"{c}.csv" for c in classes]
-        for f in tqdm(files, desc="shard: read classes", unit="file"):
-            read, kept = _spill_class_file(f, label_of, spill, log, seen)
+        for i, f in enumerate(tqdm(files, desc="shard: read classes", unit="file")):
+            read, kept = _spill_class_file(f, i, label_of, spill, log)
             per_file[str(f)] = {"rows": read, "kept": kept}
-        del seen
         test = read_test(raw_dir, classes, log)
         rng = np.random.default_rng(seed)
         n_train = n_holdout = 0
         for s in tqdm(range(n_shards), desc="shard: shuffle+write", unit="shard"):
             drawings, rec = spill.load(s)
+            # A key_id always maps to the same shard, so duplicates are found here, one
+            # shard in memory at a time (no dataset-wide set of ids).
+            keep = _first_occurrences(rec, files, log, per_file)
+            drawings, rec = drawings.take(keep), rec[keep]
             perm = rng.permutation(len(rec))
             drawings, rec = drawings.take(perm), rec[perm]
             if s == n_shards - 1:

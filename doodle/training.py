@@ -32,7 +32,7 @@ from doodle.shards import read_classes, train_shard_paths
 _RESUME_KEYS = ("arch", "img_size", "channels", "alpha", "seed", "batch_size", "epochs",
                 "steps_per_epoch", "learning_rate", "warmup_epochs", "weight_decay",
                 "label_smoothing", "line_width", "augment", "shuffle_buffer", "weights",
-                "dropout", "mixed_precision", "scale_lr", "input")
+                "dropout", "mixed_precision", "scale_lr", "input", "bn_momentum")
 
 
 # -- hardware -------------------------------------------------------------------------------
@@ -285,7 +285,8 @@ def train_member(cfg: dict, shard_dir: Path, model_dir: Path, live_dir: Path) ->
     with scope:
         model = build_model(cfg["arch"], common["img_size"], common["channels"], len(classes),
                             alpha=float(cfg.get("alpha", 1.0)), weights=cfg.get("weights"),
-                            dropout=float(cfg.get("dropout", 0.0)))
+                            dropout=float(cfg.get("dropout", 0.0)),
+                            bn_momentum=cfg.get("bn_momentum", 0.99))
         optimizer = keras.optimizers.AdamW(
             learning_rate=lr_schedule(lr, epochs * steps,
                                       int(float(cfg.get("warmup_epochs", 0)) * steps)),

@@ -56,13 +56,28 @@ def test_second_repro_runs_nothing(repo):
     assert stages_run(out) == []
 
 
-def test_exp_run_img_size_reruns_only_training_side(repo):
-    out = dvc("exp", "run", "-S", "img_size=40", cwd=repo).stdout
-    ran = stages_run(out)
-    assert ran == ["train@base", "predict@base", "ensemble"], out
+def test_exp_run_img_size_and_arch_reruns_only_training_side(repo):
+    out = dvc("exp", "run", "-S", "img_size=48", "-S", "arch=efficientnetb0", cwd=repo).stdout
+    assert stages_run(out) == ["train@base", "predict@base", "ensemble"], out
     _check_submission(repo, 24)
-    table = dvc("exp", "show", "--json", cwd=repo).stdout
-    assert "holdout_map3" in table and "img_size" in table
+    import keras
+
+    model = keras.models.load_model(repo / "models/base/model.keras")
+    assert model.input_shape == (None, 48, 48, 1) and "efficientnetb0" in model.name
+    table = json.dumps(json.loads(dvc("exp", "show", "--json", cwd=repo).stdout))
+    for key in ("holdout_map3", "img_size", "val_map3", "efficientnetb0"):
+        assert key in table, key
+    plots = dvc("plots", "show", "--json", cwd=repo).stdout
+    assert "dvclive/base/plots/metrics" in plots and "reports/samples.png" in plots
+
+
+def test_exp_run_tfrecord_input_path(repo):
+    out = dvc("exp", "run", "-S", "img_size=32", "-S", "arch=mobilenetv2",
+              "-S", "tfrecord.enabled=true", "-S", "tfrecord.input=tfrecord", cwd=repo).stdout
+    assert stages_run(out) == ["tfrecord", "train@base", "predict@base", "ensemble"], out
+    assert sorted(p.name.split("-n")[0] for p in (repo / "data/tfrecords").glob("*.tfrec")) == [
+        "holdout", "test", "train-000", "train-001", "train-002", "train-003"]
+    _check_submission(repo, 24)
 
 
 @pytest.mark.skipif(not REAL_SAMPLE.is_dir(), reason="real sample not available")

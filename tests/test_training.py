@@ -100,3 +100,30 @@ def test_sigkill_mid_epoch_resumes_from_checkpoint(sharded_repo):
     # same total step count as an uninterrupted run: no step repeated or skipped
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == epochs * steps
     assert not (sharded_repo / "models/base/checkpoints").exists()
+
+
+def test_predict_killed_mid_run_keeps_old_outputs(sharded_repo):
+    """SIGKILL after the holdout file is written, before the test file: the old prediction
+    folder stays whole (both files byte-identical), only a temp sibling is left."""
+    _set_params(sharded_repo, img_size=32, arch="mobilenetv2", channels=1)
+    out = sharded_repo / "data/predictions/base"
+    if not (sharded_repo / "models/base/model.keras").exists():
+        run([PY, "stages/train.py", "base"], cwd=sharded_repo)
+    run([PY, "stages/predict.py", "base"], cwd=sharded_repo)
+    old = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(old) == ["holdout.npz", "test.npz"]
+    proc = subprocess.Popen([PY, "stages/predict.py", "base"], cwd=sharded_repo, env=env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if list(out.parent.glob(".base.tmp-*/holdout.npz")):
+            break
+        time.sleep(0.002)
+    assert proc.poll() is None, "predict finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == old
+    # the next run completes and clears the leftover temp folder
+    run([PY, "stages/predict.py", "base"], cwd=sharded_repo)
+    assert not list(out.parent.glob(".base.tmp-*"))

@@ -1,0 +1,38 @@
+import keras
+import numpy as np
+import pytest
+
+from doodle.model import ARCHS, build_model
+
+
+def _bn_momenta(model):
+    backbone = [layer for layer in model.layers if isinstance(layer, keras.Model)][0]
+    return {layer.momentum for layer in backbone.layers
+            if isinstance(layer, keras.layers.BatchNormalization)}
+
+
+def test_mobilenetv2_uint8_in_probabilities_out():
+    model = build_model("mobilenetv2", 32, 1, 7, alpha=0.35)
+    assert model.input.dtype == "uint8" and model.input_shape == (None, 32, 32, 1)
+    x = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 1), dtype=np.uint8)
+    p = keras.ops.convert_to_numpy(model(x))
+    assert p.shape == (2, 7) and np.allclose(p.sum(1), 1, atol=1e-5)
+    assert model.layers[-1].dtype_policy.name == "float32"
+
+
+def test_bn_momentum_is_settable_and_saved(tmp_path):
+    # Keras' 0.999 leaves moving statistics near their initial values for short runs,
+    # which makes inference near chance: the default must be lower.
+    assert _bn_momenta(build_model("mobilenetv2", 32, 1, 3, alpha=0.35)) == {0.99}
+    model = build_model("mobilenetv2", 32, 1, 3, alpha=0.35, bn_momentum=0.9)
+    assert _bn_momenta(model) == {0.9}
+    model.save(tmp_path / "m.keras")
+    assert _bn_momenta(keras.models.load_model(tmp_path / "m.keras")) == {0.9}
+    assert _bn_momenta(build_model("mobilenetv2", 32, 1, 3, alpha=0.35,
+                                   bn_momentum=None)) == {0.999}
+
+
+def test_unknown_arch():
+    with pytest.raises(ValueError, match="choose one of"):
+        build_model("vgg99", 32, 1, 3)
+    assert {"mobilenetv2", "efficientnetb0"} <= set(ARCHS)
