@@ -16,14 +16,15 @@ ARCHS = {
 
 def build_model(arch: str, img_size: int, channels: int, n_classes: int, alpha: float = 1.0,
                 weights: str | None = None, dropout: float = 0.0,
-                bn_momentum: float | None = 0.99) -> keras.Model:
+                bn_momentum: float | None = 0.9) -> keras.Model:
     """uint8 images (img_size, img_size, channels) -> class probabilities (float32).
 
     ``weights``: None (from scratch, the usual choice for doodles) or a local weights file
     for the backbone (channels must match the file's).
     ``bn_momentum``: keras.applications builds BatchNorm with momentum 0.999, whose moving
     statistics need thousands of steps to settle; until then inference (holdout, test) is
-    near chance even when training accuracy is high. 0.99 settles in a few hundred steps.
+    near chance even when training accuracy is high (measured: holdout MAP@3 0.07 with
+    0.99 after 120 steps, 0.73 with 0.9). 0.9 settles within a few dozen steps.
     None keeps the backbone's own value.
     """
     if arch not in ARCHS:

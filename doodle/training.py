@@ -286,7 +286,7 @@ def train_member(cfg: dict, shard_dir: Path, model_dir: Path, live_dir: Path) ->
         model = build_model(cfg["arch"], common["img_size"], common["channels"], len(classes),
                             alpha=float(cfg.get("alpha", 1.0)), weights=cfg.get("weights"),
                             dropout=float(cfg.get("dropout", 0.0)),
-                            bn_momentum=cfg.get("bn_momentum", 0.99))
+                            bn_momentum=cfg.get("bn_momentum", 0.9))
         optimizer = keras.optimizers.AdamW(
             learning_rate=lr_schedule(lr, epochs * steps,
                                       int(float(cfg.get("warmup_epochs", 0)) * steps)),
