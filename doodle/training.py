@@ -26,7 +26,7 @@ from doodle.dataset import DrawingDataset
 from doodle.fileio import atomic_path, remove
 from doodle.metrics import map_at_k, top_k
 from doodle.model import build_model
-from doodle.shards import read_classes, train_shard_paths
+from doodle.shards import read_classes, read_header, train_shard_paths
 
 # Settings that change what a checkpoint means; a checkpoint made under others is discarded.
 _RESUME_KEYS = ("arch", "img_size", "channels", "alpha", "seed", "batch_size", "epochs",
@@ -269,8 +269,7 @@ def train_member(cfg: dict, shard_dir: Path, model_dir: Path, live_dir: Path) ->
     train0 = train_data(0, 0)
     holdout_path = shard_dir / "holdout.qds"
     holdout = labels = None
-    if holdout_path.is_file() and train0.total and DrawingDataset(
-            [holdout_path], batch_size=1, img_size=32, n_classes=1).total:
+    if holdout_path.is_file() and read_header(holdout_path)[0]["n"]:
         holdout = DrawingDataset([holdout_path], batch_size=int(cfg.get("eval_batch_size", 512)),
                                  **common)
         labels = holdout.column("label").astype(np.int64)

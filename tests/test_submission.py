@@ -123,3 +123,23 @@ def test_max_problems_caps_the_list(tmp_path):
     problems = validate_submission(write_lines(tmp_path, lines), KEYS, CLASSES, max_problems=3)
     assert [p.row for p in problems] == [1, 2, 3, None]
     assert problems[-1].message == "7 more row problems"
+
+
+def test_submission_message_names_revision_and_score(tmp_path, monkeypatch):
+    import json
+    import subprocess
+
+    from doodle.submission import submission_message
+
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "f").write_text("x")
+    subprocess.run(["git", "add", "f"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "m"],
+                   cwd=tmp_path, check=True)
+    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tmp_path,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps({"holdout_map3": 0.912986, "final": "blend"}))
+    monkeypatch.chdir(tmp_path)
+    assert submission_message(metrics) == f"doodle {rev}: holdout MAP@3 0.9130 (final=blend)"
+    assert submission_message(tmp_path / "missing.json").endswith("holdout MAP@3 unknown")
