@@ -231,3 +231,24 @@ def test_check_disk_space_names_the_size(tmp_path: Path, monkeypatch) -> None:
     assert "sharding needs about 3.0 GiB" in msg and "only 1.0 GiB is free" in msg
     assert str(tmp_path / "not" / "yet") in msg
     check_disk_space(tmp_path, 1 << 30, "exactly enough")  # needed == free is fine
+
+
+# -- tfrecord ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("had_output", [False, True], ids=["first_run", "rerun"])
+def test_tfrecord_killed(tmp_path: Path, big_raw: Path, had_output: bool) -> None:
+    pytest.importorskip("tensorflow")
+    from doodle.sharding import shard_dataset
+
+    data = tmp_path / "data"
+    shard_dataset(big_raw, data / "shards", n_shards=SHARD["n_shards"], val_size=200, seed=0,
+                  report_path=tmp_path / "shard.json")
+    old = old_output(data / "tfrecords") if had_output else None
+    proc = start("tfrecord", tmp_path, {"tfrecord": {"enabled": True, "input": "shards",
+                                                     "workers": 1}})
+    wait_until(proc, lambda: any(any(t.glob("*.tfrec")) for t in temps(data, "tfrecords")),
+               timeout=120, log=tmp_path / "tfrecord.log")
+    assert kill(proc, signal.SIGKILL) == -signal.SIGKILL
+    assert_old_or_nothing(data, "tfrecords", old, inputs=("shards",))
+    assert len(temps(data, "tfrecords")) == 1
