@@ -15,7 +15,9 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -26,7 +28,7 @@ from doodle.dataset import DrawingDataset
 from doodle.fileio import atomic_path, remove
 from doodle.metrics import map_at_k, top_k
 from doodle.model import build_model
-from doodle.shards import read_classes, read_header, train_shard_paths
+from doodle.shards import open_shard, read_classes, read_header, train_shard_paths
 
 # Settings that change what a checkpoint means; a checkpoint made under others is discarded.
 _RESUME_KEYS = ("arch", "img_size", "channels", "alpha", "seed", "batch_size", "epochs",
@@ -225,6 +227,90 @@ def fingerprint(cfg: dict, n_train: int, n_classes: int) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+@dataclass
+class Streams:
+    """The training stream factory and the holdout, from shards or TFRecords."""
+
+    train: Callable[[int, int], object]  # (epoch, start_step) -> a dataset Keras can fit
+    n_train: int
+    holdout: object | None
+    labels: np.ndarray | None
+    fixed_steps: bool  # tf.data repeats forever: fit needs steps_per_epoch
+
+
+def make_streams(cfg: dict, shard_dir: Path, global_batch: int, n_classes: int) -> Streams:
+    """PyDataset over the shards (default), or tf.data over data/tfrecords when
+    ``input: tfrecord`` -- the same drawings through the same renderer."""
+    steps = int(cfg["steps_per_epoch"])
+    train_paths = train_shard_paths(shard_dir)
+    if not train_paths:
+        raise FileNotFoundError(f"{shard_dir}: no train-*.qds shards; run the shard stage")
+    common = dict(img_size=int(cfg["img_size"]), channels=int(cfg.get("channels", 1)),
+                  line_width=float(cfg.get("line_width", 6)), n_classes=n_classes)
+    stream = dict(batch_size=global_batch, training=True, seed=int(cfg["seed"]),
+                  augment=Augment.from_params(cfg.get("augment")),
+                  shuffle_buffer=int(cfg.get("shuffle_buffer", 50_000)))
+    eval_batch = int(cfg.get("eval_batch_size", 512))
+    workers = int(cfg.get("workers", 2))
+    n_train = int(sum(read_header(p)[0]["n"] for p in train_paths))
+    holdout_path = Path(shard_dir) / "holdout.qds"
+    has_holdout = holdout_path.is_file() and read_header(holdout_path)[0]["n"] > 0
+    labels = (open_shard(holdout_path).label.astype(np.int64) if has_holdout else None)
+
+    if cfg.get("input", "shards") == "tfrecord":
+        from doodle.tfrecord import make_tf_dataset, split_files
+
+        tfrec_dir = Path(cfg.get("tfrecord_dir", "data/tfrecords"))
+        return Streams(
+            train=lambda epoch, start: make_tf_dataset(
+                split_files(tfrec_dir, "train"), skip_batches=epoch * steps + start,
+                **stream, **common),
+            n_train=n_train, labels=labels, fixed_steps=True,
+            holdout=make_tf_dataset(split_files(tfrec_dir, "holdout"), batch_size=eval_batch,
+                                    **common) if has_holdout else None)
+    return Streams(
+        train=lambda epoch, start: DrawingDataset(
+            train_paths, steps_per_epoch=steps, epoch=epoch, start_step=start,
+            workers=workers, **stream, **common),
+        n_train=n_train, labels=labels, fixed_steps=False,
+        holdout=DrawingDataset([holdout_path], batch_size=eval_batch, workers=workers,
+                               **common) if has_holdout else None)
+
+
+def compile_model(cfg: dict, n_classes: int, kind: str, lr: float) -> keras.Model:
+    """The member's model with AdamW on the one-cycle schedule, label smoothing and the
+    accuracy / top-3 metrics (call inside the distribution scope)."""
+    epochs, steps = int(cfg["epochs"]), int(cfg["steps_per_epoch"])
+    model = build_model(cfg["arch"], int(cfg["img_size"]), int(cfg.get("channels", 1)),
+                        n_classes, alpha=float(cfg.get("alpha", 1.0)), weights=cfg.get("weights"),
+                        dropout=float(cfg.get("dropout", 0.0)),
+                        bn_momentum=cfg.get("bn_momentum", 0.9))
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=lr_schedule(lr, epochs * steps,
+                                  int(float(cfg.get("warmup_epochs", 0)) * steps)),
+        weight_decay=float(cfg.get("weight_decay", 0.0)))
+    model.compile(optimizer=optimizer,
+                  loss=keras.losses.CategoricalCrossentropy(
+                      label_smoothing=float(cfg.get("label_smoothing", 0.0))),
+                  metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
+                           keras.metrics.TopKCategoricalAccuracy(3, name="top3")],
+                  jit_compile=jit_setting(cfg.get("jit", "auto"), kind),
+                  steps_per_execution=int(cfg.get("steps_per_execution", 1)))
+    return model
+
+
+def fit_segments(epochs: int, epoch0: int, step0: int) -> list[tuple[int, int, int]]:
+    """``(initial_epoch, start_step, end_epoch)`` of each ``fit`` call: a run resumed
+    mid-epoch first finishes that epoch (from ``step0``), then runs the remaining ones."""
+    segments = []
+    if epoch0 < epochs and step0:
+        segments.append((epoch0, step0, epoch0 + 1))
+        epoch0 += 1
+    if epoch0 < epochs:
+        segments.append((epoch0, 0, epochs))
+    return segments
+
+
 def train_member(cfg: dict, shard_dir: Path, model_dir: Path, live_dir: Path) -> dict:
     """Train one member; writes ``model_dir/model.keras``; returns a summary."""
     from dvclive import Live
@@ -238,104 +324,45 @@ def train_member(cfg: dict, shard_dir: Path, model_dir: Path, live_dir: Path) ->
     global_batch = int(cfg["batch_size"]) * replicas
     lr = float(cfg["learning_rate"]) * (replicas if cfg.get("scale_lr", True) else 1)
     epochs, steps = int(cfg["epochs"]), int(cfg["steps_per_epoch"])
-    train_paths = train_shard_paths(shard_dir)
-    if not train_paths:
-        raise FileNotFoundError(f"{shard_dir}: no train-*.qds shards; run the shard stage")
-    common = dict(img_size=int(cfg["img_size"]), channels=int(cfg.get("channels", 1)),
-                  line_width=float(cfg.get("line_width", 6)), n_classes=len(classes),
-                  workers=int(cfg.get("workers", 2)))
-
-    def train_data(epoch: int, start_step: int) -> DrawingDataset:
-        return DrawingDataset(train_paths, batch_size=global_batch, training=True,
-                              seed=int(cfg["seed"]), augment=Augment.from_params(
-                                  cfg.get("augment")), steps_per_epoch=steps,
-                              shuffle_buffer=int(cfg.get("shuffle_buffer", 50_000)),
-                              epoch=epoch, start_step=start_step, **common)
-
-    use_tfrec = cfg.get("input", "shards") == "tfrecord"
-    if use_tfrec:  # tf.data over data/tfrecords: same drawings, same renderer
-        from doodle.tfrecord import make_tf_dataset, split_files
-
-        tfrec_dir = Path(cfg.get("tfrecord_dir", "data/tfrecords"))
-        tf_common = {k: v for k, v in common.items() if k != "workers"}
-
-        def tf_train_data(epoch: int, start_step: int):
-            return make_tf_dataset(split_files(tfrec_dir, "train"), batch_size=global_batch,
-                                   training=True, seed=int(cfg["seed"]),
-                                   augment=Augment.from_params(cfg.get("augment")),
-                                   shuffle_buffer=int(cfg.get("shuffle_buffer", 50_000)),
-                                   skip_batches=epoch * steps + start_step, **tf_common)
-
-    train0 = train_data(0, 0)
-    holdout_path = shard_dir / "holdout.qds"
-    holdout = labels = None
-    if holdout_path.is_file() and read_header(holdout_path)[0]["n"]:
-        holdout = DrawingDataset([holdout_path], batch_size=int(cfg.get("eval_batch_size", 512)),
-                                 **common)
-        labels = holdout.column("label").astype(np.int64)
-        if use_tfrec:
-            holdout = make_tf_dataset(split_files(tfrec_dir, "holdout"),
-                                      batch_size=int(cfg.get("eval_batch_size", 512)),
-                                      **tf_common)
-    fp = fingerprint(cfg, train0.total, len(classes))
+    data = make_streams(cfg, shard_dir, global_batch, len(classes))
+    fp = fingerprint(cfg, data.n_train, len(classes))
     ckpt_dir = model_dir / "checkpoints"
     state = load_checkpoint(ckpt_dir, fp)
 
     with scope:
-        model = build_model(cfg["arch"], common["img_size"], common["channels"], len(classes),
-                            alpha=float(cfg.get("alpha", 1.0)), weights=cfg.get("weights"),
-                            dropout=float(cfg.get("dropout", 0.0)),
-                            bn_momentum=cfg.get("bn_momentum", 0.9))
-        optimizer = keras.optimizers.AdamW(
-            learning_rate=lr_schedule(lr, epochs * steps,
-                                      int(float(cfg.get("warmup_epochs", 0)) * steps)),
-            weight_decay=float(cfg.get("weight_decay", 0.0)))
-        model.compile(optimizer=optimizer,
-                      loss=keras.losses.CategoricalCrossentropy(
-                          label_smoothing=float(cfg.get("label_smoothing", 0.0))),
-                      metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
-                               keras.metrics.TopKCategoricalAccuracy(3, name="top3")],
-                      jit_compile=jit_setting(cfg.get("jit", "auto"), kind),
-                      steps_per_execution=int(cfg.get("steps_per_execution", 1)))
+        model = compile_model(cfg, len(classes), kind, lr)
         epoch0, step0 = 0, 0
         if state:
-            optimizer.build(model.trainable_variables)
+            model.optimizer.build(model.trainable_variables)
             model.load_weights(ckpt_dir / state["weights"])
             epoch0, step0 = int(state["epoch"]), int(state["step"])
+            done = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
             print(f"train: resuming {cfg['name']} at epoch {epoch0}, step {step0} "
-                  f"(optimizer step {int(keras.ops.convert_to_numpy(optimizer.iterations))})")
+                  f"(optimizer step {done})")
 
-    print(f"train: {cfg['name']}: {cfg['arch']} {common['img_size']}px x{common['channels']}, "
-          f"{model.count_params():,} params, {where}, policy {policy}, global batch "
-          f"{global_batch}, lr {lr:g}, {epochs} epochs x {steps} steps, {train0.total:,} "
-          f"train drawings, {0 if labels is None else len(labels):,} holdout")
+    print(f"train: {cfg['name']}: {cfg['arch']} {cfg['img_size']}px "
+          f"x{cfg.get('channels', 1)}, {model.count_params():,} params, {where}, policy "
+          f"{policy}, global batch {global_batch}, lr {lr:g}, {epochs} epochs x {steps} "
+          f"steps, {data.n_train:,} train drawings, "
+          f"{0 if data.labels is None else len(data.labels):,} holdout")
     live = Live(str(live_dir), resume=state is not None, save_dvc_exp=False, dvcyaml=None)
-    checkpoint = StepCheckpoint(ckpt_dir, int(cfg.get("checkpoint_every", 0)), steps, fp,
-                                epoch0, step0)
-    callbacks = [HoldoutEval(holdout, labels, global_batch), LiveLogger(live), checkpoint]
+    callbacks = [HoldoutEval(data.holdout, data.labels, global_batch), LiveLogger(live),
+                 StepCheckpoint(ckpt_dir, int(cfg.get("checkpoint_every", 0)), steps, fp,
+                                epoch0, step0)]
     t0 = time.time()
     history: dict[str, list] = {}
-    # A resumed run first finishes its partial epoch, then runs the remaining ones.
-    segments = []
-    if epoch0 < epochs and step0:
-        segments.append((epoch0, step0))
-        epoch0 += 1
-    if epoch0 < epochs:
-        segments.append((epoch0, 0))
-    for i, (e, s) in enumerate(segments):
-        end = e + 1 if (s and i == 0) else epochs
+    for first, start, end in fit_segments(epochs, epoch0, step0):
         # shuffle=False: the stream already shuffles, and Keras' batch-order shuffle would
         # make a resumed epoch repeat some batches and skip others.
-        h = model.fit(tf_train_data(e, s) if use_tfrec else train_data(e, s),
-                      steps_per_epoch=(steps - s) if use_tfrec else None, shuffle=False,
-                      initial_epoch=e, epochs=end, callbacks=callbacks,
+        h = model.fit(data.train(first, start), shuffle=False,
+                      steps_per_epoch=(steps - start) if data.fixed_steps else None,
+                      initial_epoch=first, epochs=end, callbacks=callbacks,
                       verbose=int(cfg.get("verbose", 1)))
         for k, v in h.history.items():
             history.setdefault(k, []).extend(v)
     live.end()
-    model_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(model_dir / "model.keras") as tmp:
-        model.save(str(tmp) + ".keras")
+        model.save(str(tmp) + ".keras")  # Keras insists on the suffix
         os.replace(str(tmp) + ".keras", tmp)
     remove(ckpt_dir)  # finished: the next run with other settings starts fresh
     summary = {"name": cfg["name"], "seconds": round(time.time() - t0, 1), "where": where,
