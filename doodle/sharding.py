@@ -23,8 +23,8 @@ import numpy as np
 from tqdm import tqdm
 
 from doodle.fileio import atomic_path, check_disk_space, human_bytes, remove, tree_size
+from doodle.layout import SOLUTION_FILE, TEST_FILE, TRAIN_DIR
 from doodle.shards import write_json, write_shard
-from doodle.sources import SOLUTION_FILE, TEST_FILE, TRAIN_DIR
 from doodle.strokes import DrawingError, Drawings, pack, parse_drawing
 
 # Rows parsed before they are spilled: bounds memory whatever the size of a class file.

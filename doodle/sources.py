@@ -26,12 +26,13 @@ from tqdm import tqdm
 
 from doodle import synthetic
 from doodle.fileio import atomic_path, check_disk_space, tree_size
-
-TRAIN_DIR = "train_simplified"
-TEST_FILE = "test_simplified.csv"
-SOLUTION_FILE = "test_solution.csv"
-TRAIN_COLUMNS = ["countrycode", "drawing", "key_id", "recognized", "timestamp", "word"]
-TEST_COLUMNS = ["key_id", "countrycode", "drawing"]
+from doodle.layout import (
+    SOLUTION_FILE,
+    TEST_COLUMNS,
+    TEST_FILE,
+    TRAIN_COLUMNS,
+    TRAIN_DIR,
+)
 
 
 class SourceError(RuntimeError):
@@ -92,29 +93,29 @@ def copy_kaggle_layout(src: Path, dest: Path) -> dict:
     return {"classes": len(files)}
 
 
-def extract_zip(zip_path: Path, dest: Path) -> dict:
+def extract_zip(zip_path: Path, dest: Path, nested: bool = False) -> dict:
     """Extract the competition zip (or a zip of the Kaggle layout) into ``dest``.
 
-    Kaggle's archive nests ``train_simplified.zip`` inside; both levels are handled.
+    Kaggle's archive nests ``train_simplified.zip`` inside; both levels are handled, and
+    in the nested one a class file may sit at the root (``<word>.csv``).
     """
     try:
         with zipfile.ZipFile(zip_path) as zf:
             names = zf.namelist()
             check_disk_space(dest, sum(i.file_size for i in zf.infolist()), "extracting")
-            n = 0
             for name in tqdm(names, desc=f"unzip {zip_path.name}", unit="file"):
                 base = Path(name)
                 if name.endswith("/"):
                     continue
                 if base.name == "train_simplified.zip":
-                    nested = dest / ".nested.zip"
-                    with zf.open(name) as src, open(nested, "wb") as out:
+                    inner = dest / ".nested.zip"
+                    with zf.open(name) as src, open(inner, "wb") as out:
                         shutil.copyfileobj(src, out)
-                    extract_zip(nested, dest)
-                    nested.unlink()
-                elif base.suffix == ".csv" and base.parent.name == TRAIN_DIR:
+                    extract_zip(inner, dest, nested=True)
+                    inner.unlink()
+                elif base.suffix == ".csv" and (base.parent.name == TRAIN_DIR or (
+                        nested and base.parent == Path("."))):
                     _extract_member(zf, name, dest / TRAIN_DIR / base.name)
-                    n += 1
                 elif base.name in (TEST_FILE, SOLUTION_FILE):
                     _extract_member(zf, name, dest / base.name)
     except (zipfile.BadZipFile, EOFError, zlib.error) as e:

@@ -137,10 +137,14 @@ class StepCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
+        self._saved = self.start_step
 
     def on_train_batch_end(self, batch, logs=None):
+        # With steps_per_execution > 1 Keras calls this every few steps: save whenever a
+        # multiple of `every` was crossed, not only when hit exactly.
         step = self.start_step + batch + 1
-        if self.every > 0 and step % self.every == 0 and step < self.steps:
+        if self.every > 0 and step // self.every > self._saved // self.every \
+                and step < self.steps:
             self.save(self.epoch, step)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -155,6 +159,7 @@ class StepCheckpoint(keras.callbacks.Callback):
         with atomic_path(self.folder / name) as tmp:
             self.model.save_weights(str(tmp) + ".weights.h5")
             os.replace(str(tmp) + ".weights.h5", tmp)
+        self._saved = step
         state = {"epoch": epoch, "step": step, "weights": name, "fingerprint": self.fingerprint}
         with atomic_path(self.folder / "state.json") as tmp:
             tmp.write_text(json.dumps(state))
@@ -221,9 +226,17 @@ class LiveLogger(keras.callbacks.Callback):
 
 
 # -- the whole thing ------------------------------------------------------------------------
-def fingerprint(cfg: dict, n_train: int, n_classes: int) -> str:
-    key = {k: cfg.get(k) for k in _RESUME_KEYS} | {"n_train": n_train, "n_classes": n_classes,
-                                                    "backend": keras.backend.backend()}
+def fingerprint(cfg: dict, shard_dir: Path, global_batch: int) -> str:
+    """What a checkpoint belongs to: the settings that shape training, the global batch
+    (the stream position is step x global batch), and the data (class list and every
+    shard's header, so re-sharded data never resumes a stale checkpoint)."""
+    shard_dir = Path(shard_dir)
+    data = [(shard_dir / "classes.json").read_text()]
+    data += [json.dumps(read_header(p)[0], sort_keys=True)
+             for p in train_shard_paths(shard_dir)]
+    key = {k: cfg.get(k) for k in _RESUME_KEYS} | {
+        "global_batch": global_batch, "backend": keras.backend.backend(),
+        "data": hashlib.sha256("\n".join(data).encode()).hexdigest()}
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -325,7 +338,7 @@ def train_member(cfg: dict, shard_dir: Path, model_dir: Path, live_dir: Path) ->
     lr = float(cfg["learning_rate"]) * (replicas if cfg.get("scale_lr", True) else 1)
     epochs, steps = int(cfg["epochs"]), int(cfg["steps_per_epoch"])
     data = make_streams(cfg, shard_dir, global_batch, len(classes))
-    fp = fingerprint(cfg, data.n_train, len(classes))
+    fp = fingerprint(cfg, shard_dir, global_batch)
     ckpt_dir = model_dir / "checkpoints"
     state = load_checkpoint(ckpt_dir, fp)
 

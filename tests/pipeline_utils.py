@@ -51,8 +51,10 @@ def make_repo(dest: Path, overrides: dict | None = None) -> Path:
     params = yaml.safe_load((dest / "params.yaml").read_text())
     params = merge(params, merge(TINY, overrides or {}))
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
-                ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "init"]):
+    # A local identity: `dvc exp run` commits, and a clean CI machine has no global one.
+    for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "test@example.com"],
+                ["git", "config", "user.name", "doodle tests"], ["git", "add", "-A"],
+                ["git", "commit", "-qm", "init"]):
         subprocess.run(cmd, cwd=dest, check=True)
     return dest
 

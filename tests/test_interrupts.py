@@ -26,7 +26,7 @@ from doodle.fileio import DiskSpaceError, check_disk_space
 ROOT = Path(__file__).resolve().parents[1]
 DOWNLOAD = {"source": "synthetic",
             "synthetic": {"classes": 24, "train_per_class": 400, "test_per_class": 10, "seed": 1}}
-SHARD = {"n_shards": 40, "val_size": 200, "seed": 0}
+SHARD = {"n_shards": 120, "val_size": 200, "seed": 0}  # many shards: a wide write phase
 COPIES = 20  # each synthetic row repeated with new key_ids: 24 x 80 x 20 = 38,400 drawings
 
 

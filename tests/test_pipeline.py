@@ -107,8 +107,9 @@ def test_submit_validates_and_needs_credentials(repo, tmp_path):
                        cwd=repo, env=env(), capture_output=True, text=True)
     assert p.returncode == 1 and "row 3" in p.stderr and "Traceback" not in p.stderr
     # no credentials anywhere: a sentence naming the accepted forms, nothing submitted
-    clean = {k: v for k, v in env().items() if not k.startswith("KAGGLE")}
-    clean["HOME"] = str(tmp_path)
+    clean = {k: v for k, v in env().items()
+             if not k.startswith("KAGGLE") and k != "XDG_CONFIG_HOME"}
+    clean["HOME"] = str(tmp_path)  # no ~/.kaggle or ~/.config/kaggle to be found
     p = subprocess.run([sys.executable, "stages/submit.py"], cwd=repo, env=clean,
                        capture_output=True, text=True)
     assert p.returncode == 1 and "Traceback" not in p.stderr

@@ -41,7 +41,8 @@ def _set_params(repo, **train):
 def test_train_and_predict_each_backend(sharded_repo, backend):
     pytest.importorskip(backend)
     e = env() | {"KERAS_BACKEND": backend}
-    _set_params(sharded_repo, img_size=32, arch="mobilenetv2", epochs=1, steps_per_epoch=2)
+    _set_params(sharded_repo, img_size=32, arch="mobilenetv2", channels=1, epochs=1,
+                steps_per_epoch=2)
     for stage in ("train", "predict"):
         p = subprocess.run([PY, f"stages/{stage}.py", "base"], cwd=sharded_repo, env=e,
                            capture_output=True, text=True, timeout=600)
@@ -63,29 +64,33 @@ def test_second_family_three_channels(sharded_repo):
 
     model = keras.models.load_model(sharded_repo / "models/base/model.keras")
     assert model.input_shape == (None, 32, 32, 3)
-    _set_params(sharded_repo, arch="mobilenetv2", channels=1)
 
 
-def test_sigkill_mid_epoch_resumes_from_checkpoint(sharded_repo):
-    epochs, steps, every = 2, 8, 2
+def _read_state(path):
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):  # being replaced right now
+        return None
+
+
+def test_sigkill_mid_epoch_resumes_from_checkpoint(sharded_repo, tmp_path):
+    epochs, steps, every = 2, 20, 2
     _set_params(sharded_repo, img_size=32, arch="mobilenetv2", epochs=epochs,
                 steps_per_epoch=steps, checkpoint_every=every, channels=1)
     ckpt = sharded_repo / "models/base/checkpoints/state.json"
-    proc = subprocess.Popen([PY, "stages/train.py", "base"], cwd=sharded_repo, env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    deadline = time.time() + 400
-    state = None
-    while time.time() < deadline and proc.poll() is None:
-        if ckpt.is_file():
-            state = json.loads(ckpt.read_text())
-            if state["epoch"] == 1 and state["step"] >= 2:  # mid-way through epoch 2
+    with open(tmp_path / "train.log", "w") as log:
+        proc = subprocess.Popen([PY, "stages/train.py", "base"], cwd=sharded_repo, env=env(),
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 400
+        while time.time() < deadline and proc.poll() is None:
+            state = _read_state(ckpt)
+            if state and state["epoch"] == 1 and state["step"] >= 2:  # early in epoch 2
                 break
-        time.sleep(0.05)
-    assert proc.poll() is None, "training ended before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    state = json.loads(ckpt.read_text())
+            time.sleep(0.02)
+        assert proc.poll() is None, "training ended before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    state = _read_state(ckpt)
     assert state["step"] % every == 0
     # killed mid-run: no model yet, and no half-written one
     assert not (sharded_repo / "models/base/model.keras").exists()
@@ -105,13 +110,19 @@ def test_sigkill_mid_epoch_resumes_from_checkpoint(sharded_repo):
 def test_predict_killed_mid_run_keeps_old_outputs(sharded_repo):
     """SIGKILL after the holdout file is written, before the test file: the old prediction
     folder stays whole (both files byte-identical), only a temp sibling is left."""
-    _set_params(sharded_repo, img_size=32, arch="mobilenetv2", channels=1)
+    import yaml
+
+    _set_params(sharded_repo, img_size=32, arch="mobilenetv2", channels=1, epochs=1,
+                steps_per_epoch=1)
     out = sharded_repo / "data/predictions/base"
-    if not (sharded_repo / "models/base/model.keras").exists():
-        run([PY, "stages/train.py", "base"], cwd=sharded_repo)
+    run([PY, "stages/train.py", "base"], cwd=sharded_repo)
     run([PY, "stages/predict.py", "base"], cwd=sharded_repo)
     old = {p.name: p.read_bytes() for p in out.iterdir()}
     assert sorted(old) == ["holdout.npz", "test.npz"]
+    # the killed run predicts in small batches with flip TTA: a wider window to kill in
+    p = yaml.safe_load((sharded_repo / "params.yaml").read_text())
+    p["predict"] = {"predict_batch_size": 4, "tta_flip": True}
+    (sharded_repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     proc = subprocess.Popen([PY, "stages/predict.py", "base"], cwd=sharded_repo, env=env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
