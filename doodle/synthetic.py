@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 Stroke = np.ndarray  # float array of shape (n, 2), unit coordinates
 Drawing = list[list[list[int]]]
@@ -832,7 +833,7 @@ def write_synthetic(
     stamps = _timestamps(meta, n_train)
     luck = meta.random(n_train).tolist()
 
-    for i, word in enumerate(words):
+    for i, word in enumerate(tqdm(words, desc="synthetic", unit="class")):
         rng = np.random.default_rng([seed, 0, i])
         rows = []
         for j in range(i * train_per_class, (i + 1) * train_per_class):

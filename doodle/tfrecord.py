@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from doodle.augment import Augment, flip_affines, random_affines
-from doodle.fileio import atomic_path, human_bytes, tree_size
+from doodle.fileio import atomic_path, check_disk_space, human_bytes, tree_size
 from doodle.render import render
 from doodle.shards import open_shard, read_header, train_shard_paths
 from doodle.strokes import Drawings
@@ -242,6 +242,8 @@ def convert_shards(shard_dir: Path, out_dir: Path, *, enabled: bool = True, work
     workers = max(1, min(int(workers), len(sources), total // 200_000))
     if workers == 1:
         import tensorflow  # noqa: F401  (before the progress bar starts)
+    # Stroke TFRecords are smaller than the shards (GZIP): their size is a safe bound.
+    check_disk_space(out_dir, sum(p.stat().st_size for p in sources), "writing TFRecords")
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
         with tqdm(total=total, desc="tfrecord", unit="drawing", unit_scale=True,
