@@ -78,6 +78,8 @@ def test_sigkill_mid_epoch_resumes_from_checkpoint(sharded_repo, tmp_path):
     _set_params(sharded_repo, img_size=32, arch="mobilenetv2", epochs=epochs,
                 steps_per_epoch=steps, checkpoint_every=every, channels=1)
     ckpt = sharded_repo / "models/base/checkpoints/state.json"
+    # as `dvc repro` does before running a stage: its old output (from other tests) goes
+    (sharded_repo / "models/base/model.keras").unlink(missing_ok=True)
     with open(tmp_path / "train.log", "w") as log:
         proc = subprocess.Popen([PY, "stages/train.py", "base"], cwd=sharded_repo, env=env(),
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
