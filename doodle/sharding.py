@@ -158,13 +158,9 @@ class _Spill:
         if not prec.exists():
             return pack([]), np.zeros(0, _RECORD)
         rec = np.fromfile(prec, dtype=_RECORD)
-        lens = np.fromfile(plen, dtype=np.int32).astype(np.int64)
+        lens = np.fromfile(plen, dtype=np.int32)
         xy = np.fromfile(pxy, dtype=np.uint8).reshape(-1, 2)
-        so = np.zeros(len(lens) + 1, np.int64)
-        np.cumsum(lens, out=so[1:])
-        do = np.zeros(len(rec) + 1, np.int64)
-        np.cumsum(rec["n_strokes"], out=do[1:])
-        return Drawings(xy, so, do), rec
+        return Drawings.from_lengths(xy, lens, rec["n_strokes"]), rec
 
 
 def _flush(spill: _Spill, strokes: list, recs: list) -> None:

@@ -103,6 +103,12 @@ class Drawings:
     stroke_offsets: np.ndarray
     drawing_offsets: np.ndarray
 
+    @classmethod
+    def from_lengths(cls, xy: np.ndarray, stroke_lengths: np.ndarray,
+                     n_strokes: np.ndarray) -> Drawings:
+        """Points plus points-per-stroke and strokes-per-drawing (how files store them)."""
+        return cls(xy, offsets(stroke_lengths), offsets(n_strokes))
+
     def __len__(self) -> int:
         return len(self.drawing_offsets) - 1
 
@@ -132,7 +138,7 @@ class Drawings:
         s0 = self.stroke_offsets[stroke_idx]
         npts = self.stroke_offsets[stroke_idx + 1] - s0
         xy = np.asarray(self.xy)[concat_ranges(s0, npts)]
-        return Drawings(xy, _offsets(npts), _offsets(ns))
+        return Drawings.from_lengths(xy, npts, ns)
 
 
 def concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -146,7 +152,8 @@ def concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.repeat(shift, lengths) + np.arange(total, dtype=np.int64)
 
 
-def _offsets(lengths: np.ndarray) -> np.ndarray:
+def offsets(lengths: np.ndarray) -> np.ndarray:
+    """Lengths -> start offsets with a final end: ``[0, l0, l0 + l1, ...]`` (int64)."""
     out = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=out[1:])
     return out
@@ -167,8 +174,8 @@ def pack(drawings: Iterable[Sequence[Stroke]]) -> Drawings:
     xy = np.empty((len(xs_all), 2), dtype=np.uint8)
     xy[:, 0] = xs_all
     xy[:, 1] = ys_all
-    return Drawings(xy, _offsets(np.asarray(stroke_lens, np.int64)),
-                    _offsets(np.asarray(n_strokes, np.int64)))
+    return Drawings.from_lengths(xy, np.asarray(stroke_lens, np.int64),
+                                 np.asarray(n_strokes, np.int64))
 
 
 def concat(parts: Sequence[Drawings]) -> Drawings:
@@ -178,4 +185,4 @@ def concat(parts: Sequence[Drawings]) -> Drawings:
     xy = np.concatenate([p.xy for p in parts])
     s_lens = np.concatenate([np.diff(p.stroke_offsets) for p in parts])
     d_lens = np.concatenate([np.diff(p.drawing_offsets) for p in parts])
-    return Drawings(xy, _offsets(s_lens), _offsets(d_lens))
+    return Drawings.from_lengths(xy, s_lens, d_lens)

@@ -38,7 +38,7 @@ from doodle.augment import Augment, flip_affines, random_affines
 from doodle.fileio import atomic_path, check_disk_space, human_bytes, tree_size
 from doodle.render import render
 from doodle.shards import open_shard, read_header, train_shard_paths
-from doodle.strokes import Drawings
+from doodle.strokes import Drawings, offsets
 
 if TYPE_CHECKING:  # pragma: no cover
     import tensorflow as tf
@@ -305,14 +305,11 @@ def flat_batch(xy: Sequence[bytes], stroke_lengths: np.ndarray, n_strokes: np.nd
                ) -> Drawings:
     """A parsed batch (per-drawing xy bytes + ragged stroke lengths) -> flat ``Drawings``."""
     pts = np.frombuffer(b"".join(xy), np.uint8).reshape(-1, 2)
-    s_off = np.zeros(len(stroke_lengths) + 1, np.int64)
-    np.cumsum(stroke_lengths, out=s_off[1:])
-    d_off = np.zeros(len(n_strokes) + 1, np.int64)
-    np.cumsum(n_strokes, out=d_off[1:])
-    if s_off[-1] != len(pts) or d_off[-1] != len(stroke_lengths):
+    d = Drawings.from_lengths(pts, stroke_lengths, n_strokes)
+    if d.stroke_offsets[-1] != len(pts) or d.drawing_offsets[-1] != len(stroke_lengths):
         raise ValueError(f"corrupt TFRecord batch: {len(pts)} points but stroke lengths sum "
-                         f"to {s_off[-1]}")
-    return Drawings(pts, s_off, d_off)
+                         f"to {d.stroke_offsets[-1]}")
+    return d
 
 
 @dataclass
@@ -353,10 +350,7 @@ def read_records(files: Sequence[Path | str], with_points: bool = True,
         return np.concatenate(cols[k]).astype(dtype) if cols[k] else np.zeros(0, dtype)
 
     sl, ns = cat("sl", np.int64), cat("ns", np.int64)
-    d_off = np.zeros(len(ns) + 1, np.int64)
-    np.cumsum(ns, out=d_off[1:])
-    s_off = np.zeros(len(sl) + 1, np.int64)
-    np.cumsum(sl, out=s_off[1:])
+    d_off, s_off = offsets(ns), offsets(sl)
     n_points = (s_off[d_off[1:]] - s_off[d_off[:-1]]).astype(np.int32)
     drawings = flat_batch(cols["xy"], sl, ns) if with_points else None
     return Records(drawings, cat("label", np.int64), cat("key_id", np.int64),
