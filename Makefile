@@ -1,15 +1,26 @@
-# make run   -- create .venv (if needed), install, run the whole DVC pipeline (dvc repro)
-# make test  -- create .venv (if needed), install with dev tools, run the test suite
-# make bench -- input-pipeline benchmarks -> reports/bench.json (see BENCHMARKS.md)
+# make run        -- create .venv (if needed), install, run the whole DVC pipeline (dvc repro)
+# make test       -- create .venv (if needed), install with dev tools, run the full test suite
+# make test-fast  -- the suite without training and dvc end-to-end runs (a few minutes)
+# make exp ARGS='-S img_size=128'   -- one experiment (dvc exp run), then the comparison table
+# make show       -- every experiment side by side, best holdout MAP@3 first
+# make submit MSG='...'             -- validate and upload submission.csv (ARGS=--dry-run)
+# make tiny       -- a seconds-long experiment on tiny synthetic data (what CI runs)
+# make bench      -- input-pipeline benchmarks -> reports/bench.json (see BENCHMARKS.md)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
-# dvc.yaml's commands call `python`: make it the venv's.
+# dvc.yaml's commands call `python`: make it the venv's (as `source .venv/bin/activate` does).
 export PATH := $(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
-export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test bench lint install install-dev clean
+# The headline metric and the settings of `make tiny` (CI's smoke run).
+SORT := --sort-by reports/metrics.json:holdout_map3 --sort-order desc
+TINY := -S img_size=32 -S data.synthetic.classes=6 -S data.synthetic.train_per_class=40 \
+        -S data.synthetic.test_per_class=4 -S shard.n_shards=4 -S shard.val_size=40 \
+        -S train.alpha=0.35 -S train.batch_size=16 -S train.epochs=1 \
+        -S train.steps_per_epoch=3 -S train.jit=false -S ensemble.stack_folds=2
+
+.PHONY: run test test-fast exp show submit tiny bench lint install install-dev clean
 
 $(VENV)/.runtime: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +42,22 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest
 
+test-fast: $(VENV)/.dev
+	$(BIN)/python -m pytest -m "not slow and not e2e"
+
+exp: $(VENV)/.runtime
+	$(BIN)/dvc exp run $(ARGS)
+	$(BIN)/dvc exp show --no-pager --only-changed $(SORT)
+
+show: $(VENV)/.runtime
+	$(BIN)/dvc exp show --no-pager --only-changed $(SORT)
+
+submit: $(VENV)/.runtime
+	$(BIN)/python stages/submit.py $(if $(MSG),-m "$(MSG)") $(ARGS)
+
+tiny: $(VENV)/.runtime
+	$(BIN)/dvc exp run -n tiny-$$(date +%s) $(TINY) $(ARGS)
+
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/run_all.py
 
@@ -38,4 +65,4 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf data/raw data/shards data/predictions data/tfrecords models/*/ dvclive submission.csv
+	rm -rf data/raw data/shards data/predictions data/tfrecord models/*/ submission.csv

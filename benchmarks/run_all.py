@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(args.sections) - set(SECTIONS)
     if unknown:
         ap.error(f"unknown section(s) {sorted(unknown)}; choose from {SECTIONS}")
-    from doodle.shards import write_json
+    from doodle.fileio import write_json
 
     tmp = None
     if args.workdir is None:

@@ -1,39 +1,120 @@
-"""Shared wiring for the stage scripts: one-line summaries and errors as sentences."""
+"""Shared wiring for the stage scripts: quiet start-up, logging, one-line summaries, and
+expected errors as sentences.
+
+Import this module first in a stage script: it silences TensorFlow's C++ start-up lines
+before anything can import TensorFlow, and says how to enter the environment when the
+script runs under a Python without the project's packages.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
-import time
-from collections.abc import Callable
-from pathlib import Path
 
-import yaml
+# Before any TensorFlow import: hide the C++ INFO/WARNING/ERROR start-up lines (oneDNN
+# notes, "failed call to cuInit" on machines without a GPU, absl's pre-init notice).
+# A value the user set wins, so TF_CPP_MIN_LOG_LEVEL=0 brings them all back.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")   # newer TensorFlow logs through absl
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
-from doodle.fileio import human_bytes, tree_size
+_REQUIRED = ("yaml", "numpy", "tqdm", "keras")
 
-# Errors that describe bad input or set-up: the user gets the sentence, not a traceback.
+
+def _require_environment() -> None:
+    """Exit with the fix, not a ModuleNotFoundError, under the wrong interpreter."""
+    missing = [m for m in _REQUIRED if importlib.util.find_spec(m) is None]
+    if missing:
+        sys.exit(f"error: {sys.executable} lacks the project's packages ({', '.join(missing)})."
+                 " Enter the environment first: `make install && source .venv/bin/activate`"
+                 " (dvc.yaml runs `python` from the PATH).")
+
+
+_require_environment()
+
+import contextlib  # noqa: E402
+import importlib  # noqa: E402
+import logging  # noqa: E402
+import re  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from doodle.errors import DoodleError  # noqa: E402
+from doodle.fileio import human_bytes, tree_size  # noqa: E402
+
+# Errors a user can cause and fix: they get one sentence, not a traceback. Anything else
+# (TypeError, KeyError, AttributeError, ...) is a bug and shows its traceback.
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
-    FileNotFoundError, ValueError, KeyError, OSError, RuntimeError, yaml.YAMLError)
+    DoodleError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+
+log = logging.getLogger("doodle")
+
+
+def setup_logging() -> None:
+    """INFO and up to stderr, one line an event (``<logger>: message``); the libraries'
+    Python-side chatter (TensorFlow, absl, matplotlib) only from WARNING up."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(name)s: %(levelname)s: %(message)s", force=True)
+    for name in ("tensorflow", "absl", "matplotlib", "h5py", "numba", "jax", "PIL"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+# What TensorFlow writes to the C stderr while it loads, before its log level applies.
+_NOISE = re.compile(r"All log messages before absl::InitializeLog|oneDNN custom operations"
+                    r"|Could not find cuda drivers|cuInit|Unable to register cu(DNN|FFT|BLAS)"
+                    r"|computation placer already registered|TF-TRT Warning")
+
+
+@contextlib.contextmanager
+def _filtered_stderr():
+    """Capture the process's stderr (file descriptor 2, where C++ code writes) and replay
+    it without the known start-up noise, so real errors still show."""
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "3":  # the user asked to see everything
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            for line in tmp.read().decode(errors="replace").splitlines():
+                if line.strip() and not _NOISE.search(line):
+                    print(line, file=sys.stderr)
+
+
+def preload(*modules: str) -> None:
+    """Import heavy modules (``keras``, ``tensorflow``) with their start-up noise removed."""
+    with _filtered_stderr():
+        for m in modules:
+            importlib.import_module(m)
 
 
 def _sentence(e: BaseException) -> str:
-    """The error as one line: a KeyError without its repr quotes, a bare key explained."""
-    if isinstance(e, KeyError) and len(e.args) == 1 and isinstance(e.args[0], str):
-        key = e.args[0]
-        return key if " " in key else f"missing key {key!r} (is params.yaml complete?)"
-    if isinstance(e, yaml.YAMLError):
-        return "invalid YAML: " + " ".join(str(e).split())
-    return " ".join(str(e).split()) if "\n" in str(e) else str(e)
+    """The error as one line."""
+    return " ".join(str(e).split())
 
 
-def run_stage(name: str, main: Callable[[], object], outputs: tuple[str, ...] = ()) -> None:
+def run_stage(name: str, main: Callable[[], object], outputs: tuple[str, ...] = (),
+              uses_keras: bool = False) -> None:
     """Run a stage's ``main``; print ``<stage>: done in Xs (outputs: size)`` or the error.
 
-    Set ``DOODLE_TRACEBACK=1`` to see the full traceback of an error.
+    ``uses_keras`` imports Keras first, quietly. Set ``DOODLE_TRACEBACK=1`` to see the full
+    traceback of an expected error too.
     """
+    setup_logging()
     t0 = time.time()
     try:
+        if uses_keras:
+            preload("keras")
         main()
     except KeyboardInterrupt:
         print(f"{name}: interrupted; no output was written", file=sys.stderr)

@@ -1,56 +1,338 @@
-"""params.yaml: loading it, and resolving one ensemble member's training settings."""
+"""params.yaml as typed settings: one schema, checked at the start of every stage.
+
+``params.yaml`` is the single source of defaults: every key of the schema below must be
+there, and nothing else may be. A misspelt or unknown key, in a section or in a member
+override, stops the stage with the key's full path and the closest valid name; so does a
+value of the wrong type. The package never falls back to a default of its own.
+
+The sections and who reads them:
+
+* ``img_size``, ``arch``, ``seed``, ``train``: the training recipe of every member
+  (``members.<name>`` overrides any of these keys for one member);
+* ``data``, ``shard``, ``tfrecord``, ``predict``, ``ensemble``: one stage each;
+* ``runtime``: knobs that change how fast or how loud a stage runs, never its output
+  (loader threads, evaluation batch sizes, checkpoint interval, verbosity). No stage
+  declares them in dvc.yaml, so changing one re-runs nothing.
+"""
 
 from __future__ import annotations
 
-import copy
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 
-# Keys a member may override, and where their defaults live in params.yaml.
-TOP_LEVEL_KEYS = ("img_size", "arch", "seed")
+from doodle.augment import Augment
+from doodle.errors import ConfigError
+
+ARCHS = ("mobilenetv2", "mobilenet", "efficientnetb0", "resnet50")
+SOURCES = ("synthetic", "kaggle", "local")
+METHODS = ("best_member", "blend", "stack")
+FINALS = ("auto", *METHODS, *(f"{m}_balanced" for m in METHODS))
 
 
-def load_params(path: Path | str = "params.yaml") -> dict[str, Any]:
-    """Read params.yaml (a clear error if it is missing or not a mapping)."""
+# -- the schema -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SyntheticData:
+    """The procedural doodle generator (``data.source: synthetic``)."""
+
+    classes: int
+    train_per_class: int
+    test_per_class: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class KaggleData:
+    """The competition files through the kaggle package (``data.source: kaggle``)."""
+
+    competition: str
+
+
+@dataclass(frozen=True)
+class LocalData:
+    """Files already on disk (``data.source: local``)."""
+
+    path: str | None               # Kaggle-layout folder, competition zip, or ndjson folder
+    ndjson_test_per_class: int     # ndjson has no test split: hold out this many per class
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: Literal["synthetic", "kaggle", "local"]
+    synthetic: SyntheticData
+    kaggle: KaggleData
+    local: LocalData
+
+
+@dataclass(frozen=True)
+class ShardConfig:
+    n_shards: int
+    val_size: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class TfrecordConfig:
+    enabled: bool
+    input: Literal["shards", "tfrecord"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The training recipe (``train:``), shared by every member unless overridden."""
+
+    channels: Literal[1, 3]
+    line_width: float
+    alpha: float
+    dropout: float
+    bn_momentum: float
+    batch_size: int
+    epochs: int
+    steps_per_epoch: int
+    learning_rate: float
+    scale_lr: bool
+    warmup_epochs: float
+    weight_decay: float
+    label_smoothing: float
+    augment: Augment
+    shuffle_buffer: int
+    mixed_precision: Literal["auto", "off", "bf16", "fp16"]
+    jit: Literal["auto", True, False]
+    distribute: Literal["auto", "none", "mirrored", "multiworker", "tpu", "data_parallel"]
+    steps_per_execution: int
+    weights: str | None
+
+
+@dataclass(frozen=True)
+class MemberConfig(TrainConfig):
+    """One member's resolved recipe: ``train:`` + the top-level keys + its overrides."""
+
+    name: str
+    img_size: int
+    arch: Literal["mobilenetv2", "mobilenet", "efficientnetb0", "resnet50"]
+    seed: int
+    input: Literal["shards", "tfrecord"]   # tfrecord.input: where the drawings are read
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    tta_flip: bool
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    blend: bool
+    stack: bool
+    stack_model: Literal["hgb", "logreg"]
+    stack_top_k: int
+    stack_folds: int
+    balance: bool
+    final: str
+    score_fraction: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Speed and verbosity only: no stage's output depends on these."""
+
+    workers: int
+    verbose: int
+    eval_batch_size: int
+    predict_batch_size: int
+    checkpoint_every: int
+    tfrecord_workers: int
+
+
+@dataclass(frozen=True)
+class Params:
+    img_size: int
+    arch: Literal["mobilenetv2", "mobilenet", "efficientnetb0", "resnet50"]
+    seed: int
+    data: DataConfig
+    shard: ShardConfig
+    tfrecord: TfrecordConfig
+    train: TrainConfig
+    predict: PredictConfig
+    members: dict[str, Any]
+    ensemble: EnsembleConfig
+    runtime: RuntimeConfig
+
+    def member(self, name: str) -> MemberConfig:
+        """The resolved recipe of member ``name`` (see ``MemberConfig``)."""
+        if name not in self.members:
+            raise ConfigError(f"member {name!r} is not in params.yaml members: "
+                              f"{sorted(self.members)}")
+        over = self.members[name] or {}
+        merged = {**dataclasses.asdict(self.train),
+                  "img_size": self.img_size, "arch": self.arch, "seed": self.seed}
+        for key, value in over.items():
+            if key == "augment":
+                merged["augment"] = {**merged["augment"], **value}
+            else:
+                merged[key] = value
+        merged |= {"name": name, "input": self.tfrecord.input}
+        cfg = _build(MemberConfig, merged, f"members.{name}")
+        _check_member(cfg)
+        return cfg
+
+
+# -- loading ----------------------------------------------------------------------------------
+def load_params(path: Path | str = "params.yaml") -> Params:
+    """Read and check params.yaml: every key present, none unknown, every type right."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: params file not found (run from the repo root)")
-    params = yaml.safe_load(path.read_text())
-    if not isinstance(params, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
+        raise ConfigError(f"{path}: params file not found (run from the repo root)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {' '.join(str(e).split())}") from None
+    return parse_params(raw, str(path))
+
+
+def parse_params(raw: Any, where: str = "params.yaml") -> Params:
+    """Typed ``Params`` from the parsed YAML; ConfigError names the first bad key."""
+    try:
+        params = _build(Params, raw, "")
+        for name, over in params.members.items():
+            if over is not None and not isinstance(over, dict):
+                raise ConfigError(f"members.{name} must be a mapping of overrides "
+                                  f"(use {{}} for none), got {over!r}")
+            _check_overrides(over or {}, f"members.{name}")
+        _check(params)
+        for name in params.members:
+            params.member(name)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
     return params
 
 
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in (over or {}).items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
+def _check_overrides(over: dict, path: str) -> None:
+    """A member override may set any key of the recipe (augment keys one by one)."""
+    allowed = [f.name for f in fields(MemberConfig) if f.name not in ("name", "input")]
+    for key, value in over.items():
+        if key not in allowed:
+            raise ConfigError(_unknown(f"{path}.{key}", key, allowed))
+        if key == "augment":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}.augment must be a mapping, got {value!r}")
+            names = [f.name for f in fields(Augment)]
+            for k in value:
+                if k not in names:
+                    raise ConfigError(_unknown(f"{path}.augment.{k}", k, names))
 
 
-def member_config(params: dict[str, Any], name: str) -> dict[str, Any]:
-    """The flat training config of ensemble member ``name``.
+def _check(p: Params) -> None:
+    """Ranges and combinations that types alone cannot express."""
+    rules = [
+        (p.shard.n_shards >= 1, "shard.n_shards must be >= 1"),
+        (p.shard.val_size >= 0, "shard.val_size must be >= 0"),
+        (bool(p.members), "members must name at least one member (e.g. base: {})"),
+        (p.ensemble.final in FINALS,
+         f"ensemble.final must be one of {', '.join(FINALS)}, got {p.ensemble.final!r}"),
+        (0.0 < p.ensemble.score_fraction < 1.0,
+         f"ensemble.score_fraction must be between 0 and 1, got {p.ensemble.score_fraction}"),
+        (p.ensemble.stack_folds >= 2, "ensemble.stack_folds must be >= 2"),
+        (p.ensemble.stack_top_k >= 1, "ensemble.stack_top_k must be >= 1"),
+        (p.tfrecord.input == "shards" or p.tfrecord.enabled,
+         "tfrecord.input: tfrecord needs tfrecord.enabled: true"),
+        (p.data.source != "local" or bool(p.data.local.path),
+         "data.source: local needs data.local.path (a folder, zip or ndjson folder)"),
+        (p.runtime.workers >= 1, "runtime.workers must be >= 1"),
+        (p.runtime.tfrecord_workers >= 1, "runtime.tfrecord_workers must be >= 1"),
+        (p.runtime.checkpoint_every >= 0, "runtime.checkpoint_every must be >= 0"),
+    ]
+    for ok, message in rules:
+        if not ok:
+            raise ConfigError(message)
 
-    Starts from the ``train:`` section plus the top-level ``img_size``, ``arch`` and ``seed``
-    (so ``dvc exp run -S img_size=128`` changes every member that does not override it),
-    then applies ``members.<name>``.
-    """
-    members = params.get("members") or {}
-    if name not in members:
-        raise KeyError(f"member {name!r} is not in params.yaml members: {sorted(members)}")
-    cfg = copy.deepcopy(params.get("train", {}))
-    for key in TOP_LEVEL_KEYS:
-        cfg[key] = params[key]
-    cfg = _merge(cfg, members[name] or {})
-    cfg["name"] = name
-    _validate(cfg)
-    return cfg
+
+def _check_member(c: MemberConfig) -> None:
+    where = f"members.{c.name}" if c.name else "train"
+    if not 32 <= c.img_size <= 256:
+        raise ConfigError(f"{where}: img_size {c.img_size} not in 32..256")
+    for key in ("batch_size", "epochs", "steps_per_epoch", "steps_per_execution"):
+        if getattr(c, key) < 1:
+            raise ConfigError(f"{where}: {key} must be >= 1, got {getattr(c, key)}")
+    if not 0.0 <= c.label_smoothing < 1.0:
+        raise ConfigError(f"{where}: label_smoothing must be in [0, 1)")
 
 
-def _validate(cfg: dict[str, Any]) -> None:
-    if not 32 <= int(cfg["img_size"]) <= 256:
-        raise ValueError(f"member {cfg['name']}: img_size {cfg['img_size']} not in 32..256")
-    if int(cfg.get("channels", 1)) not in (1, 3):
-        raise ValueError(f"member {cfg['name']}: channels must be 1 or 3")
+# -- a small typed reader (no dependency beyond the standard library) -------------------------
+def _unknown(full: str, key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
+    prefix = full[: -len(key)]
+    hint = f"; did you mean {prefix}{close[0]}?" if close else f" (valid: {', '.join(valid)})"
+    return f"unknown key {full}{hint}"
+
+
+def _build(cls: type, raw: Any, path: str) -> Any:
+    """``cls(**raw)`` with every field present, no unknown keys, and values type-checked."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path or 'the top level'} must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    for key in raw:
+        if key not in names:
+            raise ConfigError(_unknown(_join(path, str(key)), str(key), names))
+    missing = [n for n in names if n not in raw]
+    if missing:
+        raise ConfigError(f"missing key {_join(path, missing[0])} (params.yaml holds every "
+                          "default: restore it from git)")
+    return cls(**{n: _value(hints[n], raw[n], _join(path, n)) for n in names})
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _value(tp: Any, v: Any, path: str) -> Any:
+    """Check (and, for numbers, normalise) one value against its annotation."""
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, v, path)
+    if origin is Literal:
+        choices = get_args(tp)
+        # bools are ints in Python: compare with their type so that 1 != True here
+        if any(v == c and type(v) is type(c) for c in choices):
+            return v
+        raise ConfigError(f"{path}: expected one of {', '.join(map(repr, choices))}, "
+                          f"got {v!r}")
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if v is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _value(inner, v, path)
+    if origin is dict:
+        if not isinstance(v, dict):
+            raise ConfigError(f"{path} must be a mapping, got {v!r}")
+        return dict(v)
+    if tp is bool:
+        if isinstance(v, bool):
+            return v
+        raise ConfigError(f"{path}: expected true or false, got {v!r}")
+    if tp is int:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+        raise ConfigError(f"{path}: expected a whole number, got {v!r}")
+    if tp is float:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+        if isinstance(v, str):  # PyYAML reads 1e-3 (no dot) as a string
+            try:
+                return float(v)
+            except ValueError:
+                pass
+        raise ConfigError(f"{path}: expected a number, got {v!r}")
+    if tp is str:
+        if isinstance(v, str):
+            return v
+        raise ConfigError(f"{path}: expected a string, got {v!r}")
+    raise TypeError(f"{path}: unsupported annotation {tp!r}")  # a bug in the schema

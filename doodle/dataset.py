@@ -26,6 +26,7 @@ import keras
 import numpy as np
 
 from doodle.augment import Augment, flip_affines, random_affines
+from doodle.errors import InputError
 from doodle.render import render
 from doodle.shards import Shard, open_shard, read_header
 
@@ -48,7 +49,7 @@ class DrawingDataset(keras.utils.PyDataset):
         self.sizes = np.array([read_header(p)[0]["n"] for p in self.paths], dtype=np.int64)
         self.total = int(self.sizes.sum())
         if self.total == 0:
-            raise ValueError(f"shards {[str(p) for p in self.paths]} hold no drawings")
+            raise InputError(f"shards {[str(p) for p in self.paths]} hold no drawings")
         self.batch_size = int(batch_size)
         self.img_size, self.channels = int(img_size), int(channels)
         self.line_width = float(line_width)
@@ -152,7 +153,7 @@ class DrawingDataset(keras.utils.PyDataset):
         if not self.with_labels:
             return (x,)
         if (labels < 0).any():
-            raise ValueError(f"unlabelled drawings in {self.paths} cannot be used for training")
+            raise InputError(f"unlabelled drawings in {self.paths} cannot be used for training")
         return x, one_hot(labels, self.n_classes)
 
     # -- whole-split helpers for evaluation --------------------------------------------------

@@ -1,35 +1,27 @@
 """Second-level fusion of member predictions: weighted blend, stacking and test balancing.
 
-Every member writes one ``.npz`` per split (see ``load_member_predictions``); the holdout
-files carry labels and are used to fit blend weights / the stacker and to choose the final
-method, the test files are scored with the chosen method.
+Every member writes one ``.npz`` per split (see ``load_member_predictions``). The labelled
+holdout is split in two (``split_holdout``): the *fit* rows fit the blend weights and the
+stacker and choose the final method; the *score* rows are held apart and only measure the
+chosen method, fitted as it is submitted. The test files are scored with that same method.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from doodle.config import METHODS, EnsembleConfig
+from doodle.errors import InputError
 from doodle.metrics import map3, top_k
 
 logger = logging.getLogger(__name__)
 
 META_KEYS = ("key_id", "label", "classes", "n_strokes", "n_points", "countrycode")
-METHODS = ("best_member", "blend", "stack")  # simplest first: ties go to the simpler one
-DEFAULT_CFG: dict = {
-    "blend": True,
-    "stack": True,
-    "stack_top_k": 5,
-    "stack_folds": 5,
-    "stack_model": "hgb",
-    "stack_params": {},
-    "balance": True,
-    "final": "auto",
-    "seed": 0,
-}
 
 
 # --------------------------------------------------------------------------- loading
@@ -41,7 +33,7 @@ def load_member_predictions(paths: Sequence[Path]) -> tuple[list[np.ndarray], di
     Raises ValueError (naming the files) when members disagree on classes, key_ids or labels.
     """
     if not paths:
-        raise ValueError("no prediction files given")
+        raise InputError("no prediction files given")
     probs_list: list[np.ndarray] = []
     meta: dict = {}
     first: Path | None = None
@@ -49,13 +41,13 @@ def load_member_predictions(paths: Sequence[Path]) -> tuple[list[np.ndarray], di
         with np.load(path, allow_pickle=False) as z:
             missing = sorted({"probs", *META_KEYS} - set(z.files))
             if missing:
-                raise ValueError(f"{path}: missing arrays {missing}")
+                raise InputError(f"{path}: missing arrays {missing}")
             probs = z["probs"].astype(np.float32)
             m = {key: z[key] for key in META_KEYS}
         m["classes"] = [str(c) for c in m["classes"]]
         n = len(m["key_id"])
         if probs.shape != (n, len(m["classes"])):
-            raise ValueError(
+            raise InputError(
                 f"{path}: probs shape {probs.shape} != (n_key_ids={n}, "
                 f"n_classes={len(m['classes'])})"
             )
@@ -63,14 +55,14 @@ def load_member_predictions(paths: Sequence[Path]) -> tuple[list[np.ndarray], di
             first, meta = path, m
         else:
             if m["classes"] != meta["classes"]:
-                raise ValueError(f"{path} and {first} have different class lists")
+                raise InputError(f"{path} and {first} have different class lists")
             if not np.array_equal(m["key_id"], meta["key_id"]):
-                raise ValueError(
+                raise InputError(
                     f"{path} and {first} do not hold the same key_ids in the same order "
                     f"({n} vs {len(meta['key_id'])} rows); re-run the predict stages"
                 )
             if not np.array_equal(m["label"], meta["label"]):
-                raise ValueError(f"{path} and {first} have different labels")
+                raise InputError(f"{path} and {first} have different labels")
         probs_list.append(probs)
     return probs_list, meta
 
@@ -419,6 +411,173 @@ def stack_fit_predict(
 # --------------------------------------------------------------------------- pipeline
 
 
+def split_holdout(labels: np.ndarray, n_classes: int, fraction: float, seed: int
+                  ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Split holdout rows into (fit, score, score_is_balanced), both sorted.
+
+    The score rows are class-balanced like the competition's test set (the same number of
+    rows from every class, ``fraction`` of the rarest class's count), so test balancing can
+    be measured on them as it is applied to the test. When some class has too few holdout
+    rows for that, they are a plain random ``fraction`` of the rows and balancing is off.
+    """
+    labels = np.asarray(labels)
+    n = len(labels)
+    rng = np.random.default_rng(seed)
+    order = np.argsort(labels, kind="stable")
+    present, starts, counts = np.unique(labels[order], return_index=True, return_counts=True)
+    k = int(counts.min() * fraction) if len(present) == n_classes else 0
+    if k >= 1:
+        score = np.concatenate([rng.choice(order[s : s + c], k, replace=False)
+                                for s, c in zip(starts, counts, strict=True)])
+    else:
+        score = rng.permutation(n)[: int(round(n * fraction))]
+    score = np.sort(score).astype(np.int64)
+    fit = np.setdiff1d(np.arange(n), score)
+    if len(fit) < 2 or len(score) < 1:
+        raise InputError(f"the holdout has {n} rows: too few to fit an ensemble on some and "
+                         "score it on others; raise shard.val_size")
+    return fit, score, k >= 1
+
+
+def _rows(meta: dict, idx: np.ndarray) -> dict:
+    """The metadata of the rows ``idx`` (classes stay whole)."""
+    return {k: (v if k == "classes" else np.asarray(v)[idx]) for k, v in meta.items()}
+
+
+class _Method:
+    """A fitted second-level method: ``apply(member_probs, meta) -> scores (N, C)``."""
+
+    def __init__(self, name: str, apply, choice_scores: np.ndarray, label: str):
+        self.name, self.apply = name, apply
+        self.choice_scores = choice_scores   # on the fit rows: how it was judged
+        self.label = label                   # how honest that judgement is
+
+
+def fit_methods(probs: list[np.ndarray], meta: dict, labels: np.ndarray,
+                cfg: EnsembleConfig, final: str) -> tuple[dict[str, _Method], int, np.ndarray]:
+    """Fit every enabled method on the fit rows; returns (methods, best member, weights)."""
+    member_fit = [map3(p, labels) for p in probs]
+    best_i = int(np.argmax(member_fit))
+    methods = {"best_member": _Method("best_member", lambda ps, _m: ps[best_i], probs[best_i],
+                                      "in_sample")}
+    weights = np.eye(len(probs))[best_i]
+    if cfg.blend or final == "blend":
+        weights = fit_blend_weights(probs, labels, seed=cfg.seed)
+        w = weights
+        methods["blend"] = _Method("blend", lambda ps, _m: blend(ps, w), blend(probs, w),
+                                   "in_sample")
+    if cfg.stack or final == "stack":
+        kw = {"k": cfg.stack_top_k, "seed": cfg.seed, "model": cfg.stack_model}
+        oof, _ = stack_cv(probs, meta, labels, folds=cfg.stack_folds, **kw)
+        st = Stacker(**kw).fit(probs, meta, labels)
+        methods["stack"] = _Method("stack", st.predict, oof, "oof")
+    return methods, best_i, weights
+
+
+def choose(methods: dict[str, _Method], labels: np.ndarray, cfg: EnsembleConfig,
+           can_balance: bool) -> tuple[str, bool, dict[str, float]]:
+    """The final (method, balanced?) judged on the fit rows only; returns the figures used.
+
+    With balancing, every method with and without it is compared on a class-balanced
+    subset of the fit rows (the test set is balanced); otherwise on all fit rows. Ties go to
+    the simpler method (``METHODS`` order).
+    """
+    final = cfg.final
+    if final != "auto":
+        return final.removesuffix("_balanced"), final.endswith("_balanced"), {}
+    figures: dict[str, float] = {}
+    use_balance = cfg.balance and can_balance
+    rows = balanced_subset(labels, cfg.seed) if use_balance else np.arange(len(labels))
+    for name in (m for m in METHODS if m in methods):
+        s = methods[name].choice_scores[rows]
+        figures[f"{name}_{methods[name].label}"] = map3(s, labels[rows])
+        if use_balance:
+            figures[f"{name}_balanced_{methods[name].label}"] = map3(balance(s), labels[rows])
+    best = max(figures, key=figures.get)  # first max = simplest on ties
+    base = next(m for m in METHODS if best.startswith(m + "_"))
+    return base, "_balanced_" in best, figures
+
+
+@dataclass
+class EnsembleResult:
+    """What the ensemble stage writes: the submission's scores and their honest measure."""
+
+    metrics: dict
+    test_scores: np.ndarray        # (N_test, C), the submitted method
+    test_key_ids: np.ndarray
+    classes: list[str]
+    score_key_ids: np.ndarray      # the held-apart holdout rows ...
+    score_scores: np.ndarray       # ... scored exactly as the test set is
+    score_labels: np.ndarray
+
+
+def run_ensemble(holdout_paths: Sequence[Path], test_paths: Sequence[Path],
+                 cfg: EnsembleConfig, names: Sequence[str] | None = None) -> EnsembleResult:
+    """Fit and choose on part of the holdout, measure on the rest, score the test set.
+
+    ``metrics["holdout_map3"]`` is the MAP@3 of the submitted method -- fitted on the fit
+    rows, balanced or not as chosen -- on the held-apart score rows, which took no part in
+    fitting or choosing. ``metrics["holdout"]`` gives every method's figure on the same
+    rows (for comparison only: nothing is chosen on them); ``metrics["choice"]`` the fit-row
+    figures the choice was made on (labelled in-sample or out-of-fold).
+    """
+    final = cfg.final.removesuffix("_balanced")
+    if len(holdout_paths) != len(test_paths):
+        raise InputError(f"{len(holdout_paths)} holdout files but {len(test_paths)} test files")
+    hold, hmeta = load_member_predictions(holdout_paths)
+    test, tmeta = load_member_predictions(test_paths)
+    if hmeta["classes"] != tmeta["classes"]:
+        raise InputError(f"{holdout_paths[0]} and {test_paths[0]} have different class lists")
+    labels = np.asarray(hmeta["label"], dtype=np.int64)
+    if (labels < 0).any():
+        raise InputError(f"{holdout_paths[0]}: holdout labels must be >= 0")
+    names = list(names) if names is not None else _member_names(holdout_paths)
+    n_classes = len(hmeta["classes"])
+
+    fit, score, balanced_rows = split_holdout(labels, n_classes, cfg.score_fraction, cfg.seed)
+    fit_probs, score_probs = [p[fit] for p in hold], [p[score] for p in hold]
+    fit_meta, score_meta = _rows(hmeta, fit), _rows(hmeta, score)
+    methods, best_i, weights = fit_methods(fit_probs, fit_meta, labels[fit], cfg, final)
+    base, use_balance, figures = choose(methods, labels[fit], cfg, balanced_rows)
+    if use_balance and not balanced_rows:
+        logger.warning("balancing asked for, but the holdout is too small for a class-"
+                       "balanced score set: it is measured on unbalanced rows")
+    final_name = f"{base}_balanced" if use_balance else base
+    logger.info("choice on %d fit rows: %s -> %s", len(fit),
+                {k: round(v, 4) for k, v in figures.items()}, final_name)
+
+    held: dict[str, float] = {}
+    for name, m in methods.items():
+        s = m.apply(score_probs, score_meta)
+        held[name] = map3(s, labels[score])
+        if balanced_rows:
+            held[f"{name}_balanced"] = map3(balance(s), labels[score])
+    score_scores = methods[base].apply(score_probs, score_meta)
+    test_scores = methods[base].apply(test, tmeta)
+    if use_balance:
+        score_scores, test_scores = balance(score_scores), balance(test_scores)
+
+    metrics = {
+        "holdout_map3": map3(score_scores, labels[score]),
+        "final": final_name,
+        "members": {n: map3(p, labels[score]) for n, p in zip(names, score_probs, strict=True)},
+        "holdout": held,
+        "choice": figures,
+        "best_member": names[best_i],
+        "blend_weights": dict(zip(names, (round(float(w), 4) for w in weights), strict=True)),
+        "rows": {"fit": int(len(fit)), "score": int(len(score)),
+                 "score_balanced": bool(balanced_rows), "test": int(len(tmeta["key_id"]))},
+    }
+    test_labels = np.asarray(tmeta["label"], dtype=np.int64)
+    if len(test_labels) and (test_labels >= 0).all():
+        metrics["test_map3"] = map3(test_scores, test_labels)
+    logger.info("held-apart MAP@3 (%d rows): %s", len(score),
+                {k: round(v, 4) for k, v in held.items()})
+    return EnsembleResult(metrics, test_scores.astype(np.float32), tmeta["key_id"],
+                          list(hmeta["classes"]), hmeta["key_id"][score],
+                          score_scores.astype(np.float32), labels[score])
+
+
 def _member_names(paths: Sequence[Path]) -> list[str]:
     names: list[str] = []
     for p in paths:
@@ -428,107 +587,3 @@ def _member_names(paths: Sequence[Path]) -> list[str]:
             name, i = f"{base}_{i}", i + 1
         names.append(name)
     return names
-
-
-def run_ensemble(
-    holdout_paths: Sequence[Path], test_paths: Sequence[Path], cfg: dict
-) -> tuple[dict, np.ndarray, np.ndarray, list[str]]:
-    """Evaluate best member / blend / stack on the holdout, pick one, score the test.
-
-    Returns (metrics, test_scores (N_test, C), test_key_ids, classes). ``holdout_map3`` is
-    the chosen method's MAP@3 on the full holdout (without balancing, which only makes sense
-    on class-balanced data); ``final_balanced_subset_map3`` is the chosen variant's MAP@3 on
-    the class-balanced subset. ``final: auto`` picks the variant (method, with or without
-    balancing) that scores best on the balanced subset, or with ``balance: false`` the
-    method that scores best on the full holdout.
-    Blend weights are fitted and ``best_member`` chosen on the same holdout, so their scores
-    are slightly optimistic; the stack score is out-of-fold.
-    """
-    cfg = {**DEFAULT_CFG, **(cfg or {})}
-    seed = int(cfg["seed"])
-    final = str(cfg["final"])
-    base = final.removesuffix("_balanced")
-    if base not in ("auto", *METHODS) or final == "auto_balanced":
-        raise ValueError(
-            f"ensemble.final must be auto, best_member, blend or stack (optionally with "
-            f"'_balanced'), got {final!r}"
-        )
-    if len(holdout_paths) != len(test_paths):
-        raise ValueError(f"{len(holdout_paths)} holdout files but {len(test_paths)} test files")
-
-    hold, hmeta = load_member_predictions(holdout_paths)
-    test, tmeta = load_member_predictions(test_paths)
-    if hmeta["classes"] != tmeta["classes"]:
-        raise ValueError(f"{holdout_paths[0]} and {test_paths[0]} have different class lists")
-    labels = np.asarray(hmeta["label"], dtype=np.int64)
-    if (labels < 0).any():
-        raise ValueError(f"{holdout_paths[0]}: holdout labels must be >= 0")
-    names = _member_names(holdout_paths)
-
-    members = {name: map3(p, labels) for name, p in zip(names, hold, strict=True)}
-    best_i = int(np.argmax(list(members.values())))
-    logger.info("members MAP@3: %s", members)
-
-    methods: dict[str, np.ndarray] = {"best_member": hold[best_i]}
-    weights: np.ndarray | None = None
-    if cfg["blend"] or base == "blend":
-        weights = fit_blend_weights(hold, labels, seed=seed)
-        methods["blend"] = blend(hold, weights)
-    stack_kw = {
-        "k": int(cfg["stack_top_k"]),
-        "seed": seed,
-        "model": cfg["stack_model"],
-        "params": cfg["stack_params"],
-    }
-    if cfg["stack"] or base == "stack":
-        methods["stack"], _ = stack_cv(
-            hold, hmeta, labels, folds=int(cfg["stack_folds"]), **stack_kw
-        )
-    scores = {name: map3(s, labels) for name, s in methods.items()}
-    logger.info("holdout MAP@3: %s", scores)
-
-    subset = balanced_subset(labels, seed)
-    bal: dict = {"n": int(len(subset))}
-    for name, s in methods.items():
-        bal[name] = map3(s[subset], labels[subset])
-        bal[f"{name}_balanced"] = map3(balance(s[subset]), labels[subset])
-
-    if base == "auto" and cfg["balance"]:
-        # The test set is class-balanced, so the balanced subset is the test-like yardstick:
-        # compare every method with and without balancing there. (Picking the method on the
-        # full holdout first can miss e.g. blend_balanced > stack_balanced, because the
-        # stack leaves non-candidates at 0 where balancing cannot lift them.)
-        variants = [v for name in methods for v in (name, f"{name}_balanced")]
-        best = max(variants, key=lambda v: bal[v])  # first max = simplest on ties
-        base, use_balance = best.removesuffix("_balanced"), best.endswith("_balanced")
-    elif base == "auto":
-        base = max(methods, key=lambda name: scores[name])  # first max = simplest on ties
-        use_balance = False
-    else:
-        use_balance = final.endswith("_balanced")
-    final_name = f"{base}_balanced" if use_balance else base
-    logger.info("final method: %s", final_name)
-
-    if base == "best_member":
-        test_scores = test[best_i].copy()
-    elif base == "blend":
-        test_scores = blend(test, weights)
-    else:
-        test_scores = stack_fit_predict(hold, hmeta, labels, test, tmeta, **stack_kw)
-    if use_balance:
-        test_scores = balance(test_scores)
-
-    metrics = {
-        "holdout_map3": scores[base],
-        "final": final_name,
-        "best_member": names[best_i],
-        "members": members,
-        "blend": scores.get("blend"),
-        "blend_weights": None if weights is None else [float(w) for w in weights],
-        "stack": scores.get("stack"),
-        "balanced_subset": bal,
-        "final_balanced_subset_map3": bal[final_name],
-        "n_holdout": int(len(labels)),
-        "n_test": int(len(tmeta["key_id"])),
-    }
-    return metrics, test_scores.astype(np.float32), tmeta["key_id"], list(hmeta["classes"])

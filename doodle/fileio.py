@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from doodle.errors import DoodleError
 
-class DiskSpaceError(OSError):
+
+class DiskSpaceError(DoodleError, OSError):
     """Not enough free disk space for an output."""
 
 
@@ -101,3 +104,9 @@ def tree_size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def write_json(path: Path, obj) -> None:
+    """Write JSON atomically (indented, newline-terminated)."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(obj, indent=2) + "\n")

@@ -17,6 +17,8 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from doodle.errors import DoodleError
+
 logger = logging.getLogger(__name__)
 
 COMPETITION = "quickdraw-doodle-recognition"
@@ -30,7 +32,7 @@ ACCEPTED_FORMS = (
 )
 
 
-class KaggleCredentialsError(RuntimeError):
+class KaggleCredentialsError(DoodleError, RuntimeError):
     """No usable Kaggle credentials; the message lists every accepted form."""
 
     def __init__(self, detail: str = "no Kaggle credentials found") -> None:
@@ -144,18 +146,23 @@ def api(env: Mapping[str, str] | None = None, home: Path | None = None):
             f"the kaggle package rejected the credentials ({found})"
         ) from e
     except ImportError as e:
-        raise RuntimeError("the `kaggle` package is not installed: pip install kaggle") from e
+        raise KaggleError("the `kaggle` package is not installed: pip install kaggle") from e
     return client
 
 
-def _rules_hint(competition: str, error: Exception) -> Exception:
-    text = str(error)
+class KaggleError(DoodleError):
+    """Kaggle answered with an error (the message quotes it)."""
+
+
+def _kaggle_error(competition: str, error: Exception) -> KaggleError:
+    """Kaggle's error as one sentence, with the fix for a 403 (rules not accepted)."""
+    text = " ".join(str(error).split()) or type(error).__name__
     if "403" in text or "Forbidden" in text:
-        return RuntimeError(
+        return KaggleError(
             f"Kaggle refused access to {competition!r} (403). Accept the rules first at "
             f"https://www.kaggle.com/competitions/{competition}/rules"
         )
-    return error
+    return KaggleError(f"Kaggle answered {competition!r} with an error: {text}")
 
 
 def download_competition(dest: Path, competition: str = COMPETITION) -> Path:
@@ -171,15 +178,12 @@ def download_competition(dest: Path, competition: str = COMPETITION) -> Path:
     try:
         try:
             client.competition_download_files(competition, path=str(tmp), quiet=False)
-        except Exception as e:  # re-raised, with a hint when it is a 403
-            hinted = _rules_hint(competition, e)
-            if hinted is e:
-                raise
-            raise hinted from e
+        except Exception as e:  # whatever the client raises, the user sees Kaggle's words
+            raise _kaggle_error(competition, e) from e
         zips = sorted(tmp.glob("*.zip"))
         if len(zips) != 1:
             found = sorted(p.name for p in tmp.iterdir())
-            raise RuntimeError(f"expected one .zip from Kaggle in {tmp}, found {found}")
+            raise KaggleError(f"expected one .zip from Kaggle in {tmp}, found {found}")
         target = dest / zips[0].name
         os.replace(zips[0], target)
     finally:
@@ -188,17 +192,16 @@ def download_competition(dest: Path, competition: str = COMPETITION) -> Path:
     return target
 
 
-def submit(path: Path, message: str, competition: str = COMPETITION) -> None:
-    """Upload a submission file to the competition."""
+def submit(path: Path, message: str, competition: str = COMPETITION) -> str:
+    """Upload a submission file to the competition; returns Kaggle's answer."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"submission file not found: {path}")
     client = api()
     try:
         result = client.competition_submit(str(path), message, competition)
-    except Exception as e:  # re-raised, with a hint when it is a 403
-        hinted = _rules_hint(competition, e)
-        if hinted is e:
-            raise
-        raise hinted from e
-    logger.info("submitted %s to %s: %s", path, competition, result)
+    except Exception as e:  # whatever the client raises, the user sees Kaggle's words
+        raise _kaggle_error(competition, e) from e
+    answer = getattr(result, "message", None) or str(result)
+    logger.info("submitted %s to %s", path, competition)
+    return answer

@@ -6,3 +6,5 @@ TEST_FILE = "test_simplified.csv"
 SOLUTION_FILE = "test_solution.csv"     # labels for local scoring (Kaggle keeps them hidden)
 TRAIN_COLUMNS = ["countrycode", "drawing", "key_id", "recognized", "timestamp", "word"]
 TEST_COLUMNS = ["key_id", "countrycode", "drawing"]
+DATASET_FILE = "dataset.json"           # what the data is (written by download, kept by shard)
+COMPETITION_TEST_ROWS = 112_199         # rows of the competition's test_simplified.csv

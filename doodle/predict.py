@@ -8,6 +8,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from doodle.config import MemberConfig, RuntimeConfig
 from doodle.dataset import DrawingDataset
 from doodle.fileio import atomic_path
 from doodle.metrics import map3
@@ -19,10 +20,10 @@ SPLITS = ("holdout", "test")
 def predict_split(model: keras.Model, shard_path: Path, *, img_size: int, channels: int,
                   line_width: float, batch_size: int, tta_flip: bool, workers: int,
                   n_classes: int, input_kind: str = "shards",
-                  tfrec_dir: Path = Path("data/tfrecords")) -> tuple[np.ndarray, DrawingDataset]:
+                  tfrec_dir: Path = Path("data/tfrecord")) -> tuple[np.ndarray, DrawingDataset]:
     """Probabilities (float32) for one shard file, in its order; averaged with the
     horizontally flipped drawings when ``tta_flip``."""
-    if input_kind == "tfrecord":  # tf.data over data/tfrecords: same images, same order
+    if input_kind == "tfrecord":  # tf.data over data/tfrecord: same images, same order
         from doodle.tfrecord import TFRecordIndex, make_tf_dataset, split_files
 
         files = split_files(tfrec_dir, Path(shard_path).stem)
@@ -55,35 +56,30 @@ def save_predictions(path: Path, probs: np.ndarray, data: DrawingDataset,
                      countrycode=data.column("countrycode").astype("U2"))
 
 
-def predict_member(model_path: Path, shard_dir: Path, out_dir: Path, cfg: dict) -> dict:
+def predict_member(model_path: Path, shard_dir: Path, out_dir: Path, cfg: MemberConfig,
+                   runtime: RuntimeConfig, tta_flip: bool,
+                   tfrec_dir: Path = Path("data/tfrecord")) -> dict:
     """Write ``out_dir/{holdout,test}.npz``; returns holdout MAP@3 and timings."""
     t0 = time.time()
     classes = read_classes(shard_dir)
     model = keras.models.load_model(model_path)
-    summary: dict = {"name": cfg["name"]}
+    summary: dict = {"name": cfg.name}
     # Both splits go into a temp folder that replaces out_dir at the end: a kill between
     # the two never leaves a new holdout file beside an old test file.
     with atomic_path(Path(out_dir)) as tmp:
         tmp.mkdir(parents=True)
         for split in SPLITS:
-            summary.update(_predict_one(model, shard_dir, tmp, split, cfg, classes))
+            probs, data = predict_split(
+                model, Path(shard_dir) / f"{split}.qds", img_size=cfg.img_size,
+                channels=cfg.channels, line_width=cfg.line_width,
+                batch_size=runtime.predict_batch_size, tta_flip=tta_flip,
+                workers=runtime.workers, n_classes=len(classes), input_kind=cfg.input,
+                tfrec_dir=tfrec_dir)
+            save_predictions(tmp / f"{split}.npz", probs, data, classes)
+            summary[f"{split}_rows"] = len(probs)
+            labels = data.column("label")
+            if (labels >= 0).all():
+                summary[f"{split}_map3"] = round(map3(probs, labels), 5)
     summary["seconds"] = round(time.time() - t0, 1)
-    print(f"predict: {cfg['name']}: " + ", ".join(f"{k}={v}" for k, v in summary.items()))
-    return summary
-
-
-def _predict_one(model: keras.Model, shard_dir: Path, out_dir: Path, split: str, cfg: dict,
-                 classes: list[str]) -> dict:
-    """Predict one split into ``out_dir/<split>.npz``; returns its row count and MAP@3."""
-    probs, data = predict_split(
-        model, Path(shard_dir) / f"{split}.qds", img_size=int(cfg["img_size"]),
-        channels=int(cfg.get("channels", 1)), line_width=float(cfg.get("line_width", 6)),
-        batch_size=int(cfg.get("predict_batch_size", 512)),
-        tta_flip=bool(cfg.get("tta_flip", False)), workers=int(cfg.get("workers", 2)),
-        n_classes=len(classes), input_kind=str(cfg.get("input", "shards")))
-    save_predictions(Path(out_dir) / f"{split}.npz", probs, data, classes)
-    summary: dict = {f"{split}_rows": len(probs)}
-    labels = data.column("label")
-    if (labels >= 0).all():
-        summary[f"{split}_map3"] = round(map3(probs, labels), 5)
+    print(f"predict: {cfg.name}: " + ", ".join(f"{k}={v}" for k, v in summary.items()))
     return summary

@@ -13,6 +13,7 @@ the stage fails only when a file is unreadable or nothing usable is left.
 from __future__ import annotations
 
 import csv
+import shutil
 import sys
 import time
 from collections import Counter, defaultdict
@@ -22,9 +23,17 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from doodle.fileio import atomic_path, check_disk_space, human_bytes, remove, tree_size
-from doodle.layout import SOLUTION_FILE, TEST_FILE, TRAIN_DIR
-from doodle.shards import write_json, write_shard
+from doodle.errors import DoodleError
+from doodle.fileio import (
+    atomic_path,
+    check_disk_space,
+    human_bytes,
+    remove,
+    tree_size,
+    write_json,
+)
+from doodle.layout import DATASET_FILE, SOLUTION_FILE, TEST_FILE, TRAIN_DIR
+from doodle.shards import write_shard
 from doodle.strokes import DrawingError, Drawings, pack, parse_drawing
 
 # Rows parsed before they are spilled: bounds memory whatever the size of a class file.
@@ -43,7 +52,7 @@ _RECORD = np.dtype([("key_id", "<i8"), ("label", "<i2"), ("n_strokes", "<i4"), (
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
-class ShardStageError(RuntimeError):
+class ShardStageError(DoodleError, RuntimeError):
     """An input the stage cannot use at all (names the file and the problem)."""
 
 
@@ -283,13 +292,19 @@ def read_test(raw_dir: Path, classes: list[str], log: SkipLog
     return pack(strokes), key_id, label, np.array(ccs, dtype="S2")
 
 
+# The shard stage's figures in reports/shard.json (the rest is in data/shards/report.json).
+METRIC_KEYS = ("classes", "train_rows", "holdout_rows", "test_rows", "test_labelled",
+               "skipped_total")
+REPORT_FILE = "report.json"
+
+
 def shard_dataset(raw_dir: Path, out_dir: Path, n_shards: int, val_size: int, seed: int,
                   report_path: Path) -> dict:
     """Run the whole stage; returns the report (also written to ``report_path``)."""
     t0 = time.time()
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     if n_shards < 1:
-        raise ValueError("shard.n_shards must be >= 1")
+        raise ShardStageError("shard.n_shards must be >= 1")
     classes = class_list(raw_dir)
     label_of = {c: i for i, c in enumerate(classes)}
     # Shards are ~1/5 the size of the CSVs; ask for the CSV size to be safe (spill + shards).
@@ -354,7 +369,12 @@ def shard_dataset(raw_dir: Path, out_dir: Path, n_shards: int, val_size: int, se
         if n_holdout < val_size:
             report["warning"] = (f"holdout has {n_holdout} rows, fewer than val_size={val_size}"
                                  " (the last shard is smaller); lower shard.n_shards")
-    write_json(report_path, report)
+        # The full report (per-file counts) stays with the shards; the metrics file holds
+        # only the few figures worth a column in `dvc exp show`.
+        write_json(tmp / REPORT_FILE, report)
+        if (raw_dir / DATASET_FILE).is_file():
+            shutil.copyfile(raw_dir / DATASET_FILE, tmp / DATASET_FILE)
+    write_json(report_path, {k: report[k] for k in METRIC_KEYS})
     print(f"shard: {report['rows_read']:,} rows read, {n_train:,} train, {n_holdout:,} "
           f"holdout, {len(test_key):,} test, {report['skipped_total']:,} skipped "
           f"({', '.join(f'{k}={v}' for k, v in skipped.items()) or 'none'}); "

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from doodle.errors import DoodleError
 from doodle.fileio import atomic_path
 from doodle.strokes import Drawings
 
@@ -26,7 +27,7 @@ _ALIGN = 64
 FIELDS = ("xy", "stroke_offsets", "drawing_offsets", "label", "key_id", "countrycode")
 
 
-class ShardError(ValueError):
+class ShardError(DoodleError, ValueError):
     """A shard file that cannot be read (truncated, wrong magic, bad header)."""
 
 
@@ -138,7 +139,3 @@ def read_classes(shard_dir: Path) -> list[str]:
     return json.loads((Path(shard_dir) / "classes.json").read_text())
 
 
-def write_json(path: Path, obj) -> None:
-    """Write JSON atomically."""
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(obj, indent=2) + "\n")

@@ -4,17 +4,20 @@ Sources (``data.source`` in params.yaml):
 
 * ``synthetic`` -- the procedural doodle generator (no network, the default);
 * ``kaggle``    -- the competition files through the kaggle package (needs credentials);
-* a path        -- a folder in Kaggle's layout, the competition zip, or a folder of Google's
-                   ``full_simplified_<word>.ndjson`` files (converted to Kaggle's layout).
+* ``local``     -- ``data.local.path``: a folder in Kaggle's layout, the competition zip, or
+                   a folder of Google's ``full_simplified_<word>.ndjson`` files (converted
+                   to Kaggle's layout).
 
 Whatever the source, the result is ``train_simplified/<word>.csv``, ``test_simplified.csv``
-and, when labels are known, ``test_solution.csv``; it is built in a temp folder and renamed
-into place only when complete.
+and, when labels are known, ``test_solution.csv``, plus ``dataset.json`` saying what the data
+is (kind, origin, test rows and the test file's SHA-256: the submit guard reads it). It is
+built in a temp folder and renamed into place only when complete.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import random
 import shutil
@@ -25,8 +28,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from doodle import synthetic
-from doodle.fileio import atomic_path, check_disk_space, tree_size
+from doodle.config import DataConfig
+from doodle.errors import DoodleError
+from doodle.fileio import atomic_path, check_disk_space, tree_size, write_json
 from doodle.layout import (
+    DATASET_FILE,
     SOLUTION_FILE,
     TEST_COLUMNS,
     TEST_FILE,
@@ -35,29 +41,66 @@ from doodle.layout import (
 )
 
 
-class SourceError(RuntimeError):
+class SourceError(DoodleError, RuntimeError):
     """A data source that cannot be used (named, with the reason)."""
 
 
-def fetch(source: str, dest: Path, cfg: dict, root: Path = Path(".")) -> dict:
-    """Materialise ``source`` into ``dest`` (atomically); returns a summary."""
-    dest = Path(dest)
-    with atomic_path(dest) as tmp:
+def fetch(cfg: DataConfig, dest: Path, root: Path = Path(".")) -> dict:
+    """Materialise the configured source into ``dest`` (atomically); returns a summary."""
+    if cfg.source == "synthetic":
+        syn = cfg.synthetic
+        return fetch_with(dest, "synthetic", "synthetic", lambda tmp: synthetic.write_synthetic(
+            tmp, train_per_class=syn.train_per_class, test_per_class=syn.test_per_class,
+            seed=syn.seed, n_classes=syn.classes))
+    if cfg.source == "kaggle":
+        competition = cfg.kaggle.competition
+        return fetch_with(dest, "kaggle", competition,
+                          lambda tmp: _from_kaggle(tmp, competition))
+    path = Path(str(cfg.local.path))
+    return fetch_path(path if path.is_absolute() else root / path, dest,
+                      cfg.local.ndjson_test_per_class)
+
+
+def fetch_path(path: Path, dest: Path, ndjson_test_per_class: int) -> dict:
+    """A local folder, zip or ndjson folder -> ``dest`` in Kaggle's layout (atomically)."""
+    return fetch_with(dest, "local", str(path),
+                      lambda tmp: from_path(Path(path), tmp, ndjson_test_per_class))
+
+
+def fetch_with(dest: Path, kind: str, origin: str, build) -> dict:
+    """Run ``build(tmp)`` into a temp folder, describe the result in ``DATASET_FILE``, then
+    rename it to ``dest``; returns the summary."""
+    with atomic_path(Path(dest)) as tmp:
         tmp.mkdir(parents=True)
-        if source == "synthetic":
-            syn = cfg.get("synthetic", {})
-            summary = synthetic.write_synthetic(
-                tmp, train_per_class=int(syn.get("train_per_class", 2000)),
-                test_per_class=int(syn.get("test_per_class", 100)),
-                seed=int(syn.get("seed", 0)), n_classes=syn.get("classes"))
-        elif source == "kaggle":
-            summary = _from_kaggle(tmp)
-        else:
-            path = Path(source) if Path(source).is_absolute() else root / source
-            summary = from_path(path, tmp, test_per_class=int(cfg.get("ndjson_test_per_class",
-                                                                        100)))
-        summary = {"source": source, **summary, "bytes": tree_size(tmp)}
+        summary = build(tmp)
+        info = describe_dataset(tmp, kind, origin)
+        write_json(tmp / DATASET_FILE, info)
+        summary = {"source": origin, **summary, "test_rows": info["test_rows"],
+                   "bytes": tree_size(tmp)}
     return summary
+
+
+def describe_dataset(folder: Path, kind: str, origin: str) -> dict:
+    """What the data is: its kind, where it came from, and a fingerprint of the test file
+    (row count and SHA-256), so that a submission can be traced back to its test set."""
+    test = Path(folder) / TEST_FILE
+    digest = hashlib.sha256()
+    rows = -1  # the header is not a row
+    with open(test, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+            rows += block.count(b"\n")
+        if test.stat().st_size and not _ends_with_newline(f):
+            rows += 1
+    return {"kind": kind, "origin": origin, "test_rows": max(rows, 0),
+            "test_sha256": digest.hexdigest(),
+            "test_labelled": (Path(folder) / SOLUTION_FILE).is_file(),
+            "classes": len(list((Path(folder) / TRAIN_DIR).glob("*.csv")))}
+
+
+def _ends_with_newline(f) -> bool:
+    f.seek(-1, 2)
+    return f.read(1) == b"\n"
 
 
 def from_path(path: Path, dest: Path, test_per_class: int = 100) -> dict:
@@ -182,10 +225,10 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
         w.writerows(rows)
 
 
-def _from_kaggle(dest: Path) -> dict:
+def _from_kaggle(dest: Path, competition: str) -> dict:
     from doodle import kaggle_api  # talks to Kaggle: only when asked to
 
-    zip_path = kaggle_api.download_competition(dest.parent)
+    zip_path = kaggle_api.download_competition(dest.parent, competition)
     try:
         return extract_zip(zip_path, dest)
     finally:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from doodle.errors import DoodleError
+
 Stroke = tuple[list[int], list[int]]
 
 # Skip reasons, counted per file in the shard report (a fixed vocabulary so reports add up).
@@ -35,7 +37,7 @@ DRAWING_REASONS = (
 )
 
 
-class DrawingError(ValueError):
+class DrawingError(DoodleError, ValueError):
     """A drawing that cannot be used; ``reason`` is one of ``DRAWING_REASONS``."""
 
     def __init__(self, reason: str, detail: str = ""):

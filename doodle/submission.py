@@ -7,14 +7,21 @@ spaces, with the spaces inside a label written as underscores (``The_Eiffel_Towe
 from __future__ import annotations
 
 import csv
-import os
+import json
+import logging
 import re
-import tempfile
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from doodle.errors import InputError, SubmitRefused
+from doodle.fileio import atomic_path
+from doodle.layout import COMPETITION_TEST_ROWS, DATASET_FILE
+
+logger = logging.getLogger(__name__)
 
 HEADER = ["key_id", "word"]
 N_LABELS = 3
@@ -35,24 +42,17 @@ def format_rows(top: np.ndarray, classes: Sequence[str]) -> list[str]:
 def write_submission(
     path: Path, key_ids: np.ndarray, top: np.ndarray, classes: Sequence[str]
 ) -> None:
-    """Write ``key_id,word`` rows atomically (temp file in the same folder, then os.replace)."""
+    """Write ``key_id,word`` rows atomically (a temp file renamed into place)."""
     path = Path(path)
     key_ids = np.asarray(key_ids)
     top = np.asarray(top)
     if top.ndim != 2 or len(key_ids) != len(top):
         raise ValueError(f"key_ids {key_ids.shape} and top {top.shape} do not line up")
     rows = format_rows(top, classes)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(",".join(HEADER) + "\n")
-            # Labels never contain commas or quotes, so plain joins are valid CSV.
-            f.writelines(f"{k},{w}\n" for k, w in zip(key_ids.tolist(), rows, strict=True))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as f:
+        f.write(",".join(HEADER) + "\n")
+        # Labels never contain commas or quotes, so plain joins are valid CSV.
+        f.writelines(f"{k},{w}\n" for k, w in zip(key_ids.tolist(), rows, strict=True))
 
 
 @dataclass
@@ -193,9 +193,51 @@ def _spaced_labels(word: str, valid_labels: set[str]) -> list[str]:
     )
 
 
+def check_submission(path: Path, shard_dir: Path) -> int:
+    """Validate ``path`` against the test set and classes in ``shard_dir``; returns the row
+    count, or raises InputError after printing every problem (file and row)."""
+    from doodle.shards import open_shard, read_classes
+
+    keys = open_shard(Path(shard_dir) / "test.qds").key_id
+    problems = validate_submission(path, keys, read_classes(shard_dir))
+    for p in problems:
+        print(f"{path}: {p}", file=sys.stderr)
+    if problems:
+        raise InputError(f"{path}: not valid ({len(problems)} problem(s) shown above); "
+                         "nothing was submitted")
+    return len(keys)
+
+
+def read_dataset_info(folder: Path) -> dict:
+    """What the data is, as the download stage recorded it (the shard stage keeps a copy)."""
+    path = Path(folder) / DATASET_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: re-run the pipeline (dvc repro) so that "
+                                "the download stage records what the data is")
+    return json.loads(path.read_text())
+
+
+def submission_guard(shard_dir: Path, force: bool = False) -> dict:
+    """Refuse (SubmitRefused, one line) to upload a submission that cannot be scored by
+    the competition: built from synthetic data, or from a test set that is not Kaggle's
+    (another row count). ``force`` only logs the reason. Returns the dataset description."""
+    info = read_dataset_info(shard_dir)
+    reason = None
+    if info["kind"] == "synthetic":
+        reason = ("submission.csv was built from synthetic data (data.source: synthetic); "
+                  "Kaggle would score it as noise")
+    elif info["test_rows"] != COMPETITION_TEST_ROWS:
+        reason = (f"submission.csv was built from a test set of {info['test_rows']:,} rows "
+                  f"({info['origin']}), not the competition's {COMPETITION_TEST_ROWS:,}")
+    if reason and not force:
+        raise SubmitRefused(f"{reason}. Nothing was sent; --force uploads anyway.")
+    if reason:
+        logger.warning("%s; uploading anyway (--force)", reason)
+    return info
+
+
 def submission_message(metrics_path: Path) -> str:
-    """'doodle <git rev>: holdout MAP@3 0.9123 (final=blend)' for the Kaggle submission."""
-    import json
+    """'doodle <rev>: blend_balanced, holdout MAP@3 0.9123 (888 held-apart rows)'."""
     import subprocess
 
     try:
@@ -205,7 +247,8 @@ def submission_message(metrics_path: Path) -> str:
         rev = "unknown-rev"
     try:
         m = json.loads(Path(metrics_path).read_text())
-        score = f"holdout MAP@3 {float(m['holdout_map3']):.4f} (final={m.get('final')})"
-    except (OSError, ValueError, KeyError):
+        score = (f"{m['final']}, holdout MAP@3 {float(m['holdout_map3']):.4f} "
+                 f"({m['rows']['score']} held-apart rows)")
+    except (OSError, ValueError, KeyError, TypeError):
         score = "holdout MAP@3 unknown"
     return f"doodle {rev}: {score}"

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from doodle.augment import Augment, flip_affines, random_affines
+from doodle.errors import InputError
 from doodle.fileio import atomic_path, check_disk_space, human_bytes, tree_size
 from doodle.render import render
 from doodle.shards import open_shard, read_header, train_shard_paths
@@ -62,7 +63,7 @@ def count_in_name(path: Path | str) -> int:
     """The item count a TFRecord file name carries (``...-n4523.tfrec`` -> 4523)."""
     m = _NAME_RE.match(Path(path).name)
     if not m:
-        raise ValueError(f"{path}: not a TFRecord file name of the form <stem>-n<count>.tfrec")
+        raise InputError(f"{path}: not a TFRecord file name of the form <stem>-n<count>.tfrec")
     return int(m["n"])
 
 
@@ -307,7 +308,7 @@ def flat_batch(xy: Sequence[bytes], stroke_lengths: np.ndarray, n_strokes: np.nd
     pts = np.frombuffer(b"".join(xy), np.uint8).reshape(-1, 2)
     d = Drawings.from_lengths(pts, stroke_lengths, n_strokes)
     if d.stroke_offsets[-1] != len(pts) or d.drawing_offsets[-1] != len(stroke_lengths):
-        raise ValueError(f"corrupt TFRecord batch: {len(pts)} points but stroke lengths sum "
+        raise InputError(f"corrupt TFRecord batch: {len(pts)} points but stroke lengths sum "
                          f"to {d.stroke_offsets[-1]}")
     return d
 
@@ -372,7 +373,7 @@ class TFRecordIndex:
         if self._rec is None:
             self._rec = read_records(self.files, with_points=False)
             if len(self._rec) != self.total:
-                raise ValueError(f"{self.files}: {len(self._rec)} records but the names say "
+                raise InputError(f"{self.files}: {len(self._rec)} records but the names say "
                                  f"{self.total}; re-run the tfrecord stage")
         return self._rec
 
@@ -396,7 +397,7 @@ def _render_batch(xy: np.ndarray, stroke_lengths: np.ndarray, n_strokes: np.ndar
                   augment: Augment, flip: bool) -> tuple[np.ndarray, np.ndarray]:
     """The body of the per-batch ``tf.numpy_function``: flat arrays -> (images, one-hot)."""
     if training and (label < 0).any():
-        raise ValueError("unlabelled drawings (label -1) cannot be used for training")
+        raise InputError("unlabelled drawings (label -1) cannot be used for training")
     drawings = flat_batch(xy.tolist(), stroke_lengths, n_strokes)
     n = len(drawings)
     affine, drop_seed, drop = None, None, 0.0

@@ -23,7 +23,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from doodle.augment import Augment
+from doodle.config import MemberConfig, RuntimeConfig
 from doodle.dataset import DrawingDataset
 from doodle.fileio import atomic_path, remove
 from doodle.metrics import map_at_k, top_k
@@ -226,7 +226,7 @@ class LiveLogger(keras.callbacks.Callback):
 
 
 # -- the whole thing ------------------------------------------------------------------------
-def fingerprint(cfg: dict, shard_dir: Path, global_batch: int) -> str:
+def fingerprint(cfg: MemberConfig, shard_dir: Path, global_batch: int) -> str:
     """What a checkpoint belongs to: the settings that shape training, the global batch
     (the stream position is step x global batch), and the data (class list and every
     shard's header, so re-sharded data never resumes a stale checkpoint)."""
@@ -234,7 +234,7 @@ def fingerprint(cfg: dict, shard_dir: Path, global_batch: int) -> str:
     data = [(shard_dir / "classes.json").read_text()]
     data += [json.dumps(read_header(p)[0], sort_keys=True)
              for p in train_shard_paths(shard_dir)]
-    key = {k: cfg.get(k) for k in _RESUME_KEYS} | {
+    key = {k: getattr(cfg, k) for k in _RESUME_KEYS} | {
         "global_batch": global_batch, "backend": keras.backend.backend(),
         "data": hashlib.sha256("\n".join(data).encode()).hexdigest()}
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -251,29 +251,27 @@ class Streams:
     fixed_steps: bool  # tf.data repeats forever: fit needs steps_per_epoch
 
 
-def make_streams(cfg: dict, shard_dir: Path, global_batch: int, n_classes: int) -> Streams:
-    """PyDataset over the shards (default), or tf.data over data/tfrecords when
+def make_streams(cfg: MemberConfig, runtime: RuntimeConfig, shard_dir: Path, global_batch: int,
+                 n_classes: int, tfrec_dir: Path = Path("data/tfrecord")) -> Streams:
+    """PyDataset over the shards (default), or tf.data over data/tfrecord when
     ``input: tfrecord`` -- the same drawings through the same renderer."""
-    steps = int(cfg["steps_per_epoch"])
+    steps = cfg.steps_per_epoch
     train_paths = train_shard_paths(shard_dir)
     if not train_paths:
         raise FileNotFoundError(f"{shard_dir}: no train-*.qds shards; run the shard stage")
-    common = dict(img_size=int(cfg["img_size"]), channels=int(cfg.get("channels", 1)),
-                  line_width=float(cfg.get("line_width", 6)), n_classes=n_classes)
-    stream = dict(batch_size=global_batch, training=True, seed=int(cfg["seed"]),
-                  augment=Augment.from_params(cfg.get("augment")),
-                  shuffle_buffer=int(cfg.get("shuffle_buffer", 50_000)))
-    eval_batch = int(cfg.get("eval_batch_size", 512))
-    workers = int(cfg.get("workers", 2))
+    common = dict(img_size=cfg.img_size, channels=cfg.channels, line_width=cfg.line_width,
+                  n_classes=n_classes)
+    stream = dict(batch_size=global_batch, training=True, seed=cfg.seed, augment=cfg.augment,
+                  shuffle_buffer=cfg.shuffle_buffer)
+    eval_batch, workers = runtime.eval_batch_size, runtime.workers
     n_train = int(sum(read_header(p)[0]["n"] for p in train_paths))
     holdout_path = Path(shard_dir) / "holdout.qds"
     has_holdout = holdout_path.is_file() and read_header(holdout_path)[0]["n"] > 0
     labels = (open_shard(holdout_path).label.astype(np.int64) if has_holdout else None)
 
-    if cfg.get("input", "shards") == "tfrecord":
+    if cfg.input == "tfrecord":
         from doodle.tfrecord import make_tf_dataset, split_files
 
-        tfrec_dir = Path(cfg.get("tfrecord_dir", "data/tfrecords"))
         return Streams(
             train=lambda epoch, start: make_tf_dataset(
                 split_files(tfrec_dir, "train"), skip_batches=epoch * steps + start,
@@ -290,25 +288,21 @@ def make_streams(cfg: dict, shard_dir: Path, global_batch: int, n_classes: int) 
                                **common) if has_holdout else None)
 
 
-def compile_model(cfg: dict, n_classes: int, kind: str, lr: float) -> keras.Model:
+def compile_model(cfg: MemberConfig, n_classes: int, kind: str, lr: float) -> keras.Model:
     """The member's model with AdamW on the one-cycle schedule, label smoothing and the
     accuracy / top-3 metrics (call inside the distribution scope)."""
-    epochs, steps = int(cfg["epochs"]), int(cfg["steps_per_epoch"])
-    model = build_model(cfg["arch"], int(cfg["img_size"]), int(cfg.get("channels", 1)),
-                        n_classes, alpha=float(cfg.get("alpha", 1.0)), weights=cfg.get("weights"),
-                        dropout=float(cfg.get("dropout", 0.0)),
-                        bn_momentum=cfg.get("bn_momentum", 0.9))
+    epochs, steps = cfg.epochs, cfg.steps_per_epoch
+    model = build_model(cfg.arch, cfg.img_size, cfg.channels, n_classes, alpha=cfg.alpha,
+                        weights=cfg.weights, dropout=cfg.dropout, bn_momentum=cfg.bn_momentum)
     optimizer = keras.optimizers.AdamW(
-        learning_rate=lr_schedule(lr, epochs * steps,
-                                  int(float(cfg.get("warmup_epochs", 0)) * steps)),
-        weight_decay=float(cfg.get("weight_decay", 0.0)))
+        learning_rate=lr_schedule(lr, epochs * steps, int(cfg.warmup_epochs * steps)),
+        weight_decay=cfg.weight_decay)
     model.compile(optimizer=optimizer,
-                  loss=keras.losses.CategoricalCrossentropy(
-                      label_smoothing=float(cfg.get("label_smoothing", 0.0))),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
                   metrics=[keras.metrics.CategoricalAccuracy(name="accuracy"),
                            keras.metrics.TopKCategoricalAccuracy(3, name="top3")],
-                  jit_compile=jit_setting(cfg.get("jit", "auto"), kind),
-                  steps_per_execution=int(cfg.get("steps_per_execution", 1)))
+                  jit_compile=jit_setting(cfg.jit, kind),
+                  steps_per_execution=cfg.steps_per_execution)
     return model
 
 
@@ -324,20 +318,21 @@ def fit_segments(epochs: int, epoch0: int, step0: int) -> list[tuple[int, int, i
     return segments
 
 
-def train_member(cfg: dict, shard_dir: Path, model_dir: Path, live_dir: Path) -> dict:
+def train_member(cfg: MemberConfig, runtime: RuntimeConfig, shard_dir: Path, model_dir: Path,
+                 live_dir: Path, tfrec_dir: Path = Path("data/tfrecord")) -> dict:
     """Train one member; writes ``model_dir/model.keras``; returns a summary."""
     from dvclive import Live
 
     shard_dir, model_dir = Path(shard_dir), Path(model_dir)
     classes = read_classes(shard_dir)
     kind, _ = accelerators()
-    policy = set_precision(cfg.get("mixed_precision", "auto"), kind)
-    keras.utils.set_random_seed(int(cfg["seed"]))
-    scope, replicas, where = distribution(cfg.get("distribute", "auto"))
-    global_batch = int(cfg["batch_size"]) * replicas
-    lr = float(cfg["learning_rate"]) * (replicas if cfg.get("scale_lr", True) else 1)
-    epochs, steps = int(cfg["epochs"]), int(cfg["steps_per_epoch"])
-    data = make_streams(cfg, shard_dir, global_batch, len(classes))
+    policy = set_precision(cfg.mixed_precision, kind)
+    keras.utils.set_random_seed(cfg.seed)
+    scope, replicas, where = distribution(cfg.distribute)
+    global_batch = cfg.batch_size * replicas
+    lr = cfg.learning_rate * (replicas if cfg.scale_lr else 1)
+    epochs, steps = cfg.epochs, cfg.steps_per_epoch
+    data = make_streams(cfg, runtime, shard_dir, global_batch, len(classes), tfrec_dir)
     fp = fingerprint(cfg, shard_dir, global_batch)
     ckpt_dir = model_dir / "checkpoints"
     state = load_checkpoint(ckpt_dir, fp)
@@ -350,17 +345,17 @@ def train_member(cfg: dict, shard_dir: Path, model_dir: Path, live_dir: Path) ->
             model.load_weights(ckpt_dir / state["weights"])
             epoch0, step0 = int(state["epoch"]), int(state["step"])
             done = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
-            print(f"train: resuming {cfg['name']} at epoch {epoch0}, step {step0} "
+            print(f"train: resuming {cfg.name} at epoch {epoch0}, step {step0} "
                   f"(optimizer step {done})")
 
-    print(f"train: {cfg['name']}: {cfg['arch']} {cfg['img_size']}px "
-          f"x{cfg.get('channels', 1)}, {model.count_params():,} params, {where}, policy "
+    print(f"train: {cfg.name}: {cfg.arch} {cfg.img_size}px "
+          f"x{cfg.channels}, {model.count_params():,} params, {where}, policy "
           f"{policy}, global batch {global_batch}, lr {lr:g}, {epochs} epochs x {steps} "
           f"steps, {data.n_train:,} train drawings, "
           f"{0 if data.labels is None else len(data.labels):,} holdout")
     live = Live(str(live_dir), resume=state is not None, save_dvc_exp=False, dvcyaml=None)
     callbacks = [HoldoutEval(data.holdout, data.labels, global_batch), LiveLogger(live),
-                 StepCheckpoint(ckpt_dir, int(cfg.get("checkpoint_every", 0)), steps, fp,
+                 StepCheckpoint(ckpt_dir, runtime.checkpoint_every, steps, fp,
                                 epoch0, step0)]
     t0 = time.time()
     history: dict[str, list] = {}
@@ -370,7 +365,7 @@ def train_member(cfg: dict, shard_dir: Path, model_dir: Path, live_dir: Path) ->
         h = model.fit(data.train(first, start), shuffle=False,
                       steps_per_epoch=(steps - start) if data.fixed_steps else None,
                       initial_epoch=first, epochs=end, callbacks=callbacks,
-                      verbose=int(cfg.get("verbose", 1)))
+                      verbose=runtime.verbose)
         for k, v in h.history.items():
             history.setdefault(k, []).extend(v)
     live.end()
@@ -378,9 +373,9 @@ def train_member(cfg: dict, shard_dir: Path, model_dir: Path, live_dir: Path) ->
         model.save(str(tmp) + ".keras")  # Keras insists on the suffix
         os.replace(str(tmp) + ".keras", tmp)
     remove(ckpt_dir)  # finished: the next run with other settings starts fresh
-    summary = {"name": cfg["name"], "seconds": round(time.time() - t0, 1), "where": where,
+    summary = {"name": cfg.name, "seconds": round(time.time() - t0, 1), "where": where,
                "policy": policy, **{k: float(v[-1]) for k, v in history.items()}}
-    print(f"train: {cfg['name']} done in {summary['seconds']:.0f}s; "
+    print(f"train: {cfg.name} done in {summary['seconds']:.0f}s; "
           + ", ".join(f"{k}={v:.4f}" for k, v in summary.items()
                       if k in ("loss", "accuracy", "top3", "val_map3", "images_per_s")))
     return summary

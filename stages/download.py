@@ -1,17 +1,16 @@
-"""DVC stage `download`: params `data` -> data/raw (Kaggle's layout)."""
+"""DVC stage `download`: params `data` -> data/raw (Kaggle's layout + dataset.json)."""
 
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from doodle.cli import run_stage  # noqa: E402
+from doodle.cli import run_stage  # noqa: E402  (first: quiet start-up, environment check)
 from doodle.config import load_params  # noqa: E402
 from doodle.sources import fetch  # noqa: E402
 
 
 def main() -> None:
-    cfg = load_params()["data"]
-    summary = fetch(str(cfg["source"]), Path("data/raw"), cfg)
+    summary = fetch(load_params().data, Path("data/raw"))
     print("download: " + ", ".join(f"{k}={v}" for k, v in summary.items()))
 
 

@@ -4,17 +4,16 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from doodle.cli import run_stage  # noqa: E402
+from doodle.cli import run_stage  # noqa: E402  (first: quiet start-up, environment check)
 from doodle.config import load_params  # noqa: E402
 from doodle.reports import samples_grid  # noqa: E402
 from doodle.sharding import shard_dataset  # noqa: E402
 
 
 def main() -> None:
-    cfg = load_params()["shard"]
-    shard_dataset(Path("data/raw"), Path("data/shards"), n_shards=int(cfg["n_shards"]),
-                  val_size=int(cfg["val_size"]), seed=int(cfg["seed"]),
-                  report_path=Path("reports/shard.json"))
+    cfg = load_params().shard
+    shard_dataset(Path("data/raw"), Path("data/shards"), n_shards=cfg.n_shards,
+                  val_size=cfg.val_size, seed=cfg.seed, report_path=Path("reports/shard.json"))
     samples_grid(Path("data/shards"), None, Path("reports/samples.png"))
 
 

@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 REAL_SAMPLE = ROOT.parent / "shared" / "data" / "quickdraw-real-sample"
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # as the stages set it
 
 from doodle.strokes import pack  # noqa: E402
 

@@ -19,7 +19,8 @@ TINY = {
     "data": {"synthetic": {"classes": 6, "train_per_class": 40, "test_per_class": 4}},
     "shard": {"n_shards": 4, "val_size": 30},
     "train": {"alpha": 0.35, "batch_size": 16, "epochs": 1, "steps_per_epoch": 3,
-              "jit": False, "workers": 1, "checkpoint_every": 2, "verbose": 2},
+              "jit": False},
+    "runtime": {"workers": 1, "checkpoint_every": 2, "verbose": 2},
     "ensemble": {"stack_folds": 2},
 }
 
@@ -27,7 +28,6 @@ TINY = {
 def env() -> dict:
     e = dict(os.environ)
     e["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{e['PATH']}"
-    e.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     e["PYTHONUNBUFFERED"] = "1"
     return e
 

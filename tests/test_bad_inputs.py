@@ -19,7 +19,8 @@ import yaml
 from doodle.fileio import DiskSpaceError, check_disk_space
 from doodle.sharding import ShardStageError, shard_dataset
 from doodle.shards import ShardError, open_shard, read_header, train_shard_paths
-from doodle.sources import SourceError, fetch
+from doodle.sources import SourceError, fetch_path
+from tests.pipeline_utils import merge
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "bad_inputs"
@@ -128,7 +129,7 @@ def run_case(case: dict, tmp: Path) -> tuple[dict, Path]:
         return shard_dataset(src, out, N_SHARDS, VAL_SIZE, 0, tmp / "shard.json"), out
     if stage == "download":
         out = tmp / "out_raw"
-        return fetch(str(src), out, {}), out
+        return fetch_path(src, out, 100), out
     if stage == "shard_file":
         return {"n": len(open_shard(src))}, src
     raise AssertionError(f"unknown stage {stage!r}")
@@ -195,8 +196,10 @@ def test_case(case: dict, tmp_path: Path) -> None:
         assert sum(entry["skipped"].values()) == sum(1 for f, _, _ in want if f == file)
         if file.startswith("train_simplified/"):
             assert entry["rows"] == entry["kept"] + sum(entry["skipped"].values())
-    report = json.loads((tmp_path / "shard.json").read_text())
+    report = json.loads((out / "report.json").read_text())
     assert report["skipped"] == by_reason
+    metrics = json.loads((tmp_path / "shard.json").read_text())
+    assert metrics["skipped_total"] == len(want) and "files" not in metrics
 
 
 def test_every_row_accounted_for(tmp_path: Path) -> None:
@@ -238,7 +241,7 @@ def test_class_names_round_trip(tmp_path: Path) -> None:
     """Odd class names become exact class names and labels, also after a download (copy)."""
     raw = make_input(BY_ID["odd_names_folder"], tmp_path)
     copied = tmp_path / "copied"
-    summary = fetch(str(raw), copied, {})
+    summary = fetch_path(raw, copied, 100)
     assert summary["classes"] == 6
     shard_dataset(copied, tmp_path / "s", N_SHARDS, VAL_SIZE, 0, tmp_path / "r.json")
     classes = json.loads((tmp_path / "s" / "classes.json").read_text(encoding="utf-8"))
@@ -266,7 +269,7 @@ def test_disk_space_checked_before_any_output(tmp_path: Path, monkeypatch) -> No
     with pytest.raises(DiskSpaceError, match="sharding needs about"):
         shard_dataset(raw, tmp_path / "s", N_SHARDS, VAL_SIZE, 0, tmp_path / "r.json")
     with pytest.raises(DiskSpaceError, match="copying the data needs about"):
-        fetch(str(raw), tmp_path / "copy", {})
+        fetch_path(raw, tmp_path / "copy", 100)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]
     with pytest.raises(DiskSpaceError, match=r"needs about 2\.0 KiB .* only 5 B is free"):
         check_disk_space(tmp_path, 2048, "x")
@@ -283,7 +286,9 @@ def _stage_env() -> dict:
 
 
 def run_stage_script(stage: str, cwd: Path, params: dict) -> subprocess.CompletedProcess:
-    (cwd / "params.yaml").write_text(yaml.safe_dump(params))
+    """Run a stage script with the repo's params.yaml, ``params`` merged over it."""
+    base = yaml.safe_load((ROOT / "params.yaml").read_text())
+    (cwd / "params.yaml").write_text(yaml.safe_dump(merge(base, params)))
     return subprocess.run([sys.executable, str(ROOT / "stages" / f"{stage}.py")], cwd=cwd,
                           env=_stage_env(), capture_output=True, text=True, timeout=120)
 
@@ -301,7 +306,7 @@ def test_case_through_stage_script(case: dict, tmp_path: Path) -> None:
         shutil.move(src, work / "data" / "raw")
         params = {"shard": {"n_shards": N_SHARDS, "val_size": VAL_SIZE, "seed": 0}}
     else:
-        params = {"data": {"source": str(src)}}
+        params = {"data": {"source": "local", "local": {"path": str(src)}}}
     p = run_stage_script(stage, work, params)
     assert "Traceback" not in p.stderr, p.stderr
     if case["outcome"] == "error":
@@ -317,7 +322,7 @@ def test_case_through_stage_script(case: dict, tmp_path: Path) -> None:
         assert p.returncode == 0, p.stdout + p.stderr
         assert f"{stage}: done in" in p.stdout
         if stage == "shard":
-            report = json.loads((work / "reports" / "shard.json").read_text())
+            report = json.loads((work / "data" / "shards" / "report.json").read_text())
             check_expect(case, report)
             assert report["skipped_total"] == len(case.get("rows", []))
             assert (work / "reports" / "samples.png").is_file()
@@ -325,8 +330,8 @@ def test_case_through_stage_script(case: dict, tmp_path: Path) -> None:
 
 def test_stage_script_bad_params(tmp_path: Path) -> None:
     """A broken or incomplete params.yaml: one line on stderr, exit code 1."""
-    for text, want in (("shard:\n  n_shards: [2\n", "shard: error: invalid YAML: "),
-                       ("data: {}\n", "shard: error: missing key 'shard'")):
+    for text, want in (("shard:\n  n_shards: [2\n", "shard: error: params.yaml: invalid YAML: "),
+                       ("data: {}\n", "shard: error: params.yaml: missing key img_size")):
         (tmp_path / "params.yaml").write_text(text)
         p = subprocess.run([sys.executable, str(ROOT / "stages" / "shard.py")], cwd=tmp_path,
                            env=_stage_env(), capture_output=True, text=True, timeout=120)

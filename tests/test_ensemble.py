@@ -1,11 +1,13 @@
 """Blend weights, test balancing, honest stacking and the ensemble driver on tiny data."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+from doodle.config import EnsembleConfig
 from doodle.ensemble import (
     Stacker,
     balance,
@@ -14,6 +16,7 @@ from doodle.ensemble import (
     fit_blend_weights,
     load_member_predictions,
     run_ensemble,
+    split_holdout,
     stack_cv,
     stack_fit_predict,
 )
@@ -258,68 +261,83 @@ def write_members(tmp_path, n_members=2, n_hold=240, n_test=96, c=24, seed=0):
     return holdout, test, classes, test_keys
 
 
-def test_run_ensemble_returns_all_metric_keys(tmp_path):
+CFG = EnsembleConfig(blend=True, stack=True, stack_model="hgb", stack_top_k=5, stack_folds=3,
+                     balance=True, final="auto", score_fraction=0.5, seed=0)
+
+
+def test_split_holdout_balanced_score_rows_when_possible():
+    labels = np.repeat(np.arange(4), [10, 7, 12, 9])
+    fit, score, balanced = split_holdout(labels, 4, 0.5, seed=0)
+    assert balanced and np.bincount(labels[score]).tolist() == [3, 3, 3, 3]  # 7 * 0.5 -> 3
+    assert np.intersect1d(fit, score).size == 0
+    assert np.union1d(fit, score).tolist() == list(range(len(labels)))
+    # A class absent from the holdout: no class-balanced score set; a random half instead.
+    fit, score, balanced = split_holdout(labels, 5, 0.5, seed=0)
+    assert not balanced and len(score) == 19 and np.intersect1d(fit, score).size == 0
+    with pytest.raises(ValueError, match="raise shard.val_size"):
+        split_holdout(np.array([0, 1]), 2, 0.5, seed=0)
+
+
+def test_headline_is_the_submitted_method_on_held_apart_rows(tmp_path):
     holdout, test, classes, test_keys = write_members(tmp_path)
-    cfg = {
-        "blend": True,
-        "stack": True,
-        "stack_top_k": 5,
-        "stack_folds": 3,
-        "balance": True,
-        "final": "auto",
-        "seed": 0,
-        "stack_params": FAST,
-    }
-    metrics, scores, keys, out_classes = run_ensemble(holdout, test, cfg)
-    assert {
-        "holdout_map3",
-        "final",
-        "members",
-        "blend",
-        "blend_weights",
-        "stack",
-        "balanced_subset",
-    } <= set(metrics)
-    assert set(metrics["members"]) == {"model0", "model1"}
-    assert len(metrics["blend_weights"]) == 2
-    assert sum(metrics["blend_weights"]) == pytest.approx(1.0)
-    methods = ["best_member", "blend", "stack"]
-    for name in methods:
-        assert f"{name}_balanced" in metrics["balanced_subset"]
-    by_method = {
-        "best_member": max(metrics["members"].values()),
-        "blend": metrics["blend"],
-        "stack": metrics["stack"],
-    }
-    chosen = metrics["final"].removesuffix("_balanced")
-    assert chosen in methods
-    assert metrics["holdout_map3"] == by_method[chosen]
-    # With balancing on, "auto" takes the best variant on the class-balanced subset.
-    subset = metrics["balanced_subset"]
-    assert subset["n"] > 0
-    variants = [v for m in methods for v in (m, f"{m}_balanced")]
-    assert metrics["final_balanced_subset_map3"] == subset[metrics["final"]]
-    assert subset[metrics["final"]] == max(subset[v] for v in variants)
+    r = run_ensemble(holdout, test, CFG)
+    m = r.metrics
+    assert m["final"].removesuffix("_balanced") in ("best_member", "blend", "stack")
+    # the headline re-derives from the very scores the stage writes for the held-apart rows
+    assert m["holdout_map3"] == map3(r.score_scores, r.score_labels)
+    assert m["holdout_map3"] == m["holdout"][m["final"]]
+    assert m["rows"]["fit"] + m["rows"]["score"] == 240 and m["rows"]["score_balanced"]
+    assert set(m["members"]) == {"model0", "model1"}
+    assert sum(m["blend_weights"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert all(k.endswith(("_in_sample", "_oof")) for k in m["choice"])  # labelled so
+    assert r.test_scores.shape == (len(test_keys), len(classes))
+    assert r.test_key_ids.tolist() == test_keys.tolist() and r.classes == classes
+    assert "test_map3" not in m  # the test labels are unknown (-1)
 
-    # Without balancing, "auto" takes the method with the best full-holdout MAP@3.
-    metrics, _, _, _ = run_ensemble(holdout, test, {**cfg, "balance": False})
-    assert metrics["final"] in methods
-    assert metrics["holdout_map3"] == max(by_method.values())
-    assert scores.shape == (len(test_keys), len(classes)) and scores.dtype == np.float32
-    assert keys.tolist() == test_keys.tolist() and out_classes == classes
+    # Nothing about the held-apart rows may influence what is submitted: scramble the
+    # members' predictions on exactly those rows and the choice, the weights and the test
+    # scores stay the same, while the headline moves.
+    score_keys = set(r.score_key_ids.tolist())
+    for path in holdout:
+        with np.load(path) as z:
+            arrays = dict(z)
+        rows = np.isin(arrays["key_id"], list(score_keys))
+        arrays["probs"][rows] = np.random.default_rng(9).permutation(arrays["probs"][rows])
+        np.savez(path, **arrays)
+    r2 = run_ensemble(holdout, test, CFG)
+    assert r2.metrics["final"] == m["final"] and r2.metrics["choice"] == m["choice"]
+    assert r2.metrics["blend_weights"] == m["blend_weights"]
+    np.testing.assert_array_equal(r2.test_scores, r.test_scores)
+    assert r2.metrics["holdout_map3"] < m["holdout_map3"]
 
 
-def test_run_ensemble_one_member_explicit_final(tmp_path):
-    holdout, test, classes, test_keys = write_members(tmp_path, n_members=1)
-    cfg = {"blend": False, "stack": False, "balance": False, "final": "blend_balanced", "seed": 1}
-    metrics, scores, _, _ = run_ensemble(holdout, test, cfg)
-    assert metrics["final"] == "blend_balanced"
-    assert metrics["blend_weights"] == [1.0] and metrics["stack"] is None
+def test_auto_choice_is_the_best_fit_row_figure(tmp_path):
+    holdout, test, _, _ = write_members(tmp_path)
+    m = run_ensemble(holdout, test, CFG).metrics
+    best = max(m["choice"], key=m["choice"].get)
+    assert best.startswith(m["final"] + "_") and ("_balanced_" in best) == m["final"].endswith(
+        "_balanced")
+    m = run_ensemble(holdout, test, dataclasses.replace(CFG, balance=False)).metrics
+    assert not m["final"].endswith("_balanced")
+    assert not any("_balanced" in k for k in m["choice"])
+
+
+def test_one_member_explicit_final_and_known_test_labels(tmp_path):
+    holdout, test, classes, _ = write_members(tmp_path, n_members=1)
+    for path in test:  # labelled test rows, as with synthetic or ndjson data
+        with np.load(path) as z:
+            arrays = dict(z)
+        arrays["label"] = np.repeat(np.arange(len(classes)), 4)
+        np.savez(path, **arrays)
+    cfg = dataclasses.replace(CFG, blend=False, stack=False, balance=False,
+                              final="blend_balanced", seed=1)
+    r = run_ensemble(holdout, test, cfg)
+    assert r.metrics["final"] == "blend_balanced" and r.metrics["choice"] == {}
+    assert r.metrics["blend_weights"] == {"model0": 1.0} and "stack" not in r.metrics["holdout"]
     # Balanced test scores: the 96 test rows spread over 24 classes, about 4 each.
-    counts = np.bincount(scores.argmax(axis=1), minlength=len(classes))
+    counts = np.bincount(r.test_scores.argmax(axis=1), minlength=len(classes))
     assert np.abs(counts - 4).max() <= 1
-
-    metrics, scores, _, _ = run_ensemble(holdout, test, {**cfg, "final": "best_member"})
-    assert metrics["final"] == "best_member" and metrics["blend"] is None
-    with pytest.raises(ValueError, match="ensemble.final"):
-        run_ensemble(holdout, test, {**cfg, "final": "median"})
+    labels = np.repeat(np.arange(len(classes)), 4)
+    assert r.metrics["test_map3"] == map3(r.test_scores, labels)
+    r = run_ensemble(holdout, test, dataclasses.replace(cfg, final="best_member"))
+    assert r.metrics["final"] == "best_member" and "blend" not in r.metrics["holdout"]

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from doodle.fileio import DiskSpaceError, check_disk_space
+from tests.pipeline_utils import merge
 
 ROOT = Path(__file__).resolve().parents[1]
 DOWNLOAD = {"source": "synthetic",
@@ -31,7 +32,9 @@ COPIES = 20  # each synthetic row repeated with new key_ids: 24 x 80 x 20 = 38,4
 
 
 def start(stage: str, cwd: Path, params: dict) -> subprocess.Popen:
-    (cwd / "params.yaml").write_text(yaml.safe_dump(params))
+    """Run a stage script with the repo's params.yaml, ``params`` merged over it."""
+    base = yaml.safe_load((ROOT / "params.yaml").read_text())
+    (cwd / "params.yaml").write_text(yaml.safe_dump(merge(base, params)))
     log = open(cwd / f"{stage}.log", "w")  # a file, not a pipe: a full pipe would stall it
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("DOODLE_TRACEBACK", None)
@@ -244,11 +247,11 @@ def test_tfrecord_killed(tmp_path: Path, big_raw: Path, had_output: bool) -> Non
     data = tmp_path / "data"
     shard_dataset(big_raw, data / "shards", n_shards=SHARD["n_shards"], val_size=200, seed=0,
                   report_path=tmp_path / "shard.json")
-    old = old_output(data / "tfrecords") if had_output else None
-    proc = start("tfrecord", tmp_path, {"tfrecord": {"enabled": True, "input": "shards",
-                                                     "workers": 1}})
-    wait_until(proc, lambda: any(any(t.glob("*.tfrec")) for t in temps(data, "tfrecords")),
+    old = old_output(data / "tfrecord") if had_output else None
+    proc = start("tfrecord", tmp_path, {"tfrecord": {"enabled": True, "input": "shards"},
+                                        "runtime": {"tfrecord_workers": 1}})
+    wait_until(proc, lambda: any(any(t.glob("*.tfrec")) for t in temps(data, "tfrecord")),
                timeout=120, log=tmp_path / "tfrecord.log")
     assert kill(proc, signal.SIGKILL) == -signal.SIGKILL
-    assert_old_or_nothing(data, "tfrecords", old, inputs=("shards",))
-    assert len(temps(data, "tfrecords")) == 1
+    assert_old_or_nothing(data, "tfrecord", old, inputs=("shards",))
+    assert len(temps(data, "tfrecord")) == 1

@@ -165,6 +165,9 @@ class FakeClient:
 
     def competition_submit(self, file_name, message, competition):
         self.calls.append(("submit", file_name, message, competition))
+        if self.error:
+            raise self.error
+        return types.SimpleNamespace(message="Successfully submitted")  # as kaggle answers
 
 
 def test_download_moves_zip_into_dest(tmp_path, monkeypatch):
@@ -180,9 +183,20 @@ def test_download_moves_zip_into_dest(tmp_path, monkeypatch):
 
 def test_download_403_hints_at_rules(tmp_path, monkeypatch):
     monkeypatch.setattr(kaggle_api, "api", lambda: FakeClient(RuntimeError("403 Forbidden")))
-    with pytest.raises(RuntimeError, match="competitions/quickdraw-doodle-recognition/rules"):
+    with pytest.raises(kaggle_api.KaggleError,
+                       match="competitions/quickdraw-doodle-recognition/rules"):
         download_competition(tmp_path / "raw")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]
+
+
+def test_kaggle_errors_reach_the_user_in_one_line(tmp_path, monkeypatch):
+    """Whatever the client raises (here a 400), the user reads Kaggle's own words."""
+    monkeypatch.setattr(kaggle_api, "api",
+                        lambda: FakeClient(RuntimeError("400 Bad Request:\n daily limit")))
+    sub = tmp_path / "submission.csv"
+    sub.write_text("key_id,word\n")
+    with pytest.raises(kaggle_api.KaggleError, match="with an error: 400 Bad Request: daily"):
+        submit(sub, "m")
 
 
 def test_submit_passes_file_message_competition(tmp_path, monkeypatch):
@@ -190,7 +204,7 @@ def test_submit_passes_file_message_competition(tmp_path, monkeypatch):
     monkeypatch.setattr(kaggle_api, "api", lambda: client)
     sub = tmp_path / "submission.csv"
     sub.write_text("key_id,word\n")
-    submit(sub, "blend v1")
+    assert submit(sub, "blend v1") == "Successfully submitted"
     assert client.calls == [("submit", str(sub), "blend v1", "quickdraw-doodle-recognition")]
     with pytest.raises(FileNotFoundError):
         submit(tmp_path / "missing.csv", "x")

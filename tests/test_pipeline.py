@@ -11,6 +11,8 @@ from doodle.submission import validate_submission
 from tests.conftest import REAL_SAMPLE
 from tests.pipeline_utils import dvc, make_repo, stages_run
 
+pytestmark = pytest.mark.e2e
+
 ALL_STAGES = ["download", "shard", "tfrecord", "train@base", "predict@base", "ensemble"]
 
 
@@ -75,7 +77,7 @@ def test_exp_run_tfrecord_input_path(repo):
     out = dvc("exp", "run", "-S", "img_size=32", "-S", "arch=mobilenetv2",
               "-S", "tfrecord.enabled=true", "-S", "tfrecord.input=tfrecord", cwd=repo).stdout
     assert stages_run(out) == ["tfrecord", "train@base", "predict@base", "ensemble"], out
-    assert sorted(p.name.split("-n")[0] for p in (repo / "data/tfrecords").glob("*.tfrec")) == [
+    assert sorted(p.name.split("-n")[0] for p in (repo / "data/tfrecord").glob("*.tfrec")) == [
         "holdout", "test", "train-000", "train-001", "train-002", "train-003"]
     _check_submission(repo, 24)
 

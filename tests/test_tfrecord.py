@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from doodle.augment import Augment
-from doodle.shards import open_shard, write_json, write_shard
+from doodle.fileio import write_json
+from doodle.shards import open_shard, write_shard
 from doodle.strokes import pack
 from doodle.tfrecord import (
     MANIFEST,

@@ -13,6 +13,8 @@ import pytest
 
 from tests.pipeline_utils import env, make_repo, run
 
+pytestmark = pytest.mark.slow
+
 PY = sys.executable
 
 
@@ -32,6 +34,8 @@ def _set_params(repo, **train):
     for k, v in train.items():
         if k in ("img_size", "arch", "seed"):
             p[k] = v
+        elif k in p["runtime"]:
+            p["runtime"][k] = v
         else:
             p["train"][k] = v
     (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
