@@ -1,19 +1,24 @@
-"""End-to-end: the real DVC DAG on tiny params in a temporary copy of the repo."""
+"""End-to-end: the real DVC DAG on tiny params in a temporary copy of the repo, driven the way
+a user drives it (the README's own command lines, in an activated environment)."""
 
 import csv
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+import yaml
 
-from doodle.shards import read_classes
+from doodle.shards import open_shard, read_classes
 from doodle.submission import validate_submission
 from tests.conftest import REAL_SAMPLE
-from tests.pipeline_utils import dvc, make_repo, stages_run
+from tests.pipeline_utils import dvc, env, make_repo, readme_block, shell, stages_run
 
 pytestmark = pytest.mark.e2e
 
 ALL_STAGES = ["download", "shard", "tfrecord", "train@base", "predict@base", "ensemble"]
+HEADLINE = "reports/metrics.json:holdout_map3"
 
 
 def _test_keys(repo):
@@ -26,10 +31,32 @@ def _check_submission(repo, n_rows):
     assert len(keys) == n_rows
     classes = read_classes(repo / "data/shards")
     assert validate_submission(repo / "submission.csv", keys, classes) == []
-    with open(repo / "submission.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == n_rows
-    assert all(len(r["word"].split()) == 3 for r in rows)
+
+
+def _map3_of_csv(path, truth: dict[int, str]) -> float:
+    """MAP@3 of a submission-format file, computed here from scratch (not doodle.metrics)."""
+    total, n = 0.0, 0
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            words = row["word"].split(" ")
+            want = truth[int(row["key_id"])]
+            total += next((1 / (i + 1) for i, w in enumerate(words[:3]) if w == want), 0.0)
+            n += 1
+    return total / n
+
+
+def _set(repo, dotted: str, value) -> None:
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    *parents, last = dotted.split(".")
+    node = params
+    for p in parents:
+        node = node[p]
+    node[last] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _status(repo) -> dict:
+    return json.loads(dvc("status", "--json", cwd=repo).stdout or "{}")
 
 
 @pytest.fixture(scope="module")
@@ -40,17 +67,35 @@ def repo(tmp_path_factory):
     return repo
 
 
-def test_repro_gives_a_valid_submission(repo):
+def test_repro_gives_a_valid_submission_and_an_honest_headline(repo):
     _check_submission(repo, 6 * 4)
-    metrics = json.loads((repo / "reports/metrics.json").read_text())
-    assert 0.0 <= metrics["holdout_map3"] <= 1.0
+    m = json.loads((repo / "reports/metrics.json").read_text())
+    classes = [c.replace(" ", "_") for c in read_classes(repo / "data/shards")]
+    # holdout_map3 re-derived from the held-apart rows' predictions and the shard's labels
+    hold = open_shard(repo / "data/shards/holdout.qds")
+    truth = {int(k): classes[int(lab)] for k, lab in zip(hold.key_id, hold.label, strict=True)}
+    with open(repo / "reports/holdout_submission.csv", newline="") as f:
+        scored = [int(r["key_id"]) for r in csv.DictReader(f)]
+    assert len(scored) == m["rows"]["score"] and m["rows"]["fit"] + len(scored) == 30
+    assert m["holdout_map3"] == pytest.approx(
+        _map3_of_csv(repo / "reports/holdout_submission.csv", truth), abs=1e-12)
+    # test_map3: the submission itself against the synthetic test labels
+    with open(repo / "data/raw/test_solution.csv", newline="") as f:
+        solution = {int(r["key_id"]): r["word"] for r in csv.DictReader(f)}
+    assert m["test_map3"] == pytest.approx(_map3_of_csv(repo / "submission.csv", solution),
+                                           abs=1e-12)
+    # metrics stay small: the shard stage's per-file counts live in data/shards/report.json
     shard = json.loads((repo / "reports/shard.json").read_text())
-    assert shard["classes"] == 6 and shard["skipped_total"] == 0
-    assert (repo / "models/base/model.keras").is_file()
+    assert shard["classes"] == 6 and shard["skipped_total"] == 0 and "files" not in shard
+    assert "files" in json.loads((repo / "data/shards/report.json").read_text())
+    shown = json.loads(dvc("metrics", "show", "--json", cwd=repo).stdout)
+    files = next(iter(shown.values()))["data"]
+    assert set(files) == {"reports/shard.json", "reports/metrics.json",
+                          "dvclive/base/metrics.json"}
     pred = np.load(repo / "data/predictions/base/test.npz")
     assert pred["probs"].dtype == np.float16 and pred["probs"].shape == (24, 6)
-    shown = dvc("metrics", "show", "--json", cwd=repo).stdout
-    assert "holdout_map3" in shown
+    info = json.loads((repo / "data/shards/dataset.json").read_text())
+    assert info["kind"] == "synthetic" and info["test_rows"] == 24
 
 
 def test_second_repro_runs_nothing(repo):
@@ -58,23 +103,90 @@ def test_second_repro_runs_nothing(repo):
     assert stages_run(out) == []
 
 
-def test_exp_run_img_size_and_arch_reruns_only_training_side(repo):
-    out = dvc("exp", "run", "-S", "img_size=48", "-S", "arch=efficientnetb0", cwd=repo).stdout
-    assert stages_run(out) == ["train@base", "predict@base", "ensemble"], out
-    _check_submission(repo, 24)
-    import keras
+@pytest.mark.parametrize("key, value", [
+    ("runtime.workers", 2), ("runtime.verbose", 0), ("runtime.eval_batch_size", 7),
+    ("runtime.predict_batch_size", 9), ("runtime.checkpoint_every", 1),
+    ("runtime.tfrecord_workers", 1),
+    ("data.kaggle.competition", "another"),            # not the active source
+    ("data.local.ndjson_test_per_class", 3),
+])
+def test_runtime_only_knobs_rerun_nothing(repo, key, value):
+    before = (repo / "params.yaml").read_text()
+    try:
+        _set(repo, key, value)
+        assert _status(repo) == {}, key
+    finally:
+        (repo / "params.yaml").write_text(before)
 
-    model = keras.models.load_model(repo / "models/base/model.keras")
-    assert model.input_shape == (None, 48, 48, 1) and "efficientnetb0" in model.name
-    table = json.dumps(json.loads(dvc("exp", "show", "--json", cwd=repo).stdout))
-    for key in ("holdout_map3", "img_size", "val_map3", "efficientnetb0"):
-        assert key in table, key
-    plots = dvc("plots", "show", "--json", cwd=repo).stdout
-    assert "dvclive/base/plots/metrics" in plots and "reports/samples.png" in plots
+
+def test_tfrecord_toggle_reruns_only_the_tfrecord_stage(repo):
+    before = (repo / "params.yaml").read_text()
+    try:
+        _set(repo, "tfrecord.enabled", True)
+        assert list(_status(repo)) == ["tfrecord"]
+    finally:
+        (repo / "params.yaml").write_text(before)
+
+
+def test_submit_refuses_synthetic_data_without_network(repo, tmp_path):
+    def submit(*args, home=None):
+        e = env()
+        if home:  # no credentials anywhere: a call to Kaggle would fail on them
+            e = {k: v for k, v in e.items() if not k.startswith("KAGGLE")} | {"HOME": home}
+        return subprocess.run([sys.executable, "stages/submit.py", *args], cwd=repo, env=e,
+                              capture_output=True, text=True, timeout=120)
+
+    ok = submit("--dry-run")
+    assert ok.returncode == 0 and "is valid (24 rows)" in ok.stdout
+    p = submit(home=str(tmp_path))
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines() == [
+        "submit: error: submission.csv was built from synthetic data (data.source: "
+        "synthetic); Kaggle would score it as noise. Nothing was sent; --force uploads "
+        "anyway."]
+    # --force gets past the guard, to the credentials check (and no further, offline)
+    p = submit("--force", home=str(tmp_path))
+    assert p.returncode == 1 and "KAGGLE_API_TOKEN" in p.stderr and "Traceback" not in p.stderr
+    # a broken submission is named by row, nothing is sent
+    lines = (repo / "submission.csv").read_text().splitlines()
+    lines[3] = lines[3].rsplit(" ", 1)[0]  # row 3 now has 2 labels
+    (repo / "bad.csv").write_text("\n".join(lines) + "\n")
+    p = submit("--dry-run", "--file", "bad.csv")
+    assert p.returncode == 1 and "row 3" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_readme_exp_lines_as_typed(repo, tmp_path):
+    """The README's dvc lines, typed in an activated shell; every experiment row keeps its
+    params and scores, and `dvc plots diff` draws two experiments' curves."""
+    lines = readme_block("runs the dvc lines of the next block")
+    assert lines[0] == "dvc exp run -S img_size=128"
+    outputs = [shell(line, repo).stdout for line in lines]
+    assert stages_run(outputs[0]) == ["train@base", "predict@base", "ensemble"], outputs[0]
+
+    table = json.loads(dvc("exp", "show", "--json", cwd=repo).stdout)
+    rows = [r["data"] for exp in table[1]["experiments"] for r in exp["revs"]]
+    assert len(rows) == 5  # two single runs and a 3-point sweep
+    for row in rows:
+        metrics = row["metrics"]["reports/metrics.json"]["data"]
+        assert 0.0 <= metrics["holdout_map3"] <= 1.0 and "members" in metrics
+        assert "val_map3" in row["metrics"]["dvclive/base/metrics.json"]["data"]
+    sizes = sorted(r["params"]["params.yaml"]["data"]["img_size"] for r in rows)
+    assert sizes == [48, 64, 96, 128, 128]
+    scores = {r["metrics"]["reports/metrics.json"]["data"]["holdout_map3"] for r in rows}
+    assert len(scores) >= 2  # different params, different scores
+    # the README's show line sorts by the headline
+    shown = shell(lines[-1] + " --no-pager", repo).stdout
+    assert "holdout_map3" in shown
+
+    names = [exp["name"] for exp in table[1]["experiments"]][:2]
+    out = tmp_path / "plots"
+    shell(f"dvc plots diff {names[0]} {names[1]} -o {out}", repo)
+    html = (out / "index.html").read_text()
+    assert "dvclive/base/plots/metrics" in html and names[0] in html and names[1] in html
 
 
 def test_exp_run_tfrecord_input_path(repo):
-    out = dvc("exp", "run", "-S", "img_size=32", "-S", "arch=mobilenetv2",
+    out = dvc("exp", "run", "-S", "img_size=32",
               "-S", "tfrecord.enabled=true", "-S", "tfrecord.input=tfrecord", cwd=repo).stdout
     assert stages_run(out) == ["tfrecord", "train@base", "predict@base", "ensemble"], out
     assert sorted(p.name.split("-n")[0] for p in (repo / "data/tfrecord").glob("*.tfrec")) == [
@@ -84,35 +196,11 @@ def test_exp_run_tfrecord_input_path(repo):
 
 @pytest.mark.skipif(not REAL_SAMPLE.is_dir(), reason="real sample not available")
 def test_real_sample_flows_through_every_stage(tmp_path):
-    repo = make_repo(tmp_path, {"data": {"source": str(REAL_SAMPLE)},
+    repo = make_repo(tmp_path, {"data": {"source": "local", "local": {"path": str(REAL_SAMPLE)}},
                                 "shard": {"n_shards": 10, "val_size": 200}})
     out = dvc("repro", cwd=repo).stdout
     assert stages_run(out) == ALL_STAGES
     _check_submission(repo, 1695)
     assert json.loads((repo / "reports/shard.json").read_text())["classes"] == 339
-
-
-def test_submit_validates_and_needs_credentials(repo, tmp_path):
-    import subprocess
-    import sys
-
-    from tests.pipeline_utils import env
-
-    ok = subprocess.run([sys.executable, "stages/submit.py", "--dry-run"], cwd=repo, env=env(),
-                        capture_output=True, text=True)
-    assert ok.returncode == 0 and "is valid" in ok.stdout
-    bad = repo / "bad.csv"
-    lines = (repo / "submission.csv").read_text().splitlines()
-    lines[3] = lines[3].rsplit(" ", 1)[0]  # row 3 now has 2 labels
-    bad.write_text("\n".join(lines) + "\n")
-    p = subprocess.run([sys.executable, "stages/submit.py", "--dry-run", "--file", "bad.csv"],
-                       cwd=repo, env=env(), capture_output=True, text=True)
-    assert p.returncode == 1 and "row 3" in p.stderr and "Traceback" not in p.stderr
-    # no credentials anywhere: a sentence naming the accepted forms, nothing submitted
-    clean = {k: v for k, v in env().items()
-             if not k.startswith("KAGGLE") and k != "XDG_CONFIG_HOME"}
-    clean["HOME"] = str(tmp_path)  # no ~/.kaggle or ~/.config/kaggle to be found
-    p = subprocess.run([sys.executable, "stages/submit.py"], cwd=repo, env=clean,
-                       capture_output=True, text=True)
-    assert p.returncode == 1 and "Traceback" not in p.stderr
-    assert "KAGGLE_API_TOKEN" in p.stderr and "kaggle.json" in p.stderr
+    m = json.loads((repo / "reports/metrics.json").read_text())
+    assert "test_map3" in m  # the real sample's test labels are known

@@ -45,7 +45,7 @@ def _set_params(repo, **train):
 def test_train_and_predict_each_backend(sharded_repo, backend):
     pytest.importorskip(backend)
     e = env() | {"KERAS_BACKEND": backend}
-    _set_params(sharded_repo, img_size=32, arch="mobilenetv2", channels=1, epochs=1,
+    _set_params(sharded_repo, img_size=32, arch="mobilenet", channels=1, epochs=1,
                 steps_per_epoch=2)
     for stage in ("train", "predict"):
         p = subprocess.run([PY, f"stages/{stage}.py", "base"], cwd=sharded_repo, env=e,
