@@ -40,10 +40,10 @@ run: $(VENV)/.runtime
 	$(BIN)/dvc metrics show
 
 test: $(VENV)/.dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-fast: $(VENV)/.dev
-	$(BIN)/python -m pytest -m "not slow and not e2e"
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow and not e2e"
 
 exp: $(VENV)/.runtime
 	$(BIN)/dvc exp run $(ARGS)

@@ -13,12 +13,11 @@ import yaml
 from doodle.shards import open_shard, read_classes
 from doodle.submission import validate_submission
 from tests.conftest import REAL_SAMPLE
-from tests.pipeline_utils import dvc, env, make_repo, readme_block, shell, stages_run
+from tests.pipeline_utils import dvc, env, make_repo, stages_run
 
 pytestmark = pytest.mark.e2e
 
 ALL_STAGES = ["download", "shard", "tfrecord", "train@base", "predict@base", "ensemble"]
-HEADLINE = "reports/metrics.json:holdout_map3"
 
 
 def _test_keys(repo):
@@ -153,36 +152,6 @@ def test_submit_refuses_synthetic_data_without_network(repo, tmp_path):
     (repo / "bad.csv").write_text("\n".join(lines) + "\n")
     p = submit("--dry-run", "--file", "bad.csv")
     assert p.returncode == 1 and "row 3" in p.stderr and "Traceback" not in p.stderr
-
-
-def test_readme_exp_lines_as_typed(repo, tmp_path):
-    """The README's dvc lines, typed in an activated shell; every experiment row keeps its
-    params and scores, and `dvc plots diff` draws two experiments' curves."""
-    lines = readme_block("runs the dvc lines of the next block")
-    assert lines[0] == "dvc exp run -S img_size=128"
-    outputs = [shell(line, repo).stdout for line in lines]
-    assert stages_run(outputs[0]) == ["train@base", "predict@base", "ensemble"], outputs[0]
-
-    table = json.loads(dvc("exp", "show", "--json", cwd=repo).stdout)
-    rows = [r["data"] for exp in table[1]["experiments"] for r in exp["revs"]]
-    assert len(rows) == 5  # two single runs and a 3-point sweep
-    for row in rows:
-        metrics = row["metrics"]["reports/metrics.json"]["data"]
-        assert 0.0 <= metrics["holdout_map3"] <= 1.0 and "members" in metrics
-        assert "val_map3" in row["metrics"]["dvclive/base/metrics.json"]["data"]
-    sizes = sorted(r["params"]["params.yaml"]["data"]["img_size"] for r in rows)
-    assert sizes == [48, 64, 96, 128, 128]
-    scores = {r["metrics"]["reports/metrics.json"]["data"]["holdout_map3"] for r in rows}
-    assert len(scores) >= 2  # different params, different scores
-    # the README's show line sorts by the headline
-    shown = shell(lines[-1] + " --no-pager", repo).stdout
-    assert "holdout_map3" in shown
-
-    names = [exp["name"] for exp in table[1]["experiments"]][:2]
-    out = tmp_path / "plots"
-    shell(f"dvc plots diff {names[0]} {names[1]} -o {out}", repo)
-    html = (out / "index.html").read_text()
-    assert "dvclive/base/plots/metrics" in html and names[0] in html and names[1] in html
 
 
 def test_exp_run_tfrecord_input_path(repo):

@@ -127,7 +127,8 @@ def test_predict_killed_mid_run_keeps_old_outputs(sharded_repo):
     assert sorted(old) == ["holdout.npz", "test.npz"]
     # the killed run predicts in small batches with flip TTA: a wider window to kill in
     p = yaml.safe_load((sharded_repo / "params.yaml").read_text())
-    p["predict"] = {"predict_batch_size": 4, "tta_flip": True}
+    p["predict"]["tta_flip"] = True
+    p["runtime"]["predict_batch_size"] = 4
     (sharded_repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     proc = subprocess.Popen([PY, "stages/predict.py", "base"], cwd=sharded_repo, env=env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -1,0 +1,51 @@
+"""The README's experiment loop, typed as printed in an activated environment, in a
+temporary copy of the repo on tiny params: every experiment keeps its params and scores,
+and `dvc plots diff` draws two experiments' curves."""
+
+import csv
+import json
+
+import pytest
+
+from tests.pipeline_utils import dvc, make_repo, readme_block, shell, stages_run
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """A repo after `make run`'s `dvc repro` (the README's starting point)."""
+    repo = make_repo(tmp_path_factory.mktemp("exprepo"))
+    shell("dvc repro", repo)
+    return repo
+
+
+def test_readme_exp_lines_as_typed(repo, tmp_path):
+    """The README's dvc lines, typed in an activated shell; every experiment row keeps its
+    params and scores, and `dvc plots diff` draws two experiments' curves."""
+    lines = readme_block("runs the dvc lines of the next block")
+    assert lines[0] == "dvc exp run -S img_size=128"
+    outputs = [shell(line, repo).stdout for line in lines]
+    assert stages_run(outputs[0]) == ["train@base", "predict@base", "ensemble"], outputs[0]
+
+    table = json.loads(dvc("exp", "show", "--json", cwd=repo).stdout)
+    rows = [r["data"] for exp in table[1]["experiments"] for r in exp["revs"]]
+    assert len(rows) == 5  # two single runs and a 3-point sweep
+    for row in rows:
+        metrics = row["metrics"]["reports/metrics.json"]["data"]
+        assert 0.0 <= metrics["holdout_map3"] <= 1.0 and "members" in metrics
+        assert "val_map3" in row["metrics"]["dvclive/base/metrics.json"]["data"]
+    sizes = sorted(r["params"]["params.yaml"]["data"]["img_size"] for r in rows)
+    assert sizes == [48, 64, 96, 128, 128]
+    scores = {r["metrics"]["reports/metrics.json"]["data"]["holdout_map3"] for r in rows}
+    assert len(scores) >= 2  # different params, different scores
+    # the README's show line sorts by the headline (as CSV here, to read it back)
+    shown = list(csv.DictReader(shell(lines[-1] + " --csv", repo).stdout.splitlines()))
+    exp_scores = [float(r["holdout_map3"]) for r in shown if r["typ"].startswith("branch")]
+    assert len(exp_scores) == 5 and exp_scores == sorted(exp_scores, reverse=True)
+
+    names = [exp["name"] for exp in table[1]["experiments"]][:2]
+    out = tmp_path / "plots"
+    shell(f"dvc plots diff {names[0]} {names[1]} -o {out}", repo)
+    html = (out / "index.html").read_text()
+    assert "dvclive/base/plots/metrics" in html and names[0] in html and names[1] in html
