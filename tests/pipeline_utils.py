@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import subprocess
@@ -13,6 +14,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 COPY = ("doodle", "stages", "params.yaml", "dvc.yaml", ".dvc/config", ".dvcignore",
         ".gitignore", "pyproject.toml")
+
+ALL_STAGES = ["download", "shard", "tfrecord", "train@base", "predict@base", "ensemble"]
 
 TINY = {
     "img_size": 32,
@@ -108,3 +111,20 @@ def readme_block(marker: str) -> list[str]:
     after = text[text.index(marker):]
     block = after[after.index("```"):].split("\n", 1)[1]
     return [ln for ln in block[: block.index("```")].splitlines() if ln.strip()]
+
+
+def read_test_keys(repo):
+    """The key_ids of data/raw/test_simplified.csv, in order."""
+    with open(repo / "data/raw/test_simplified.csv", newline="") as f:
+        return [int(r["key_id"]) for r in csv.DictReader(f)]
+
+
+def check_submission(repo, n_rows):
+    """submission.csv is valid for the repo's test set of ``n_rows`` rows."""
+    from doodle.shards import read_classes
+    from doodle.submission import validate_submission
+
+    keys = read_test_keys(repo)
+    assert len(keys) == n_rows
+    classes = read_classes(repo / "data/shards")
+    assert validate_submission(repo / "submission.csv", keys, classes) == []

@@ -30,19 +30,19 @@ def test_readme_exp_lines_as_typed(repo, tmp_path):
 
     table = json.loads(dvc("exp", "show", "--json", cwd=repo).stdout)
     rows = [r["data"] for exp in table[1]["experiments"] for r in exp["revs"]]
-    assert len(rows) == 5  # two single runs and a 3-point sweep
+    assert len(rows) == 4  # two single runs and a 2-point sweep
     for row in rows:
         metrics = row["metrics"]["reports/metrics.json"]["data"]
         assert 0.0 <= metrics["holdout_map3"] <= 1.0 and "members" in metrics
         assert "val_map3" in row["metrics"]["dvclive/base/metrics.json"]["data"]
     sizes = sorted(r["params"]["params.yaml"]["data"]["img_size"] for r in rows)
-    assert sizes == [48, 64, 96, 128, 128]
+    assert sizes == [48, 64, 96, 128]
     scores = {r["metrics"]["reports/metrics.json"]["data"]["holdout_map3"] for r in rows}
     assert len(scores) >= 2  # different params, different scores
     # the README's show line sorts by the headline (as CSV here, to read it back)
     shown = list(csv.DictReader(shell(lines[-1] + " --csv", repo).stdout.splitlines()))
     exp_scores = [float(r["holdout_map3"]) for r in shown if r["typ"].startswith("branch")]
-    assert len(exp_scores) == 5 and exp_scores == sorted(exp_scores, reverse=True)
+    assert len(exp_scores) == 4 and exp_scores == sorted(exp_scores, reverse=True)
 
     names = [exp["name"] for exp in table[1]["experiments"]][:2]
     out = tmp_path / "plots"

@@ -11,25 +11,10 @@ import pytest
 import yaml
 
 from doodle.shards import open_shard, read_classes
-from doodle.submission import validate_submission
-from tests.conftest import REAL_SAMPLE
-from tests.pipeline_utils import dvc, env, make_repo, stages_run
+from tests.pipeline_utils import ALL_STAGES, check_submission, dvc, env, make_repo, stages_run
 
 pytestmark = pytest.mark.e2e
 
-ALL_STAGES = ["download", "shard", "tfrecord", "train@base", "predict@base", "ensemble"]
-
-
-def _test_keys(repo):
-    with open(repo / "data/raw/test_simplified.csv", newline="") as f:
-        return [int(r["key_id"]) for r in csv.DictReader(f)]
-
-
-def _check_submission(repo, n_rows):
-    keys = _test_keys(repo)
-    assert len(keys) == n_rows
-    classes = read_classes(repo / "data/shards")
-    assert validate_submission(repo / "submission.csv", keys, classes) == []
 
 
 def _map3_of_csv(path, truth: dict[int, str]) -> float:
@@ -67,7 +52,7 @@ def repo(tmp_path_factory):
 
 
 def test_repro_gives_a_valid_submission_and_an_honest_headline(repo):
-    _check_submission(repo, 6 * 4)
+    check_submission(repo, 6 * 4)
     m = json.loads((repo / "reports/metrics.json").read_text())
     classes = [c.replace(" ", "_") for c in read_classes(repo / "data/shards")]
     # holdout_map3 re-derived from the held-apart rows' predictions and the shard's labels
@@ -160,16 +145,4 @@ def test_exp_run_tfrecord_input_path(repo):
     assert stages_run(out) == ["tfrecord", "train@base", "predict@base", "ensemble"], out
     assert sorted(p.name.split("-n")[0] for p in (repo / "data/tfrecord").glob("*.tfrec")) == [
         "holdout", "test", "train-000", "train-001", "train-002", "train-003"]
-    _check_submission(repo, 24)
-
-
-@pytest.mark.skipif(not REAL_SAMPLE.is_dir(), reason="real sample not available")
-def test_real_sample_flows_through_every_stage(tmp_path):
-    repo = make_repo(tmp_path, {"data": {"source": "local", "local": {"path": str(REAL_SAMPLE)}},
-                                "shard": {"n_shards": 10, "val_size": 200}})
-    out = dvc("repro", cwd=repo).stdout
-    assert stages_run(out) == ALL_STAGES
-    _check_submission(repo, 1695)
-    assert json.loads((repo / "reports/shard.json").read_text())["classes"] == 339
-    m = json.loads((repo / "reports/metrics.json").read_text())
-    assert "test_map3" in m  # the real sample's test labels are known
+    check_submission(repo, 24)
