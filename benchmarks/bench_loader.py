@@ -1,4 +1,4 @@
-"""Loader benchmark: our ``DrawingDataset`` (a Keras PyDataset) vs the source documents'
+"""Loader benchmark: our ``DrawingDataset`` (a Keras PyDataset) vs the reference
 ``tf.data.Dataset.from_generator`` loader over pandas chunks, on the same drawings.
 
 The baseline (re-implemented here): ``pd.read_csv(chunksize=...)`` of a CSV with a
@@ -64,7 +64,7 @@ def write_csv_from_shards(shard_paths: list[Path], classes: list[str], csv_path:
 
 def baseline_rows(csv_path: Path, img_size: int, chunksize: int = 10_000
                   ) -> Iterator[tuple[np.ndarray, int]]:
-    """The source documents' generator: pandas chunks -> per row ``(image, label)``, once."""
+    """The reference generator: pandas chunks -> per row ``(image, label)``, once."""
     import pandas as pd
 
     for chunk in pd.read_csv(csv_path, chunksize=chunksize):
@@ -88,7 +88,7 @@ def baseline_batches(csv_path: Path, batch_size: int, img_size: int) -> Iterator
 
 def from_generator_dataset(csv_path: Path, batch_size: int, img_size: int,
                            chunksize: int = 10_000):
-    """The source documents' loader: ``from_generator`` over pandas chunks, then ``.batch``.
+    """The reference loader: ``from_generator`` over pandas chunks, then ``.batch``.
 
     Repeats forever (as a training loop over the file would).
     """

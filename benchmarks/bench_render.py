@@ -1,4 +1,4 @@
-"""Rendering throughput per CPU core, against the source documents' per-drawing baseline.
+"""Rendering throughput per CPU core, against the reference per-drawing baseline.
 
     NUMBA_NUM_THREADS=1 python benchmarks/bench_render.py [--seconds 2] [--out bench.json]
 

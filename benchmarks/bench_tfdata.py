@@ -1,4 +1,4 @@
-"""tf.data benchmark: our TFRecord reader vs our PyDataset vs the source documents'
+"""tf.data benchmark: our TFRecord reader vs our PyDataset vs the reference
 ``TextLineDataset`` + ``tf.py_function`` loader, and bytes per drawing on disk.
 
 Loaders (same training shards, batch size and image size; batches/s in steady state):
@@ -8,7 +8,7 @@ Loaders (same training shards, batch size and image size; batches/s in steady st
 * ``pydataset``: ``DrawingDataset`` in training mode through Keras' ``PyDatasetAdapter``
   enqueuer with ``workers`` threads (what ``fit`` iterates; ``ds[i]`` in a loop if that
   private API is missing), augmentation on;
-* ``textline``: the source documents' loader, re-implemented: a CSV of ``drawing,word``
+* ``textline``: the reference loader, re-implemented: a CSV of ``drawing,word``
   lines -> ``TextLineDataset`` -> ``decode_csv`` -> per line a ``tf.py_function`` that does
   ``json.loads`` + ``cv2.line`` on a 256 canvas (width 6, stroke ``t`` in grey
   ``255 - min(t, 10) * 13``) + ``cv2.resize`` -> ``shuffle(3000)`` -> ``batch``.
@@ -82,7 +82,7 @@ def write_textline_csv(shard_paths: list[Path], classes: list[str], path: Path,
     return n
 
 
-# -- the source documents' loader -----------------------------------------------------------
+# -- the reference loader -----------------------------------------------------------
 def cv2_image(drawing_json: bytes, img_size: int) -> np.ndarray:
     """``json.loads`` + ``cv2.line`` at 256 (width 6, time-coloured) + ``cv2.resize``."""
     import cv2

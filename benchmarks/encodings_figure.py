@@ -3,7 +3,7 @@
     python benchmarks/encodings_figure.py [--sample-dir DIR] [--out docs/encodings.png]
 
 Row 1: the grey stroke-order encoding (``channels=1``); row 2: the three time channels
-(``channels=3``) shown as RGB; row 3: the source documents' renderer (cv2 at 256, resize).
+(``channels=3``) shown as RGB; row 3: the reference renderer (cv2 at 256, resize).
 """
 
 from __future__ import annotations

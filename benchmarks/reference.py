@@ -1,4 +1,4 @@
-"""The source documents' per-drawing renderer, re-implemented as the benchmark baseline.
+"""The reference per-drawing renderer, re-implemented as the benchmark baseline.
 
 One drawing at a time: ``json.loads`` the ``drawing`` cell, ``cv2.line`` every segment on a
 256x256 uint8 canvas (thickness 6, stroke ``t`` in grey ``255 - min(t, 10) * 13``, later
@@ -22,7 +22,7 @@ SAMPLE_DIR = Path("/work/shared/data/quickdraw-real-sample")
 def reference_image(drawing_json: str, img_size: int, line_width: int = 6,
                     time_colour: bool = True,
                     interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
-    """Render one JSON drawing the source documents' way -> ``(img_size, img_size) uint8``.
+    """Render one JSON drawing the reference way -> ``(img_size, img_size) uint8``.
 
     ``interpolation`` defaults to ``cv2.resize``'s own default (bilinear), as the kernels used.
     """

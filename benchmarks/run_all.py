@@ -2,7 +2,7 @@
 
 Sections (each on the same machine, the loader ones on the same shards):
 
-* render   -- ``benchmarks/bench_render.py``: our renderer vs the source documents' per-drawing
+* render   -- ``benchmarks/bench_render.py``: our renderer vs the reference per-drawing
   ``cv2`` renderer, per core, on the real sample (synthetic drawings if it is absent);
 * loader   -- ``benchmarks/bench_loader.py``: our PyDataset vs the ``from_generator`` loader;
 * tfdata   -- ``benchmarks/bench_tfdata.py`` if present (TFRecord / tf.data variants);

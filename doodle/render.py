@@ -19,7 +19,7 @@ strokes cover earlier ones.
 
 Encodings (``channels``):
 
-* ``1`` (grey): the source documents' time-coloured grey, stroke ``t`` (0-based within the
+* ``1`` (grey): the reference time-coloured grey, stroke ``t`` (0-based within the
   drawing) in ``255 - min(t, 10) * 13`` on a black background.
 * ``3`` (time channels, in the spirit of the top solutions' stroke-order/time encodings):
 

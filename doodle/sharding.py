@@ -1,6 +1,6 @@
 """The shard stage: Kaggle's per-class CSVs -> shuffled stroke shards, holdout and test.
 
-The source documents' "shuffle" step, done so memory never holds the dataset: class files
+The reference "shuffle" step, done so memory never holds the dataset: class files
 are streamed one at a time (in chunks), each drawing is appended to the spill files of
 shard ``(key_id // 10**7) % n_shards`` (so every shard holds every class), and then each
 shard alone is loaded, shuffled with the seed and written in the binary stroke format.
@@ -57,7 +57,7 @@ class ShardStageError(DoodleError, RuntimeError):
 
 
 def shard_of(key_id: np.ndarray, n_shards: int) -> np.ndarray:
-    """The shard a drawing goes to: ``(key_id // 10**7) % n_shards`` (the source documents')."""
+    """The shard a drawing goes to: ``(key_id // 10**7) % n_shards`` (the reference recipe)."""
     return (np.asarray(key_id, dtype=np.int64) // 10**7) % n_shards
 
 

@@ -1,4 +1,4 @@
-"""Stages killed mid-run leave the old output or none, never a partial one (issue #7).
+"""Stages killed mid-run leave the old output or none, never a partial one.
 
 Each long stage (download, shard) runs as the real stage script in a subprocess; the test
 waits until work is visibly in progress (its temp sibling has files in it), kills it with
