@@ -9,7 +9,7 @@ chosen method, fitted as it is submitted. The test files are scored with that sa
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -444,13 +444,13 @@ def _rows(meta: dict, idx: np.ndarray) -> dict:
     return {k: (v if k == "classes" else np.asarray(v)[idx]) for k, v in meta.items()}
 
 
+@dataclass
 class _Method:
     """A fitted second-level method: ``apply(member_probs, meta) -> scores (N, C)``."""
 
-    def __init__(self, name: str, apply, choice_scores: np.ndarray, label: str):
-        self.name, self.apply = name, apply
-        self.choice_scores = choice_scores   # on the fit rows: how it was judged
-        self.label = label                   # how honest that judgement is
+    apply: Callable[[Sequence[np.ndarray], dict], np.ndarray]
+    choice_scores: np.ndarray   # on the fit rows: how it was judged
+    label: str                  # how honest that judgement is: in_sample | oof
 
 
 def fit_methods(probs: list[np.ndarray], meta: dict, labels: np.ndarray,
@@ -458,19 +458,17 @@ def fit_methods(probs: list[np.ndarray], meta: dict, labels: np.ndarray,
     """Fit every enabled method on the fit rows; returns (methods, best member, weights)."""
     member_fit = [map3(p, labels) for p in probs]
     best_i = int(np.argmax(member_fit))
-    methods = {"best_member": _Method("best_member", lambda ps, _m: ps[best_i], probs[best_i],
-                                      "in_sample")}
+    methods = {"best_member": _Method(lambda ps, _m: ps[best_i], probs[best_i], "in_sample")}
     weights = np.eye(len(probs))[best_i]
     if cfg.blend or final == "blend":
         weights = fit_blend_weights(probs, labels, seed=cfg.seed)
-        w = weights
-        methods["blend"] = _Method("blend", lambda ps, _m: blend(ps, w), blend(probs, w),
+        methods["blend"] = _Method(lambda ps, _m: blend(ps, weights), blend(probs, weights),
                                    "in_sample")
     if cfg.stack or final == "stack":
         kw = {"k": cfg.stack_top_k, "seed": cfg.seed, "model": cfg.stack_model}
         oof, _ = stack_cv(probs, meta, labels, folds=cfg.stack_folds, **kw)
         st = Stacker(**kw).fit(probs, meta, labels)
-        methods["stack"] = _Method("stack", st.predict, oof, "oof")
+        methods["stack"] = _Method(st.predict, oof, "oof")
     return methods, best_i, weights
 
 
@@ -546,13 +544,13 @@ def run_ensemble(holdout_paths: Sequence[Path], test_paths: Sequence[Path],
     logger.info("choice on %d fit rows: %s -> %s", len(fit),
                 {k: round(v, 4) for k, v in figures.items()}, final_name)
 
+    on_score = {name: m.apply(score_probs, score_meta) for name, m in methods.items()}
     held: dict[str, float] = {}
-    for name, m in methods.items():
-        s = m.apply(score_probs, score_meta)
+    for name, s in on_score.items():
         held[name] = map3(s, labels[score])
         if balanced_rows:
             held[f"{name}_balanced"] = map3(balance(s), labels[score])
-    score_scores = methods[base].apply(score_probs, score_meta)
+    score_scores = on_score[base]
     test_scores = methods[base].apply(test, tmeta)
     if use_balance:
         score_scores, test_scores = balance(score_scores), balance(test_scores)
