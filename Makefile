@@ -2,10 +2,13 @@
 # make test       -- create .venv (if needed), install with dev tools, run the full test suite
 # make test-fast  -- the suite without training and dvc end-to-end runs (a few minutes)
 # make exp ARGS='-S img_size=128'   -- one experiment (dvc exp run), then the comparison table
+#                 (PRESET=kaggle-full adds presets/kaggle-full.args' -S values first)
 # make show       -- every experiment side by side, best holdout MAP@3 first
 # make submit MSG='...'             -- validate and upload submission.csv (ARGS=--dry-run)
 # make tiny       -- a seconds-long experiment on tiny synthetic data (what CI runs)
 # make bench      -- input-pipeline benchmarks -> reports/bench.json (see BENCHMARKS.md)
+# make bench-full -- download + shard of a 5M-drawing Kaggle-format zip, 1 vs 2 workers
+#                    -> reports/bench_fulldata.json (~15 min here; the zip is kept in /tmp)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
@@ -20,7 +23,7 @@ TINY := -S img_size=32 -S data.synthetic.classes=6 -S data.synthetic.train_per_c
         -S train.alpha=0.35 -S train.batch_size=16 -S train.epochs=1 \
         -S train.steps_per_epoch=3 -S train.jit=false -S ensemble.stack_folds=2
 
-.PHONY: run test test-fast exp show submit tiny bench lint install install-dev clean
+.PHONY: run test test-fast exp show submit tiny bench bench-full lint install install-dev clean
 
 $(VENV)/.runtime: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,8 +48,11 @@ test: $(VENV)/.dev
 test-fast: $(VENV)/.dev
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow and not e2e"
 
+# A preset is a file of `-S key=value` lines (comments start with #).
+PRESET_ARGS = $(if $(PRESET),$(shell grep -v '^\#' presets/$(PRESET).args))
+
 exp: $(VENV)/.runtime
-	$(BIN)/dvc exp run $(ARGS)
+	$(BIN)/dvc exp run $(PRESET_ARGS) $(ARGS)
 	$(BIN)/dvc exp show --no-pager --only-changed $(SORT)
 
 show: $(VENV)/.runtime
@@ -61,8 +67,11 @@ tiny: $(VENV)/.runtime
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/run_all.py
 
+bench-full: $(VENV)/.dev
+	$(BIN)/python benchmarks/bench_fulldata.py $(ARGS)
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf data/raw data/shards data/predictions data/tfrecord models/*/ submission.csv
+	rm -rf data/source.json data/raw data/shards data/predictions data/tfrecord models/*/ submission.csv

@@ -52,6 +52,7 @@ class KaggleData:
     """The competition files through the kaggle package (``data.source: kaggle``)."""
 
     competition: str
+    download_dir: str | None       # None: ~/.cache/doodle/kaggle (reused by every clone)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class ShardConfig:
     n_shards: int
     val_size: int
     seed: int
+    workers: int   # parse processes (0 = every core); the output is the same for any count
 
 
 @dataclass(frozen=True)
@@ -233,6 +235,7 @@ def _check(p: Params) -> None:
     rules = [
         (p.shard.n_shards >= 1, "shard.n_shards must be >= 1"),
         (p.shard.val_size >= 0, "shard.val_size must be >= 0"),
+        (p.shard.workers >= 0, "shard.workers must be >= 0 (0 = every core)"),
         (bool(p.members), "members must name at least one member (e.g. base: {})"),
         (p.ensemble.final in FINALS,
          f"ensemble.final must be one of {', '.join(FINALS)}, got {p.ensemble.final!r}"),

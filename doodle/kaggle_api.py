@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from doodle.errors import DoodleError
+from doodle.fileio import check_disk_space
 
 logger = logging.getLogger(__name__)
 
@@ -165,31 +166,81 @@ def _kaggle_error(competition: str, error: Exception) -> KaggleError:
     return KaggleError(f"Kaggle answered {competition!r} with an error: {text}")
 
 
-def download_competition(dest: Path, competition: str = COMPETITION) -> Path:
-    """Download the competition zip into folder ``dest``; returns the zip's path.
+MANIFEST = "complete.json"  # name -> bytes of each file downloaded completely
 
-    The download goes to a temp folder next to ``dest`` and is moved in with os.replace,
-    so an interrupted download never looks like a finished one.
+
+def download_files(competition: str, names: tuple[str, ...], folder: Path) -> Path:
+    """Download the competition files ``names`` (by name: only what is read) into ``folder``;
+    returns ``folder``.
+
+    Each file goes to a temp folder and is moved in with os.replace, then its size is
+    recorded in ``complete.json``: an interrupted download never looks finished, and a
+    file already recorded with its size on disk is not downloaded again. Kaggle may serve
+    a file zipped (``<name>.zip``); it is kept as served (read in place).
     """
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest_path = folder / MANIFEST
+    done = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    todo = [n for n in names if not _complete(folder, done.get(n))]
+    for n in names:
+        if n not in todo:
+            logger.info("%s: already downloaded (%s)", n, folder / done[n]["file"])
+    if not todo:
+        return folder
     client = api()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.download-", dir=dest.parent))
-    try:
+    sizes = listed_sizes(client, competition)
+    if all(n in sizes for n in todo):  # the disk check predicts a full disk before writing
+        check_disk_space(folder, sum(sizes[n] for n in todo), f"downloading {', '.join(todo)}")
+    for name in todo:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.download-", dir=folder))
         try:
-            client.competition_download_files(competition, path=str(tmp), quiet=False)
-        except Exception as e:  # whatever the client raises, the user sees Kaggle's words
-            raise _kaggle_error(competition, e) from e
-        zips = sorted(tmp.glob("*.zip"))
-        if len(zips) != 1:
-            found = sorted(p.name for p in tmp.iterdir())
-            raise KaggleError(f"expected one .zip from Kaggle in {tmp}, found {found}")
-        target = dest / zips[0].name
-        os.replace(zips[0], target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    logger.info("downloaded %s", target)
-    return target
+            try:
+                client.competition_download_file(competition, name, path=str(tmp), force=True,
+                                                 quiet=False)
+            except Exception as e:  # whatever the client raises, the user sees Kaggle's words
+                raise _kaggle_error(competition, e) from e
+            got = [p for p in tmp.iterdir() if p.name in (name, name + ".zip")]
+            if len(got) != 1:
+                found = sorted(p.name for p in tmp.iterdir())
+                raise KaggleError(f"expected {name} from Kaggle in {tmp}, found {found}")
+            os.replace(got[0], folder / got[0].name)
+            done[name] = {"file": got[0].name, "bytes": (folder / got[0].name).stat().st_size}
+            _write_manifest(manifest_path, done)
+            logger.info("downloaded %s (%d bytes)", folder / got[0].name, done[name]["bytes"])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def listed_sizes(client, competition: str) -> dict[str, int]:
+    """Kaggle's file list for the competition: name -> bytes ({} when it cannot be read:
+    the download then goes ahead unchecked, as kaggle itself would)."""
+    sizes: dict[str, int] = {}
+    token = None
+    try:
+        while True:
+            page = client.competition_list_files(competition, page_token=token, page_size=200)
+            sizes.update({f.name: int(f.total_bytes) for f in page.files})
+            token = getattr(page, "next_page_token", None)
+            if not token:
+                return sizes
+    except Exception as e:  # listing is only for the disk check: never fatal
+        logger.info("could not list %s's files (%s); no disk check", competition, e)
+        return {}
+
+
+def _complete(folder: Path, entry: dict | None) -> bool:
+    if not entry:
+        return False
+    f = folder / entry["file"]
+    return f.is_file() and f.stat().st_size == entry["bytes"]
+
+
+def _write_manifest(path: Path, done: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(done, indent=2) + "\n")
+    os.replace(tmp, path)
 
 
 def submit(path: Path, message: str, competition: str = COMPETITION) -> str:

@@ -1,17 +1,22 @@
-"""The download stage: put a dataset in Kaggle's layout under ``data/raw``.
+"""The download stage: make ``data/raw`` say where a dataset in Kaggle's layout is.
 
 Sources (``data.source`` in params.yaml):
 
-* ``synthetic`` -- the procedural doodle generator (no network, the default);
-* ``kaggle``    -- the competition files through the kaggle package (needs credentials);
-* ``local``     -- ``data.local.path``: a folder in Kaggle's layout, the competition zip, or
-                   a folder of Google's ``full_simplified_<word>.ndjson`` files (converted
-                   to Kaggle's layout).
+* ``synthetic`` -- the procedural doodle generator (no network, the default), written into
+                   ``data/raw``;
+* ``kaggle``    -- ``train_simplified.zip`` and ``test_simplified.csv``, the only competition
+                   files the pipeline reads, downloaded by name into a download folder that
+                   later runs reuse (``data.kaggle.download_dir``), then read in place;
+* ``local``     -- ``data.local.path``: a Kaggle-layout folder (the Kaggle-notebook mount
+                   included), the competition zip or ``train_simplified.zip``, read in place;
+                   or a folder of Google's ``full_simplified_<word>.ndjson`` files
+                   (converted into ``data/raw``, streamed line by line).
 
-Whatever the source, the result is ``train_simplified/<word>.csv``, ``test_simplified.csv``
-and, when labels are known, ``test_solution.csv``, plus ``dataset.json`` saying what the data
-is (kind, origin, test rows and the test file's SHA-256: the submit guard reads it). It is
-built in a temp folder and renamed into place only when complete.
+Data read in place is never extracted or copied: ``data/raw`` then holds ``location.json``
+(its absolute path) and the shard stage streams the CSVs straight out of the folder or zip
+(see :mod:`doodle.rawdata`). Whatever the source, ``data/raw`` also gets ``dataset.json``
+saying what the data is (kind, origin, test rows and the test file's SHA-256: the submit
+guard reads it). It is built in a temp folder and renamed into place only when complete.
 """
 
 from __future__ import annotations
@@ -19,10 +24,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import random
-import shutil
-import zipfile
-import zlib
 from pathlib import Path
 
 from tqdm import tqdm
@@ -39,6 +42,17 @@ from doodle.layout import (
     TRAIN_COLUMNS,
     TRAIN_DIR,
 )
+from doodle.rawdata import (
+    LOCATION_FILE,
+    RawData,
+    RawDataError,
+    fingerprint,
+    locate,
+    open_raw,
+)
+
+# What the kaggle source downloads (by name): all the pipeline reads of the competition.
+KAGGLE_FILES = ("train_simplified.zip", TEST_FILE)
 
 
 class SourceError(DoodleError, RuntimeError):
@@ -53,18 +67,61 @@ def fetch(cfg: DataConfig, dest: Path, root: Path = Path(".")) -> dict:
             tmp, train_per_class=syn.train_per_class, test_per_class=syn.test_per_class,
             seed=syn.seed, n_classes=syn.classes))
     if cfg.source == "kaggle":
+        from doodle import kaggle_api  # talks to Kaggle: only when asked to
+
         competition = cfg.kaggle.competition
+        folder = kaggle_api.download_files(
+            competition, KAGGLE_FILES, download_dir(cfg.kaggle.download_dir, competition))
         return fetch_with(dest, "kaggle", competition,
-                          lambda tmp: _from_kaggle(tmp, competition))
-    path = Path(str(cfg.local.path))
-    return fetch_path(path if path.is_absolute() else root / path, dest,
-                      cfg.local.ndjson_test_per_class)
+                          lambda tmp: record_location(folder, tmp))
+    return fetch_path(local_path(cfg, root), dest, cfg.local.ndjson_test_per_class)
+
+
+def local_path(cfg: DataConfig, root: Path = Path(".")) -> Path:
+    """``data.local.path`` as an absolute path (relative ones are from the repo root)."""
+    if cfg.local.path is None:
+        raise SourceError("data.source is local but data.local.path is not set")
+    path = Path(str(cfg.local.path)).expanduser()
+    return (path if path.is_absolute() else Path(root) / path).absolute()
+
+
+def download_dir(setting: str | None, competition: str) -> Path:
+    """Where kaggle downloads go: ``setting``, else the user's cache folder (outside the
+    repo, so every clone, experiment and temp workspace reuses one download)."""
+    if setting:
+        return Path(setting).expanduser().absolute() / competition
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "doodle" / "kaggle" / competition
 
 
 def fetch_path(path: Path, dest: Path, ndjson_test_per_class: int) -> dict:
-    """A local folder, zip or ndjson folder -> ``dest`` in Kaggle's layout (atomically)."""
-    return fetch_with(dest, "local", str(path),
-                      lambda tmp: from_path(Path(path), tmp, ndjson_test_per_class))
+    """A local location -> ``dest`` (atomically): ndjson is converted into ``dest``; a
+    Kaggle-layout folder or zip is only recorded, to be read in place."""
+    path = Path(path).absolute()
+    if not path.exists():
+        raise SourceError(f"data.source {str(path)!r} does not exist")
+    if path.is_dir() and not (path / TRAIN_DIR).is_dir() and any(path.glob("*.ndjson")):
+        return fetch_with(dest, "local", str(path),
+                          lambda tmp: convert_ndjson(path, tmp, ndjson_test_per_class))
+    return fetch_with(dest, "local", str(path), lambda tmp: record_location(path, tmp))
+
+
+def record_location(path: Path, dest: Path) -> dict:
+    """Check that ``path`` holds Kaggle's layout and point ``dest`` at it (no copy)."""
+    raw = _locate(path)
+    # The fingerprint makes data/raw change when a file there changes, so DVC re-runs the
+    # shard stage (the files themselves are not DVC's to hash).
+    write_json(dest / LOCATION_FILE, {"path": str(Path(path).absolute()),
+                                      "files": raw.fingerprint()})
+    return {"classes": len(raw.classes), "read_in_place": str(path),
+            "train_bytes": raw.train_bytes}
+
+
+def _locate(path: Path) -> RawData:
+    try:
+        return locate(path)
+    except RawDataError as e:
+        raise SourceError(str(e)) from None
 
 
 def fetch_with(dest: Path, kind: str, origin: str, build) -> dict:
@@ -73,144 +130,99 @@ def fetch_with(dest: Path, kind: str, origin: str, build) -> dict:
     with atomic_path(Path(dest)) as tmp:
         tmp.mkdir(parents=True)
         summary = build(tmp)
-        info = describe_dataset(tmp, kind, origin)
+        try:
+            raw = open_raw(tmp)
+        except RawDataError as e:
+            raise SourceError(str(e)) from None
+        info = describe_dataset(raw, kind, origin)
         write_json(tmp / DATASET_FILE, info)
         summary = {"source": origin, **summary, "test_rows": info["test_rows"],
                    "bytes": tree_size(tmp)}
     return summary
 
 
-def describe_dataset(folder: Path, kind: str, origin: str) -> dict:
+def describe_dataset(raw: RawData, kind: str, origin: str) -> dict:
     """What the data is: its kind, where it came from, and a fingerprint of the test file
     (row count and SHA-256), so that a submission can be traced back to its test set."""
-    test = Path(folder) / TEST_FILE
     digest = hashlib.sha256()
     rows = -1  # the header is not a row
-    with open(test, "rb") as f:
+    last = b"\n"
+    with raw.test.open_binary() as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
             rows += block.count(b"\n")
-        if test.stat().st_size and not _ends_with_newline(f):
-            rows += 1
+            last = block[-1:]
+    if last != b"\n":
+        rows += 1  # a last line without its newline
     return {"kind": kind, "origin": origin, "test_rows": max(rows, 0),
-            "test_sha256": digest.hexdigest(),
-            "test_labelled": (Path(folder) / SOLUTION_FILE).is_file(),
-            "classes": len(list((Path(folder) / TRAIN_DIR).glob("*.csv")))}
+            "test_sha256": digest.hexdigest(), "test_labelled": raw.solution is not None,
+            "classes": len(raw.classes)}
 
 
-def _ends_with_newline(f) -> bool:
-    f.seek(-1, 2)
-    return f.read(1) == b"\n"
-
-
-def from_path(path: Path, dest: Path, test_per_class: int = 100) -> dict:
-    """A local folder (Kaggle layout or ndjson files) or the competition zip -> ``dest``."""
+def source_fingerprint(cfg: DataConfig, root: Path = Path(".")) -> dict:
+    """What the ``source`` stage records on every run: for a local source, the names, sizes
+    and modification times of the files it reads (no reading), so that replacing a file
+    re-runs the stages that depend on it and an unchanged source re-runs nothing."""
+    if cfg.source == "synthetic":
+        return {"source": "synthetic"}  # its inputs are params, which DVC tracks itself
+    if cfg.source == "kaggle":  # a download folder emptied or replaced: download again
+        folder = download_dir(cfg.kaggle.download_dir, cfg.kaggle.competition)
+        files = sorted(folder.iterdir()) if folder.is_dir() else []
+        return {"source": "kaggle", "path": str(folder),
+                "files": fingerprint(f for f in files if f.is_file())}
+    path = local_path(cfg, root)
     if not path.exists():
-        raise SourceError(f"data.source {str(path)!r} does not exist")
-    if path.is_file() and zipfile.is_zipfile(path):
-        return extract_zip(path, dest)
-    if path.is_file():
-        raise SourceError(f"{path}: not a zip file (truncated download?) and not a folder")
-    if (path / TRAIN_DIR).is_dir():
-        return copy_kaggle_layout(path, dest)
-    if any(path.glob("*.ndjson")):
-        return convert_ndjson(path, dest, test_per_class)
-    raise SourceError(f"{path}: expected {TRAIN_DIR}/ and {TEST_FILE} (Kaggle layout), "
-                      "the competition zip, or full_simplified_<word>.ndjson files")
-
-
-def copy_kaggle_layout(src: Path, dest: Path) -> dict:
-    """Copy a Kaggle-layout folder (train CSVs, test CSV, optional solution)."""
-    files = sorted((src / TRAIN_DIR).glob("*.csv"))
-    if not files:
-        raise SourceError(f"{src / TRAIN_DIR}: no .csv class files")
-    if not (src / TEST_FILE).is_file():
-        raise SourceError(f"{src}: {TEST_FILE} is missing")
-    extra = [src / n for n in (TEST_FILE, SOLUTION_FILE) if (src / n).is_file()]
-    check_disk_space(dest, sum(f.stat().st_size for f in files + extra), "copying the data")
-    (dest / TRAIN_DIR).mkdir(parents=True)
-    for f in tqdm(files, desc="copy", unit="file"):
-        shutil.copyfile(f, dest / TRAIN_DIR / f.name)
-    for f in extra:
-        shutil.copyfile(f, dest / f.name)
-    return {"classes": len(files)}
-
-
-def extract_zip(zip_path: Path, dest: Path, nested: bool = False) -> dict:
-    """Extract the competition zip (or a zip of the Kaggle layout) into ``dest``.
-
-    Kaggle's archive nests ``train_simplified.zip`` inside; both levels are handled, and
-    in the nested one a class file may sit at the root (``<word>.csv``).
-    """
-    try:
-        with zipfile.ZipFile(zip_path) as zf:
-            names = zf.namelist()
-            check_disk_space(dest, sum(i.file_size for i in zf.infolist()), "extracting")
-            for name in tqdm(names, desc=f"unzip {zip_path.name}", unit="file"):
-                base = Path(name)
-                if name.endswith("/"):
-                    continue
-                if base.name == "train_simplified.zip":
-                    inner = dest / ".nested.zip"
-                    with zf.open(name) as src, open(inner, "wb") as out:
-                        shutil.copyfileobj(src, out)
-                    extract_zip(inner, dest, nested=True)
-                    inner.unlink()
-                elif base.suffix == ".csv" and (base.parent.name == TRAIN_DIR or (
-                        nested and base.parent == Path("."))):
-                    _extract_member(zf, name, dest / TRAIN_DIR / base.name)
-                elif base.name in (TEST_FILE, SOLUTION_FILE):
-                    _extract_member(zf, name, dest / base.name)
-    except (zipfile.BadZipFile, EOFError, zlib.error) as e:
-        raise SourceError(f"{zip_path}: corrupt or truncated zip ({e}); download it again") \
-            from None
-    if not (dest / TRAIN_DIR).is_dir():
-        raise SourceError(f"{zip_path}: no {TRAIN_DIR}/*.csv inside")
-    return {"classes": len(list((dest / TRAIN_DIR).glob("*.csv")))}
-
-
-def _extract_member(zf: zipfile.ZipFile, name: str, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with zf.open(name) as src, open(out, "wb") as f:
-        shutil.copyfileobj(src, f)
+        raise SourceError(f"data.local.path {str(path)!r} does not exist")
+    if path.is_dir() and not (path / TRAIN_DIR).is_dir() and any(path.glob("*.ndjson")):
+        files = fingerprint(path.glob("*.ndjson"))
+    else:
+        files = _locate(path).fingerprint()
+    return {"source": "local", "path": str(path), "files": files}
 
 
 def convert_ndjson(src: Path, dest: Path, test_per_class: int, seed: int = 0) -> dict:
-    """Google's ``full_simplified_<word>.ndjson`` files -> Kaggle's layout.
+    """Google's ``full_simplified_<word>.ndjson`` files -> Kaggle's layout, streamed.
 
     Google's files have no test split, so ``test_per_class`` drawings of each class are set
-    aside (chosen by seed) as a labelled, balanced test set like Kaggle's.
+    aside (chosen by seed) as a labelled, balanced test set like Kaggle's. Each file is read
+    twice, a line at a time (count, then convert): memory holds only the test rows.
     """
+    files = sorted(src.glob("*.ndjson"))
+    # Kaggle's CSV rows are shorter than the JSON records: their size is an upper bound.
+    check_disk_space(dest, sum(f.stat().st_size for f in files), "converting the ndjson files")
     (dest / TRAIN_DIR).mkdir(parents=True)
     rng = random.Random(seed)
-    files = sorted(src.glob("*.ndjson"))
     test_rows: list[list] = []
     bad = 0
     for f in tqdm(files, desc="ndjson", unit="class"):
         word = f.stem.removeprefix("full_simplified_")
-        rows = []
         try:
             with open(f, encoding="utf-8") as fh:
+                n = sum(1 for line in fh if line.strip())
+            test_idx = set(rng.sample(range(n), min(test_per_class, n // 2)))
+            with open(f, encoding="utf-8") as fh, \
+                    open(dest / TRAIN_DIR / f"{word}.csv", "w", newline="",
+                         encoding="utf-8") as out:
+                w = csv.writer(out)
+                w.writerow(TRAIN_COLUMNS)
+                i = -1
                 for lineno, line in enumerate(fh, 1):
                     if not line.strip():
                         continue
-                    try:
-                        rec = json.loads(line)
-                        rows.append([rec.get("countrycode", ""), json.dumps(
-                            rec["drawing"], separators=(",", ":")), int(rec["key_id"]),
-                            rec.get("recognized", True), rec.get("timestamp", ""), word])
-                    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+                    i += 1
+                    row = _ndjson_row(line, word)
+                    if row is None:
                         # Kept as a raw row so the shard stage counts and reports it.
                         bad += 1
-                        tqdm.write(f"{f}:{lineno}: unreadable ndjson record ({e}); passed on "
-                                   "as bad JSON for the shard report")
-                        rows.append(["", line.strip()[:200], 0, False, "", word])
+                        tqdm.write(f"{f}:{lineno}: unreadable ndjson record; passed on as "
+                                   "bad JSON for the shard report")
+                        row = ["", line.strip()[:200], 0, False, "", word]
+                    if i in test_idx:
+                        test_rows.append([row[2], row[0], row[1], word])
+                    else:
+                        w.writerow(row)
         except UnicodeDecodeError as e:
             raise SourceError(f"{f}: not UTF-8 text ({e})") from None
-        rng.shuffle(rows)
-        n_test = min(test_per_class, len(rows) // 2)
-        test_rows += [[r[2], r[0], r[1], word] for r in rows[:n_test]]
-        _write_csv(dest / TRAIN_DIR / f"{word}.csv", TRAIN_COLUMNS, rows[n_test:])
     rng.shuffle(test_rows)
     _write_csv(dest / TEST_FILE, TEST_COLUMNS, [r[:3] for r in test_rows])
     _write_csv(dest / SOLUTION_FILE, ["key_id", "word"],
@@ -218,18 +230,19 @@ def convert_ndjson(src: Path, dest: Path, test_per_class: int, seed: int = 0) ->
     return {"classes": len(files), "test_rows": len(test_rows), "unreadable_records": bad}
 
 
+def _ndjson_row(line: str, word: str) -> list | None:
+    """One ndjson record as a Kaggle train row, or None when it is unreadable."""
+    try:
+        rec = json.loads(line)
+        return [rec.get("countrycode", ""), json.dumps(rec["drawing"], separators=(",", ":")),
+                int(rec["key_id"]), rec.get("recognized", True), rec.get("timestamp", ""),
+                word]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(header)
         w.writerows(rows)
-
-
-def _from_kaggle(dest: Path, competition: str) -> dict:
-    from doodle import kaggle_api  # talks to Kaggle: only when asked to
-
-    zip_path = kaggle_api.download_competition(dest.parent, competition)
-    try:
-        return extract_zip(zip_path, dest)
-    finally:
-        zip_path.unlink(missing_ok=True)

@@ -92,6 +92,12 @@ def make_input(case: dict, tmp: Path) -> Path:
         data[start:start + 40] = bytes(40)
         z.write_bytes(bytes(data))
         return z
+    if make == "zip_without_train":
+        z = tmp / "data.zip"
+        with zipfile.ZipFile(z, "w") as zf:
+            zf.write(raw / "test_simplified.csv", "test_simplified.csv")
+            zf.write(raw / "train_simplified" / "cat.csv", "cat.csv")  # not under the folder
+        return z
     if make == "odd_names_folder":
         for target, source in ODD_NAMES.items():
             shutil.copyfile(CORPUS / "files" / source, raw / "train_simplified" / target)
@@ -268,9 +274,12 @@ def test_disk_space_checked_before_any_output(tmp_path: Path, monkeypatch) -> No
     monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10, 10, 5))
     with pytest.raises(DiskSpaceError, match="sharding needs about"):
         shard_dataset(raw, tmp_path / "s", N_SHARDS, VAL_SIZE, 0, tmp_path / "r.json")
-    with pytest.raises(DiskSpaceError, match="copying the data needs about"):
-        fetch_path(raw, tmp_path / "copy", 100)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]
+    ndjson = tmp_path / "ndjson"  # the one local source that is converted, not read in place
+    ndjson.mkdir()
+    (ndjson / "full_simplified_cat.ndjson").write_text('{"drawing": [[[0], [0]]]}\n')
+    with pytest.raises(DiskSpaceError, match="converting the ndjson files needs about"):
+        fetch_path(ndjson, tmp_path / "copy", 100)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ndjson", "raw"]
     with pytest.raises(DiskSpaceError, match=r"needs about 2\.0 KiB .* only 5 B is free"):
         check_disk_space(tmp_path, 2048, "x")
 

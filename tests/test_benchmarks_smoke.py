@@ -133,3 +133,21 @@ def test_run_all_quick_writes_report(tmp_path, capsys):
         assert any("tfdata" in n for n in report["notes"])
     printed = capsys.readouterr().out
     assert "| Figure | Value |" in printed and "loader_ratio_vs_from_generator" in printed
+
+
+def test_fulldata_bench_makes_a_kaggle_zip_and_measures_the_stages(tmp_path):
+    """The full-data benchmark's zip is Kaggle's layout with uneven, real-like class files,
+    and a download + shard run of it (2 workers) reads every drawing."""
+    import zipfile
+
+    from benchmarks.bench_fulldata import N_CLASSES, make_zip, run_stage
+
+    info = make_zip(tmp_path / "data", 3_400, test_rows=50)
+    z = tmp_path / "data" / "train_simplified.zip"
+    names = zipfile.ZipFile(z).namelist()
+    assert len(names) == N_CLASSES and all(n.startswith("train_simplified/") for n in names)
+    assert info["smallest_class"] < info["largest_class"] and info["drawings"] == 3_400
+    res = run_stage(z, tmp_path / "work", workers=2, n_shards=4)
+    assert res["rows"] == 3_400 and res["workers"] == 2
+    assert res["peak_disk_bytes"] > 0 and res["peak_worker_rss_mb"] > 0
+    assert not (tmp_path / "work").exists()

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.pipeline_utils import dvc, make_repo, readme_block, shell, stages_run
+from tests.pipeline_utils import WATCH, dvc, make_repo, readme_block, shell, stages_run
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +26,8 @@ def test_readme_exp_lines_as_typed(repo, tmp_path):
     lines = readme_block("runs the dvc lines of the next block")
     assert lines[0] == "dvc exp run -S img_size=128"
     outputs = [shell(line, repo).stdout for line in lines]
-    assert stages_run(outputs[0]) == ["train@base", "predict@base", "ensemble"], outputs[0]
+    assert stages_run(outputs[0]) == [WATCH, "train@base", "predict@base", "ensemble"], \
+        outputs[0]
 
     table = json.loads(dvc("exp", "show", "--json", cwd=repo).stdout)
     rows = [r["data"] for exp in table[1]["experiments"] for r in exp["revs"]]

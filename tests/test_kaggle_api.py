@@ -1,5 +1,6 @@
 """Credential detection and the Kaggle wrappers, with fake homes and a fake client."""
 
+import json
 import sys
 import types
 import zipfile
@@ -11,7 +12,7 @@ from doodle import kaggle_api
 from doodle.kaggle_api import (
     KaggleCredentialsError,
     check_permissions,
-    download_competition,
+    download_files,
     find_credentials,
     submit,
 )
@@ -156,12 +157,26 @@ class FakeClient:
         self.error = error
         self.calls = []
 
-    def competition_download_files(self, competition, path, quiet=True):
-        self.calls.append(("download", competition, path))
+    def competition_download_file(self, competition, file_name, path, force=False,
+                                  quiet=False):
+        """As kaggle does: the file (Kaggle serves the test CSV zipped) lands in ``path``;
+        ``interrupt`` stops one half-way, as a dropped connection does."""
+        self.calls.append(("download", competition, file_name, path))
         if self.error:
             raise self.error
-        with zipfile.ZipFile(Path(path) / f"{competition}.zip", "w") as z:
-            z.writestr("test_simplified.csv", "key_id,countrycode,drawing\n")
+        if file_name.endswith(".csv"):
+            with zipfile.ZipFile(Path(path) / f"{file_name}.zip", "w") as z:
+                z.writestr(file_name, "key_id,countrycode,drawing\n")
+        else:
+            (Path(path) / file_name).write_bytes(b"PK" + bytes(1000))
+        if file_name == getattr(self, "interrupt", None):
+            raise KeyboardInterrupt
+
+    def competition_list_files(self, competition, page_token=None, page_size=20):
+        files = [types.SimpleNamespace(name=n, total_bytes=b) for n, b in self.listed.items()]
+        return types.SimpleNamespace(files=files, next_page_token="")
+
+    listed: dict = {}
 
     def competition_submit(self, file_name, message, competition):
         self.calls.append(("submit", file_name, message, competition))
@@ -170,23 +185,49 @@ class FakeClient:
         return types.SimpleNamespace(message="Successfully submitted")  # as kaggle answers
 
 
-def test_download_moves_zip_into_dest(tmp_path, monkeypatch):
+NAMES = ("train_simplified.zip", "test_simplified.csv")
+
+
+def test_download_fetches_only_the_named_files_once(tmp_path, monkeypatch):
     client = FakeClient()
     monkeypatch.setattr(kaggle_api, "api", lambda: client)
-    dest = tmp_path / "data" / "raw"
-    out = download_competition(dest)
-    assert out == dest / "quickdraw-doodle-recognition.zip"
-    assert zipfile.ZipFile(out).namelist() == ["test_simplified.csv"]
-    assert sorted(p.name for p in dest.parent.iterdir()) == ["raw"]  # temp folder removed
-    assert client.calls[0][1] == "quickdraw-doodle-recognition"
+    folder = tmp_path / "cache" / "comp"
+    assert download_files("comp", NAMES, folder) == folder
+    assert [c[2] for c in client.calls] == list(NAMES)  # by name: nothing else
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "complete.json", "test_simplified.csv.zip", "train_simplified.zip"]
+    sizes = json.loads((folder / "complete.json").read_text())
+    assert sizes["train_simplified.zip"] == {"file": "train_simplified.zip", "bytes": 1002}
+    # a second run reuses what is complete and never calls Kaggle
+    monkeypatch.setattr(kaggle_api, "api", lambda: pytest.fail("downloaded again"))
+    download_files("comp", NAMES, folder)
+    # a file whose size no longer matches (cut short on disk) is fetched again
+    (folder / "train_simplified.zip").write_bytes(b"PK")
+    client.calls.clear()
+    monkeypatch.setattr(kaggle_api, "api", lambda: client)
+    download_files("comp", NAMES, folder)
+    assert [c[2] for c in client.calls] == ["train_simplified.zip"]
+
+
+def test_interrupted_download_leaves_nothing_that_looks_finished(tmp_path, monkeypatch):
+    client = FakeClient()
+    client.interrupt = "test_simplified.csv"
+    monkeypatch.setattr(kaggle_api, "api", lambda: client)
+    folder = tmp_path / "comp"
+    with pytest.raises(KeyboardInterrupt):
+        download_files("comp", NAMES, folder)
+    # the first file is complete and recorded; the second left no file and no temp folder
+    assert sorted(p.name for p in folder.iterdir()) == ["complete.json",
+                                                        "train_simplified.zip"]
+    assert list(json.loads((folder / "complete.json").read_text())) == ["train_simplified.zip"]
 
 
 def test_download_403_hints_at_rules(tmp_path, monkeypatch):
     monkeypatch.setattr(kaggle_api, "api", lambda: FakeClient(RuntimeError("403 Forbidden")))
     with pytest.raises(kaggle_api.KaggleError,
                        match="competitions/quickdraw-doodle-recognition/rules"):
-        download_competition(tmp_path / "raw")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["raw"]
+        download_files("quickdraw-doodle-recognition", NAMES, tmp_path / "comp")
+    assert list((tmp_path / "comp").iterdir()) == []
 
 
 def test_kaggle_errors_reach_the_user_in_one_line(tmp_path, monkeypatch):
@@ -208,3 +249,21 @@ def test_submit_passes_file_message_competition(tmp_path, monkeypatch):
     assert client.calls == [("submit", str(sub), "blend v1", "quickdraw-doodle-recognition")]
     with pytest.raises(FileNotFoundError):
         submit(tmp_path / "missing.csv", "x")
+
+
+def test_download_checks_the_disk_before_writing(tmp_path, monkeypatch):
+    import shutil
+
+    from doodle.fileio import DiskSpaceError
+
+    client = FakeClient()
+    client.listed = {"train_simplified.zip": 7 << 30, "test_simplified.csv": 80 << 20,
+                     "train_raw.zip": 200 << 30}
+    monkeypatch.setattr(kaggle_api, "api", lambda: client)
+    monkeypatch.setattr(shutil, "disk_usage",
+                        lambda p: shutil._ntuple_diskusage(100 << 30, 95 << 30, 5 << 30))
+    with pytest.raises(DiskSpaceError,
+                       match=r"downloading train_simplified.zip, test_simplified.csv needs "
+                             r"about 7\.1 GiB .* only 5\.0 GiB is free"):
+        download_files("comp", NAMES, tmp_path / "comp")
+    assert [c[0] for c in client.calls] == []  # nothing downloaded

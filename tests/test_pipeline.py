@@ -11,7 +11,16 @@ import pytest
 import yaml
 
 from doodle.shards import open_shard, read_classes
-from tests.pipeline_utils import ALL_STAGES, check_submission, dvc, env, make_repo, stages_run
+from tests.pipeline_utils import (
+    ALL_STAGES,
+    WATCH,
+    check_submission,
+    dvc,
+    env,
+    make_repo,
+    stages_run,
+    status,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -37,10 +46,6 @@ def _set(repo, dotted: str, value) -> None:
         node = node[p]
     node[last] = value
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def _status(repo) -> dict:
-    return json.loads(dvc("status", "--json", cwd=repo).stdout or "{}")
 
 
 @pytest.fixture(scope="module")
@@ -84,13 +89,13 @@ def test_repro_gives_a_valid_submission_and_an_honest_headline(repo):
 
 def test_second_repro_runs_nothing(repo):
     out = dvc("repro", cwd=repo).stdout
-    assert stages_run(out) == []
+    assert stages_run(out) == [WATCH]  # the fingerprint alone, unchanged: nothing follows
 
 
 @pytest.mark.parametrize("key, value", [
     ("runtime.workers", 2), ("runtime.verbose", 0), ("runtime.eval_batch_size", 7),
     ("runtime.predict_batch_size", 9), ("runtime.checkpoint_every", 1),
-    ("runtime.tfrecord_workers", 1),
+    ("runtime.tfrecord_workers", 1), ("shard.workers", 1),
     ("data.kaggle.competition", "another"),            # not the active source
     ("data.local.ndjson_test_per_class", 3),
 ])
@@ -98,7 +103,7 @@ def test_runtime_only_knobs_rerun_nothing(repo, key, value):
     before = (repo / "params.yaml").read_text()
     try:
         _set(repo, key, value)
-        assert _status(repo) == {}, key
+        assert status(repo) == {}, key
     finally:
         (repo / "params.yaml").write_text(before)
 
@@ -107,7 +112,7 @@ def test_tfrecord_toggle_reruns_only_the_tfrecord_stage(repo):
     before = (repo / "params.yaml").read_text()
     try:
         _set(repo, "tfrecord.enabled", True)
-        assert list(_status(repo)) == ["tfrecord"]
+        assert list(status(repo)) == ["tfrecord"]
     finally:
         (repo / "params.yaml").write_text(before)
 
@@ -142,7 +147,7 @@ def test_submit_refuses_synthetic_data_without_network(repo, tmp_path):
 def test_exp_run_tfrecord_input_path(repo):
     out = dvc("exp", "run", "-S", "img_size=32",
               "-S", "tfrecord.enabled=true", "-S", "tfrecord.input=tfrecord", cwd=repo).stdout
-    assert stages_run(out) == ["tfrecord", "train@base", "predict@base", "ensemble"], out
+    assert stages_run(out) == [WATCH, "tfrecord", "train@base", "predict@base", "ensemble"], out
     assert sorted(p.name.split("-n")[0] for p in (repo / "data/tfrecord").glob("*.tfrec")) == [
         "holdout", "test", "train-000", "train-001", "train-002", "train-003"]
     check_submission(repo, 24)

@@ -1,47 +1,110 @@
 import csv
 import json
+import os
 import zipfile
 
 import pytest
 
-from doodle.sources import SourceError, fetch_path, from_path
+from doodle.rawdata import LOCATION_FILE, locate, open_raw
+from doodle.sharding import shard_dataset
+from doodle.sources import SourceError, fetch_path
 
 
-def _files(root):
-    """Data files (not the dataset.json the download stage adds)."""
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                  if p.is_file() and p.name != "dataset.json")
+def _shard_files(raw, tmp_path, name):
+    """The shard stage's output files (bytes) for ``raw``."""
+    out = tmp_path / name
+    shard_dataset(raw, out, 3, 20, 0, tmp_path / f"{name}.json")
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())
+            if p.name not in ("report.json", "skipped_rows.csv", "dataset.json")}
 
 
-def test_copy_kaggle_layout(synthetic_raw, tmp_path):
-    summary = from_path(synthetic_raw, tmp_path / "out")
-    assert summary["classes"] == 8
-    assert _files(tmp_path / "out") == _files(synthetic_raw)
+def _contents(raw):
+    """Each class's and the test file's text, however the location stores them."""
+    data = open_raw(raw)
+    out = {}
+    for word, m in data.classes.items():
+        with m.open_text() as f:
+            out[word] = f.read()
+    with data.test.open_text() as f:
+        out["<test>"] = f.read()
+    return out
 
 
-def test_flat_zip_of_the_layout(synthetic_raw, tmp_path):
-    z = tmp_path / "data.zip"
-    with zipfile.ZipFile(z, "w") as zf:
-        for p in synthetic_raw.rglob("*.csv"):
-            zf.write(p, str(p.relative_to(synthetic_raw)))
+def test_local_folder_is_read_in_place(synthetic_raw, tmp_path):
+    summary = fetch_path(synthetic_raw, tmp_path / "raw", 100)
+    assert summary["classes"] == 8 and summary["read_in_place"] == str(synthetic_raw)
+    # data/raw holds a pointer and the description, no data
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["dataset.json",
+                                                                     LOCATION_FILE]
+    assert _contents(tmp_path / "raw") == _contents(synthetic_raw)
+
+
+def _zip(folder, dest, arcname=lambda rel: rel, compression=zipfile.ZIP_DEFLATED):
+    with zipfile.ZipFile(dest, "w", compression) as zf:
+        for p in sorted(folder.rglob("*.csv")):
+            zf.write(p, arcname(p.relative_to(folder).as_posix()))
+    return dest
+
+
+def test_flat_zip_of_the_layout_streams_the_same_rows(synthetic_raw, tmp_path):
+    z = _zip(synthetic_raw, tmp_path / "data.zip")
     fetch_path(z, tmp_path / "raw", 100)
-    assert _files(tmp_path / "raw") == _files(synthetic_raw)
+    assert _contents(tmp_path / "raw") == _contents(synthetic_raw)
+    assert _shard_files(tmp_path / "raw", tmp_path, "z") == _shard_files(synthetic_raw,
+                                                                         tmp_path, "f")
+    assert not list(tmp_path.rglob("raw/**/*.csv"))  # nothing extracted
 
 
 def test_kaggle_competition_zip_with_nested_train_zip(synthetic_raw, tmp_path):
     # Kaggle's archive: train_simplified.zip (class files at its root) beside the test file
-    inner = tmp_path / "train_simplified.zip"
-    with zipfile.ZipFile(inner, "w") as zf:
-        for p in (synthetic_raw / "train_simplified").glob("*.csv"):
-            zf.write(p, p.name)
+    inner = _zip(synthetic_raw / "train_simplified", tmp_path / "train_simplified.zip")
     outer = tmp_path / "quickdraw-doodle-recognition.zip"
     with zipfile.ZipFile(outer, "w") as zf:
         zf.write(inner, "train_simplified.zip")
         zf.write(synthetic_raw / "test_simplified.csv", "test_simplified.csv")
         zf.writestr("sample_submission.csv", "key_id,word\n")
-    fetch_path(outer, tmp_path / "raw", 100)
-    got = _files(tmp_path / "raw")
-    assert got == [f for f in _files(synthetic_raw) if f != "test_solution.csv"]
+    data = locate(outer)
+    assert data.solution is None and len(data.classes) == 8
+    assert data.classes["stop sign"].name == f"{outer}:train_simplified.zip:stop sign.csv"
+    want = _contents(synthetic_raw)
+    assert _contents(outer) == want
+
+
+def test_train_zip_with_the_test_file_beside_it(synthetic_raw, tmp_path):
+    """What the kaggle source downloads: train_simplified.zip + test_simplified.csv (or
+    Kaggle's zipped test_simplified.csv.zip) in one folder."""
+    folder = tmp_path / "dl"
+    folder.mkdir()
+    _zip(synthetic_raw / "train_simplified", folder / "train_simplified.zip")
+    with zipfile.ZipFile(folder / "test_simplified.csv.zip", "w") as zf:
+        zf.write(synthetic_raw / "test_simplified.csv", "test_simplified.csv")
+    assert _contents(folder) == _contents(synthetic_raw)
+    # the bare zip, given as the path, finds the test file beside it
+    (folder / "test_simplified.csv").write_bytes(
+        (synthetic_raw / "test_simplified.csv").read_bytes())
+    os.unlink(folder / "test_simplified.csv.zip")
+    assert _contents(folder / "train_simplified.zip") == _contents(synthetic_raw)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("no_train", "no train_simplified/<word>.csv class files"),
+    ("no_test", "test_simplified.csv is missing"),
+    ("not_zip", "not a zip file"),
+])
+def test_zip_without_the_layout_is_a_sentence(synthetic_raw, tmp_path, bad, message):
+    z = tmp_path / "data.zip"
+    if bad == "no_train":
+        with zipfile.ZipFile(z, "w") as zf:
+            zf.write(synthetic_raw / "test_simplified.csv", "test_simplified.csv")
+            zf.writestr("other/cat.csv", "x\n")
+    elif bad == "no_test":
+        _zip(synthetic_raw / "train_simplified", z, lambda rel: f"train_simplified/{rel}")
+    else:
+        z.write_text("not a zip")
+    with pytest.raises(SourceError, match=message) as err:
+        fetch_path(z, tmp_path / "raw", 100)
+    assert str(z) in str(err.value)
+    assert not (tmp_path / "raw").exists()
 
 
 def test_ndjson_folder_converted_with_a_test_split(tmp_path):
@@ -93,3 +156,32 @@ def test_dataset_json_describes_the_data(synthetic_raw, tmp_path):
     small = dataclasses.replace(data.synthetic, classes=2, train_per_class=3, test_per_class=1)
     fetch(dataclasses.replace(data, synthetic=small), tmp_path / "syn")
     assert json.loads((tmp_path / "syn" / "dataset.json").read_text())["kind"] == "synthetic"
+
+
+def test_source_fingerprint_sees_replaced_files_without_reading_them(synthetic_raw, tmp_path):
+    import dataclasses
+    import shutil
+
+    from doodle.config import load_params
+    from doodle.sources import source_fingerprint
+    from tests.conftest import ROOT
+
+    data = load_params(ROOT / "params.yaml").data
+    assert source_fingerprint(data) == {"source": "synthetic"}
+    src = tmp_path / "src"
+    shutil.copytree(synthetic_raw, src)
+    local = dataclasses.replace(data, source="local",
+                                local=dataclasses.replace(data.local, path=str(src)))
+    first = source_fingerprint(local)
+    assert len(first["files"]) == 8 + 2  # class files, test, solution
+    assert source_fingerprint(local) == first
+    f = src / "train_simplified" / "circle.csv"
+    f.write_text(f.read_text() + "\n")  # one byte more, same name
+    assert source_fingerprint(local) != first
+    kaggle = dataclasses.replace(data, source="kaggle", kaggle=dataclasses.replace(
+        data.kaggle, download_dir=str(tmp_path / "dl")))
+    empty = source_fingerprint(kaggle)
+    assert empty["files"] == [] and empty["path"].endswith("quickdraw-doodle-recognition")
+    (tmp_path / "dl" / "quickdraw-doodle-recognition").mkdir(parents=True)
+    (tmp_path / "dl" / "quickdraw-doodle-recognition" / "test_simplified.csv").write_text("x")
+    assert len(source_fingerprint(kaggle)["files"]) == 1

@@ -87,3 +87,38 @@ def test_concat_ranges_and_concat(tiny_drawings):
 def test_json_from_kaggle_sample_parses():
     text = json.dumps([[[10, 20], [30, 40]]])
     assert parse_drawing(text)[0] == ([10, 20], [30, 40])
+
+
+ODD_CELLS = [
+    "[]", "[[[1,2],[3]]]", "[[[1.0,2],[3,4]]]", "[[[1.5,2],[3,4]]]", "[[[300],[3]]]",
+    "[[[-1],[3]]]", "x", "", "[[[],[]]]", '[[["a"],[1]]]', "[[[1],[2],[3]]]",
+    "[[[1],[2],[0.5, 7]]] ", "[[[01],[2]]]", "[[[1],[2]]] x", "  [[ [ 1 , 2 ] , [3,4] ]]  ",
+    "[[[1],[2]],]", "[[[true],[2]]]", "[[[1],[2]]", "[[1,2]]", "[[[255, 0],[0, 255]]]",
+    "[[[1e2],[2]]]", '[[[1],[2],["t"]]]', "[[[2560],[1]]]", "[[[1],[2]]]\n",
+]
+
+
+def test_parse_many_matches_parse_drawing_cell_by_cell(rng):
+    """The compiled scanner gives what parse_drawing gives: the same points for every cell
+    it accepts, the same error reason for every cell that is bad, on random drawings in
+    Kaggle's spacing and on every odd cell above, interleaved."""
+    from doodle.strokes import pack, parse_many
+    from tests.conftest import random_drawings
+
+    good = [json.dumps([[list(xs), list(ys)] for xs, ys in d])
+            for d in random_drawings(rng, 200)]
+    cells = [c for pair in zip(good, ODD_CELLS * 9, strict=False) for c in pair] + good
+    got, errors = parse_many(cells)
+    want, reasons = [], []
+    for c in cells:
+        try:
+            want.append(parse_drawing(c))
+            reasons.append(None)
+        except DrawingError as e:
+            want.append([])
+            reasons.append(e.reason)
+    assert [e and e.reason for e in errors] == reasons
+    ref = pack(want)
+    for field in ("xy", "stroke_offsets", "drawing_offsets"):
+        assert np.array_equal(getattr(got, field), getattr(ref, field)), field
+    assert reasons.count(None) > len(good)  # the odd list holds cells JSON accepts too
