@@ -11,7 +11,8 @@ zip is. Its mean points and strokes per drawing are the real sample's.
 Measured per run, each in a fresh process, side by side in one invocation:
 * drawings/s, and per core (``/ workers``);
 * peak RSS of the stage's parent and of each worker (sampled from /proc every 0.2 s);
-* peak disk of the stage's output folder (spill + shards, sampled) against the zip's size;
+* peak disk the run adds to the filesystem (spill + shards; statvfs, sampled) against the
+  zip's size;
 * ``dvc``-free: the download stage's function, then the shard stage's, as the stages call them.
 
     python benchmarks/bench_fulldata.py --drawings 5000000 --workdir /tmp/doodle-fulldata
@@ -177,15 +178,11 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _du(path: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(path):
-        for f in files:
-            try:
-                total += os.lstat(os.path.join(root, f)).st_size
-            except OSError:
-                pass
-    return total
+def _disk_used(path: Path) -> int:
+    """Bytes used on ``path``'s filesystem (one statvfs call: cheap enough to sample)."""
+    import shutil
+
+    return shutil.disk_usage(path).used
 
 
 def run_stage(src: Path, work: Path, workers: int, n_shards: int) -> dict:
@@ -205,6 +202,8 @@ def run_stage(src: Path, work: Path, workers: int, n_shards: int) -> dict:
     )
     argv = json.dumps([str(ROOT), str(src), str(raw), str(out), n_shards,
                        str(work / "shard.json"), workers])
+    work.mkdir(parents=True, exist_ok=True)
+    base = _disk_used(work)  # the peak is what the filesystem gains during the run
     peak = {"parent": 0.0, "worker": 0.0, "disk": 0}
     proc = subprocess.Popen([sys.executable, "-c", code, argv], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
@@ -215,8 +214,8 @@ def run_stage(src: Path, work: Path, workers: int, n_shards: int) -> dict:
             pids = _tree(proc.pid)
             peak["parent"] = max(peak["parent"], _rss_mb(proc.pid))
             peak["worker"] = max([peak["worker"], *(_rss_mb(p) for p in pids[1:])])
-            peak["disk"] = max(peak["disk"], _du(work))
-            stop.wait(0.2)
+            peak["disk"] = max(peak["disk"], _disk_used(work) - base)
+            stop.wait(0.25)
 
     t = threading.Thread(target=sample, daemon=True)
     t.start()

@@ -68,6 +68,12 @@ def test_kaggle_competition_zip_with_nested_train_zip(synthetic_raw, tmp_path):
     assert data.classes["stop sign"].name == f"{outer}:train_simplified.zip:stop sign.csv"
     want = _contents(synthetic_raw)
     assert _contents(outer) == want
+    # nested and deflated: every class read would inflate it from the start; say how to fix
+    squeezed = tmp_path / "squeezed.zip"
+    with zipfile.ZipFile(squeezed, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(inner, "train_simplified.zip")
+    with pytest.raises(SourceError, match="stored compressed, so it cannot be read in place"):
+        fetch_path(squeezed, tmp_path / "raw", 100)
 
 
 def test_train_zip_with_the_test_file_beside_it(synthetic_raw, tmp_path):
