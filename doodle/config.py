@@ -76,7 +76,7 @@ class ShardConfig:
     n_shards: int
     val_size: int
     seed: int
-    workers: int   # parse processes (0 = every core); the output is the same for any count
+    workers: int   # parse processes (0 = all cores, fewer for small data); same bytes for any
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ from tests.pipeline_utils import merge
 ROOT = Path(__file__).resolve().parents[1]
 DOWNLOAD = {"source": "synthetic",
             "synthetic": {"classes": 24, "train_per_class": 400, "test_per_class": 10, "seed": 1}}
-SHARD = {"n_shards": 120, "val_size": 200, "seed": 0}  # many shards: a wide write phase
+# many shards: a wide write phase; 2 worker processes: Ctrl-C and SIGKILL with a pool
+SHARD = {"n_shards": 120, "val_size": 200, "seed": 0, "workers": 2}
 COPIES = 20  # each synthetic row repeated with new key_ids: 24 x 80 x 20 = 38,400 drawings
 
 
