@@ -58,8 +58,8 @@ def test_local_zip_is_streamed_not_extracted(local_repo, tmp_path):
     out = dvc("exp", "run", "-S", f"data.local.path={z}", "shard", cwd=repo).stdout
     assert stages_run(out) == [WATCH, "download", "shard"], out
     assert _csvs(repo) == []
-    # `dvc exp run` links its outputs too (DVC leaves a would-be reflink as a copy, hence
-    # .dvc/config's hardlink,symlink,copy)
+    # the shards are the same bytes as the folder's, already cached: DVC relinks them
+    # (with a `copy` fallback in cache.type it would leave them as second copies)
     assert all(p.stat().st_nlink == 2 for p in (repo / "data/shards").glob("*.qds"))
     report = json.loads((repo / "data/shards/report.json").read_text())
     assert report["source"] == str(z) and report["rows_read"] == 8 * 60 + 1
