@@ -35,7 +35,13 @@ $(VENV)/.dev: $(VENV)/.runtime
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
 
-install: $(VENV)/.runtime
+# BACKEND=jax adds the optional extra of that name (pyproject.toml), for KERAS_BACKEND=jax.
+install: $(VENV)/.runtime $(if $(BACKEND),$(VENV)/.backend-$(BACKEND))
+
+$(VENV)/.backend-%: $(VENV)/.runtime
+	$(BIN)/python -m pip install -q -e ".[$*]"
+	touch $@
+
 install-dev: $(VENV)/.dev
 
 run: $(VENV)/.runtime
