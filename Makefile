@@ -9,6 +9,8 @@
 # make bench      -- input-pipeline benchmarks -> reports/bench.json (see BENCHMARKS.md)
 # make bench-full -- download + shard of a 5M-drawing Kaggle-format zip, 1 vs 2 workers
 #                    -> reports/bench_fulldata.json (~15 min here; the zip is kept in /tmp)
+# make bench-quality -- default recipe vs the reference recipe vs the sequence family on the
+#                    real sets in ../shared/data -> reports/bench_quality.json + pictures (~1 h)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
@@ -21,9 +23,10 @@ SORT := --sort-by reports/metrics.json:holdout_map3 --sort-order desc
 TINY := -S img_size=32 -S data.synthetic.classes=6 -S data.synthetic.train_per_class=40 \
         -S data.synthetic.test_per_class=4 -S shard.n_shards=4 -S shard.val_size=40 \
         -S train.alpha=0.35 -S train.batch_size=16 -S train.epochs=1 \
-        -S train.steps_per_epoch=3 -S train.jit=false -S ensemble.stack_folds=2
+        -S train.steps_per_epoch=3 -S train.jit=false -S ensemble.stack_folds=2 \
+        -S runtime.eager=true
 
-.PHONY: run test test-fast exp show submit tiny bench bench-full lint install install-dev clean
+.PHONY: run test test-fast exp show submit tiny bench bench-full bench-quality lint format install install-dev clean
 
 $(VENV)/.runtime: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -76,8 +79,18 @@ bench: $(VENV)/.dev
 bench-full: $(VENV)/.dev
 	$(BIN)/python benchmarks/bench_fulldata.py $(ARGS)
 
+# The two real sets at the budgets BENCHMARKS.md reports (ARGS adds to the second).
+bench-quality: $(VENV)/.dev
+	$(BIN)/python benchmarks/bench_quality.py --sets dense4 --budget 40960 --seeds 2
+	$(BIN)/python benchmarks/bench_quality.py --sets sample --budget 25600 --seeds 2 $(ARGS)
+
 lint: $(VENV)/.dev
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 clean:
 	rm -rf data/source.json data/raw data/shards data/predictions data/tfrecord models/*/ submission.csv

@@ -13,7 +13,8 @@ Measured per run, each in a fresh process, side by side in one invocation:
 * peak RSS of the stage's parent and of each worker (sampled from /proc every 0.2 s);
 * peak disk the run adds to the filesystem (spill + shards; statvfs, sampled) against the
   zip's size;
-* ``dvc``-free: the download stage's function, then the shard stage's, as the stages call them.
+* ``dvc``-free: the download stage's function, then the shard stage's, as the stages call them;
+* the machine's ceiling for 2 workers: a pure-Python loop in 2 processes vs 1.
 
     python benchmarks/bench_fulldata.py --drawings 5000000 --workdir /tmp/doodle-fulldata
 """
@@ -40,7 +41,7 @@ SHARED = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
-FULL_DRAWINGS = 49_707_579   # rows of Kaggle's train_simplified (340 class files)
+FULL_DRAWINGS = 49_707_579  # rows of Kaggle's train_simplified (340 class files)
 N_CLASSES = 340
 
 
@@ -82,8 +83,13 @@ def _jitter(drawing: list, rnd: random.Random) -> str:
     dx, dy = rnd.randint(0, 12), rnd.randint(0, 12)
     out = []
     for xs, ys, *_ in drawing:
-        out.append("[[" + ", ".join(str(min(255, int(x * s) + dx)) for x in xs) + "], ["
-                   + ", ".join(str(min(255, int(y * s) + dy)) for y in ys) + "]]")
+        out.append(
+            "[["
+            + ", ".join(str(min(255, int(x * s) + dx)) for x in xs)
+            + "], ["
+            + ", ".join(str(min(255, int(y * s) + dy)) for y in ys)
+            + "]]"
+        )
     return "[" + ", ".join(out) + "]"
 
 
@@ -93,10 +99,16 @@ def class_csv(word: str, n: int, pool: list, first_key: int, seed: int) -> bytes
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["countrycode", "drawing", "key_id", "recognized", "timestamp", "word"])
     for i in range(n):
-        w.writerow([rnd.choice(("US", "GB", "DE", "BR", "RU", "JP")),
-                    _jitter(pool[rnd.randrange(len(pool))], rnd),
-                    first_key + i * 7_919_071, rnd.random() > 0.1,
-                    f"2017-03-26 19:45:01.{rnd.randrange(10**6):06d}", word])
+        w.writerow(
+            [
+                rnd.choice(("US", "GB", "DE", "BR", "RU", "JP")),
+                _jitter(pool[rnd.randrange(len(pool))], rnd),
+                first_key + i * 7_919_071,
+                rnd.random() > 0.1,
+                f"2017-03-26 19:45:01.{rnd.randrange(10**6):06d}",
+                word,
+            ]
+        )
     return buf.getvalue().encode()
 
 
@@ -131,8 +143,10 @@ def make_zip(dest: Path, total: int, test_rows: int = 112_199, workers: int = 2)
         tasks.append((w, n, key, i))
         key += n * 7_919_071 + 10**7
     tmp = zpath.with_suffix(".tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf, \
-            multiprocessing.get_context("spawn").Pool(workers, _init_pool, (pool,)) as p:
+    with (
+        zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf,
+        multiprocessing.get_context("spawn").Pool(workers, _init_pool, (pool,)) as p,
+    ):
         for word, data in p.imap(_class_task, tasks):
             zf.writestr(f"train_simplified/{word}.csv", data)
     os.replace(tmp, zpath)
@@ -141,15 +155,22 @@ def make_zip(dest: Path, total: int, test_rows: int = 112_199, workers: int = 2)
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["key_id", "countrycode", "drawing"])
         for i in range(test_rows):
-            w.writerow([9_000_000_000_000_000 + i, "US", _jitter(pool[rnd.randrange(len(pool))],
-                                                                 rnd)])
+            w.writerow(
+                [9_000_000_000_000_000 + i, "US", _jitter(pool[rnd.randrange(len(pool))], rnd)]
+            )
     pts = [sum(len(s[0]) for s in d) for d in pool]
-    info = {"drawings": total, "classes": N_CLASSES, "zip_bytes": zpath.stat().st_size,
-            "csv_bytes": sum(i.file_size for i in zipfile.ZipFile(zpath).infolist()),
-            "test_bytes": tpath.stat().st_size, "mean_points": round(float(np.mean(pts)), 1),
-            "mean_strokes": round(float(np.mean([len(d) for d in pool])), 2),
-            "smallest_class": min(sizes), "largest_class": max(sizes),
-            "seconds": round(time.time() - t0, 1)}
+    info = {
+        "drawings": total,
+        "classes": N_CLASSES,
+        "zip_bytes": zpath.stat().st_size,
+        "csv_bytes": sum(i.file_size for i in zipfile.ZipFile(zpath).infolist()),
+        "test_bytes": tpath.stat().st_size,
+        "mean_points": round(float(np.mean(pts)), 1),
+        "mean_strokes": round(float(np.mean([len(d) for d in pool])), 2),
+        "smallest_class": min(sizes),
+        "largest_class": max(sizes),
+        "seconds": round(time.time() - t0, 1),
+    }
     meta.write_text(json.dumps(info, indent=2))
     return info
 
@@ -192,7 +213,7 @@ def run_stage(src: Path, work: Path, workers: int, n_shards: int) -> dict:
         "import sys, json, time; from pathlib import Path\n"
         "root, src, raw, out, n_shards, report, workers = json.loads(sys.argv[1])\n"
         "sys.path.insert(0, root)\n"
-        "from doodle.sources import fetch_path\n"
+        "from doodle.download import fetch_path\n"
         "from doodle.sharding import shard_dataset\n"
         "t0 = time.time(); fetch_path(Path(src), Path(raw), 100); t1 = time.time()\n"
         "r = shard_dataset(Path(raw), Path(out), n_shards, 34000, 0, Path(report),"
@@ -200,13 +221,18 @@ def run_stage(src: Path, work: Path, workers: int, n_shards: int) -> dict:
         "print(json.dumps({'download_s': t1 - t0, 'shard_s': time.time() - t1,"
         " 'rows': r['rows_read'], 'bytes': r['bytes']}))\n"
     )
-    argv = json.dumps([str(ROOT), str(src), str(raw), str(out), n_shards,
-                       str(work / "shard.json"), workers])
+    argv = json.dumps(
+        [str(ROOT), str(src), str(raw), str(out), n_shards, str(work / "shard.json"), workers]
+    )
     work.mkdir(parents=True, exist_ok=True)
     base = _disk_used(work)  # the peak is what the filesystem gains during the run
     peak = {"parent": 0.0, "worker": 0.0, "disk": 0}
-    proc = subprocess.Popen([sys.executable, "-c", code, argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     stop = threading.Event()
 
     def sample():
@@ -225,21 +251,51 @@ def run_stage(src: Path, work: Path, workers: int, n_shards: int) -> dict:
     if proc.returncode:
         raise RuntimeError(f"stage run failed ({proc.returncode})")
     res = json.loads(stdout.strip().splitlines()[-1])
-    res.update(workers=workers, drawings_per_s=round(res["rows"] / res["shard_s"]),
-               per_core=round(res["rows"] / res["shard_s"] / workers),
-               peak_parent_rss_mb=round(peak["parent"], 1),
-               peak_worker_rss_mb=round(peak["worker"], 1), peak_disk_bytes=peak["disk"])
+    res.update(
+        workers=workers,
+        drawings_per_s=round(res["rows"] / res["shard_s"]),
+        per_core=round(res["rows"] / res["shard_s"] / workers),
+        peak_parent_rss_mb=round(peak["parent"], 1),
+        peak_worker_rss_mb=round(peak["worker"], 1),
+        peak_disk_bytes=peak["disk"],
+    )
     import shutil
 
     shutil.rmtree(work, ignore_errors=True)
     return res
 
 
+def _burn(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return total
+
+
+def cpu_scaling(n: int = 15_000_000) -> float:
+    """The machine's own ceiling: a pure-Python loop in 2 spawned processes (2n of work)
+    against 1 process (n), as a speed-up ratio. No I/O, no shared state."""
+    import multiprocessing
+
+    t0 = time.perf_counter()
+    _burn(n)
+    one = time.perf_counter() - t0
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        t0 = time.perf_counter()
+        pool.map(_burn, [n, n])
+        two = time.perf_counter() - t0
+    return round(2 * one / two, 2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--drawings", type=int, default=5_000_000)
-    ap.add_argument("--small", type=int, default=1_250_000,
-                    help="a second, smaller zip: worker RSS must stay flat as data grows")
+    ap.add_argument(
+        "--small",
+        type=int,
+        default=1_250_000,
+        help="a second, smaller zip: worker RSS must stay flat as data grows",
+    )
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/doodle-fulldata"))
     ap.add_argument("--n-shards", type=int, default=40)
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench_fulldata.json")
@@ -251,19 +307,23 @@ def main() -> None:
         result[f"data_{tag}"] = info
     large = args.workdir / f"data-{args.drawings}" / "train_simplified.zip"
     small = args.workdir / f"data-{args.small}" / "train_simplified.zip"
-    for tag, src, workers, shards in (("large_w1", large, 1, args.n_shards),
-                                      ("large_w2", large, 2, args.n_shards),
-                                      ("small_w2", small, 2, max(1, args.n_shards // 4))):
+    for tag, src, workers, shards in (
+        ("large_w1", large, 1, args.n_shards),
+        ("large_w2", large, 2, args.n_shards),
+        ("small_w2", small, 2, max(1, args.n_shards // 4)),
+    ):
         res = run_stage(src, args.workdir / "work", workers, shards)
         print(f"{tag}: {res}", flush=True)
         result[tag] = res
+    result["cpu_loop_scaling_2_vs_1"] = cpu_scaling()  # what the VM allows 2 workers
+    print(f"pure-Python loop, 2 processes vs 1: {result['cpu_loop_scaling_2_vs_1']}x")
     w1, w2, sm = result["large_w1"], result["large_w2"], result["small_w2"]
     zip_bytes = result["data_large"]["zip_bytes"]
     result["summary"] = {
         "speedup_2_vs_1": round(w2["drawings_per_s"] / w1["drawings_per_s"], 2),
-        "per_core_w1": w1["per_core"], "per_core_w2": w2["per_core"],
-        "worker_rss_large_vs_small": round(w2["peak_worker_rss_mb"]
-                                           / sm["peak_worker_rss_mb"], 2),
+        "per_core_w1": w1["per_core"],
+        "per_core_w2": w2["per_core"],
+        "worker_rss_large_vs_small": round(w2["peak_worker_rss_mb"] / sm["peak_worker_rss_mb"], 2),
         "peak_disk_vs_zip": round(w2["peak_disk_bytes"] / zip_bytes, 2),
         "shards_vs_zip": round(w2["bytes"] / zip_bytes, 2),
         "peak_disk_vs_shards": round(w2["peak_disk_bytes"] / w2["bytes"], 2),

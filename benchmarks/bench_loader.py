@@ -32,7 +32,7 @@ import numpy as np
 
 from benchmarks.reference import reference_image
 from doodle.augment import Augment
-from doodle.shards import open_shard, read_classes, train_shard_paths
+from doodle.shard_format import open_shard, read_classes, train_shard_paths
 
 # params.yaml's train.augment defaults: the loader is timed as training runs it.
 TRAIN_AUGMENT = Augment(flip=0.5, scale=0.1, shift=0.05, rotate=8, stroke_dropout=0.05)
@@ -53,17 +53,27 @@ def write_csv_from_shards(shard_paths: list[Path], classes: list[str], csv_path:
             xy = np.asarray(d.xy)
             so, do = np.asarray(d.stroke_offsets), np.asarray(d.drawing_offsets)
             for i in range(len(s)):
-                strokes = [[xy[so[k]:so[k + 1], 0].tolist(), xy[so[k]:so[k + 1], 1].tolist()]
-                           for k in range(do[i], do[i + 1])]
+                strokes = [
+                    [xy[so[k] : so[k + 1], 0].tolist(), xy[so[k] : so[k + 1], 1].tolist()]
+                    for k in range(do[i], do[i + 1])
+                ]
                 label = int(s.label[i])
-                w.writerow([s.countrycode[i].decode(), json.dumps(strokes), int(s.key_id[i]),
-                            classes[label], label])
+                w.writerow(
+                    [
+                        s.countrycode[i].decode(),
+                        json.dumps(strokes),
+                        int(s.key_id[i]),
+                        classes[label],
+                        label,
+                    ]
+                )
                 n += 1
     return n
 
 
-def baseline_rows(csv_path: Path, img_size: int, chunksize: int = 10_000
-                  ) -> Iterator[tuple[np.ndarray, int]]:
+def baseline_rows(
+    csv_path: Path, img_size: int, chunksize: int = 10_000
+) -> Iterator[tuple[np.ndarray, int]]:
     """The reference generator: pandas chunks -> per row ``(image, label)``, once."""
     import pandas as pd
 
@@ -86,8 +96,7 @@ def baseline_batches(csv_path: Path, batch_size: int, img_size: int) -> Iterator
                 batch = []
 
 
-def from_generator_dataset(csv_path: Path, batch_size: int, img_size: int,
-                           chunksize: int = 10_000):
+def from_generator_dataset(csv_path: Path, batch_size: int, img_size: int, chunksize: int = 10_000):
     """The reference loader: ``from_generator`` over pandas chunks, then ``.batch``.
 
     Repeats forever (as a training loop over the file would).
@@ -97,23 +106,57 @@ def from_generator_dataset(csv_path: Path, batch_size: int, img_size: int,
     def gen() -> Iterator[tuple[np.ndarray, int]]:
         return baseline_rows(csv_path, img_size, chunksize)
 
-    ds = tf.data.Dataset.from_generator(gen, output_signature=(
-        tf.TensorSpec((img_size, img_size, 1), tf.uint8), tf.TensorSpec((), tf.int64)))
+    ds = tf.data.Dataset.from_generator(
+        gen,
+        output_signature=(
+            tf.TensorSpec((img_size, img_size, 1), tf.uint8),
+            tf.TensorSpec((), tf.int64),
+        ),
+    )
     return ds.repeat().batch(batch_size)
 
 
-def make_pydataset(shard_paths: list[Path], n_classes: int, batch_size: int, img_size: int,
-                   workers: int):
+def make_pydataset(
+    shard_paths: list[Path], n_classes: int, batch_size: int, img_size: int, workers: int
+):
     """Our training loader, configured as ``train`` runs it (augmentation on)."""
     from doodle.dataset import DrawingDataset
 
-    return DrawingDataset(shard_paths, batch_size=batch_size, img_size=img_size,
-                          n_classes=n_classes, training=True, seed=0, augment=TRAIN_AUGMENT,
-                          steps_per_epoch=10**7, workers=workers)
+    return DrawingDataset(
+        shard_paths,
+        batch_size=batch_size,
+        img_size=img_size,
+        n_classes=n_classes,
+        training=True,
+        seed=0,
+        augment=TRAIN_AUGMENT,
+        steps_per_epoch=10**7,
+        workers=workers,
+    )
 
 
-def _rate(make_iter: Callable[[], tuple[Iterator, Callable[[], None]]], seconds: float,
-          warmup: int) -> tuple[float, float, float]:
+def make_sequence_dataset(
+    shard_paths: list[Path], n_classes: int, batch_size: int, seq_len: int = 128
+):
+    """The stroke-sequence family's loader (``arch: lstm``), as ``train`` runs it."""
+    from doodle.dataset import SequenceDataset
+
+    return SequenceDataset(
+        shard_paths,
+        seq_len=seq_len,
+        batch_size=batch_size,
+        n_classes=n_classes,
+        training=True,
+        seed=0,
+        augment=TRAIN_AUGMENT,
+        steps_per_epoch=10**7,
+        workers=1,
+    )
+
+
+def _rate(
+    make_iter: Callable[[], tuple[Iterator, Callable[[], None]]], seconds: float, warmup: int
+) -> tuple[float, float, float]:
     """(batches per wall second, per CPU second, start-up seconds) for one fresh iterator.
 
     Start-up (building the pipeline and the first ``warmup`` batches: tf.data tracing, the
@@ -137,9 +180,18 @@ def _rate(make_iter: Callable[[], tuple[Iterator, Callable[[], None]]], seconds:
     return n / wall, n / max(cpu, 1e-9), w0 - s0
 
 
-def bench_loader(shard_dir: Path, csv_path: Path, batch_size: int = 256, img_size: int = 64,
-                 seconds: float = 10.0, workers: int = 2, rounds: int = 3, warmup: int = 2,
-                 tf_path: bool = True, log: Callable[[str], None] = print) -> dict:
+def bench_loader(
+    shard_dir: Path,
+    csv_path: Path,
+    batch_size: int = 256,
+    img_size: int = 64,
+    seconds: float = 10.0,
+    workers: int = 2,
+    rounds: int = 3,
+    warmup: int = 2,
+    tf_path: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Time both loaders on ``shard_dir``'s training shards -> flat dict of figures.
 
     ``seconds`` is per loader variant, split into ``rounds`` alternating rounds.
@@ -158,14 +210,21 @@ def bench_loader(shard_dir: Path, csv_path: Path, batch_size: int = 256, img_siz
     has_tf = importlib.util.find_spec("tensorflow") is not None
     baseline = from_generator_dataset(Path(csv_path), batch_size, img_size) if has_tf else None
 
-    def direct():
-        def batches() -> Iterator:
-            i = 0
-            while True:
-                yield single[i]
-                i += 1
+    sequences = make_sequence_dataset(paths, len(classes), batch_size)
 
-        return batches(), lambda: None
+    def looped(ds) -> Callable:
+        def make():
+            def batches() -> Iterator:
+                i = 0
+                while True:
+                    yield ds[i]
+                    i += 1
+
+            return batches(), lambda: None
+
+        return make
+
+    direct = looped(single)
 
     def enqueuer():
         adapter = PyDatasetAdapter(threaded, shuffle=False)
@@ -184,16 +243,22 @@ def bench_loader(shard_dir: Path, csv_path: Path, batch_size: int = 256, img_siz
     def python_only():
         return baseline_batches(Path(csv_path), batch_size, img_size), lambda: None
 
-    variants: dict[str, Callable] = {"from_generator": from_generator,
-                                     "pydataset_direct": direct, "pydataset_enqueuer": enqueuer,
-                                     "baseline_python_only": python_only}
+    variants: dict[str, Callable] = {
+        "from_generator": from_generator,
+        "pydataset_direct": direct,
+        "pydataset_enqueuer": enqueuer,
+        "baseline_python_only": python_only,
+        "sequences_direct": looped(sequences),
+    }
     if tf_path:
         variants["pydataset_keras_tf"] = keras_tf
     if not has_tf:  # e.g. a JAX-only GPU box: no tf.data, so no source-documents loader
         del variants["from_generator"]
         variants.pop("pydataset_keras_tf")
-        log("bench_loader: TensorFlow not installed: from_generator and get_tf_dataset skipped;"
-            " ratios are against the same generator without tf.data")
+        log(
+            "bench_loader: TensorFlow not installed: from_generator and get_tf_dataset skipped;"
+            " ratios are against the same generator without tf.data"
+        )
     wall: dict[str, float] = {}  # best batches per wall second
     cpu: dict[str, float] = {}  # best batches per CPU second
     startup: dict[str, float] = {}  # shortest start-up
@@ -209,19 +274,27 @@ def bench_loader(shard_dir: Path, csv_path: Path, batch_size: int = 256, img_siz
                 errors[name] = f"{type(e).__name__}: {e}"
                 log(f"bench_loader: {name} failed: {errors[name]}")
                 continue
-            log(f"bench_loader: round {r + 1} {name}: {res[0]:.1f} batches/s "
-                f"({res[1]:.1f} per CPU-s)")
+            log(
+                f"bench_loader: round {r + 1} {name}: {res[0]:.1f} batches/s "
+                f"({res[1]:.1f} per CPU-s)"
+            )
             wall[name] = max(wall.get(name, 0.0), res[0])
             cpu[name] = max(cpu.get(name, 0.0), res[1])
             startup[name] = min(startup.get(name, res[2]), res[2])
     base_key = "from_generator" if has_tf else "baseline_python_only"
     if base_key not in wall or (
-            "pydataset_enqueuer" not in wall and "pydataset_direct" not in wall):
+        "pydataset_enqueuer" not in wall and "pydataset_direct" not in wall
+    ):
         raise RuntimeError(f"loader benchmark failed: {errors}")
 
-    out: dict = {"loader_batch_size": batch_size, "loader_img_size": img_size,
-                 "loader_workers": workers, "loader_drawings": int(single.total),
-                 "loader_rounds": rounds, "loader_seconds_per_variant": seconds}
+    out: dict = {
+        "loader_batch_size": batch_size,
+        "loader_img_size": img_size,
+        "loader_workers": workers,
+        "loader_drawings": int(single.total),
+        "loader_rounds": rounds,
+        "loader_seconds_per_variant": seconds,
+    }
     for name in wall:
         out[f"{name}_batches_per_s"] = round(wall[name], 2)
         out[f"{name}_images_per_cpu_s"] = round(cpu[name] * batch_size, 1)
@@ -229,8 +302,11 @@ def bench_loader(shard_dir: Path, csv_path: Path, batch_size: int = 256, img_siz
     gen = wall[base_key]
     ours_key = "pydataset_enqueuer" if "pydataset_enqueuer" in wall else "pydataset_direct"
     ours = wall[ours_key]
-    out["loader_measured_with"] = (f"keras OrderedEnqueuer, workers={workers}"
-                                   if ours_key == "pydataset_enqueuer" else "ds[i], workers=1")
+    out["loader_measured_with"] = (
+        f"keras OrderedEnqueuer, workers={workers}"
+        if ours_key == "pydataset_enqueuer"
+        else "ds[i], workers=1"
+    )
     out["loader_baseline"] = base_key
     out["pydataset_batches_per_s"] = round(ours, 2)
     out["pydataset_images_per_s"] = round(ours * batch_size, 1)
@@ -242,6 +318,9 @@ def bench_loader(shard_dir: Path, csv_path: Path, batch_size: int = 256, img_siz
     if "pydataset_keras_tf" in wall:
         out[f"loader_ratio_keras_tf_{suffix}"] = round(wall["pydataset_keras_tf"] / gen, 2)
     out["loader_ratio_per_cpu_s"] = round(cpu[ours_key] / cpu[base_key], 2)
+    if "sequences_direct" in wall:  # arch lstm: point sequences, one thread (ds[i])
+        out["sequence_loader_per_s"] = round(wall["sequences_direct"] * batch_size, 1)
+        out["sequence_loader_seq_len"] = sequences.seq_len
     if errors:
         out["loader_errors"] = errors
     return out

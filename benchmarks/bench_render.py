@@ -55,9 +55,14 @@ def _median_rate(step, n_per_step: int, seconds: float, repeats: int) -> tuple[f
     return float(np.median(cpu_rates)), float(np.median(wall_rates))
 
 
-def bench_render(drawings: Drawings | Sequence[str], sizes: Sequence[int] = (64, 128),
-                 seconds: float = 2.0, repeats: int = 5, batch: int = 512,
-                 seed: int = 0) -> dict:
+def bench_render(
+    drawings: Drawings | Sequence[str],
+    sizes: Sequence[int] = (64, 128),
+    seconds: float = 2.0,
+    repeats: int = 5,
+    batch: int = 512,
+    seed: int = 0,
+) -> dict:
     """Measure our renderer on ``drawings`` (cycled in shuffled batches of ``batch``).
 
     Given JSON ``drawing`` strings instead of packed ``Drawings``, also measures the
@@ -100,8 +105,15 @@ def _bench(render, warmup, drawings, sizes, seconds, repeats, batch, seed) -> di
     n_batches = max(1, -(-n // batch))
     order = np.concatenate([rng.permutation(n) for _ in range(-(-n_batches * batch // n))])
     batches = order[: n_batches * batch].reshape(n_batches, batch)
-    result: dict = {"n_drawings": n, "batch": batch, "seconds": seconds, "repeats": repeats,
-                    "cpu": _cpu_model(), "cpu_count": os.cpu_count(), "threads": 1}
+    result: dict = {
+        "n_drawings": n,
+        "batch": batch,
+        "seconds": seconds,
+        "repeats": repeats,
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "threads": 1,
+    }
     for size in sizes:
         for channels, key in ((1, "render_per_core"), (3, "render_rgb_per_core")):
             out = np.empty((batch, size, size, channels), np.uint8)
@@ -128,8 +140,10 @@ def _bench(render, warmup, drawings, sizes, seconds, repeats, batch, seed) -> di
         result[f"baseline_render_per_core_{size0}_wall"] = round(wall, 1)
         for size in sizes:
             ours = render(drawings, None, size, 1)[..., 0].astype(np.int16)
-            for interp, key in ((cv2.INTER_LINEAR, "agreement_mad"),
-                                (cv2.INTER_AREA, "agreement_mad_area")):
+            for interp, key in (
+                (cv2.INTER_LINEAR, "agreement_mad"),
+                (cv2.INTER_AREA, "agreement_mad_area"),
+            ):
                 ref = np.stack([reference_image(t, size, interpolation=interp) for t in texts])
                 result[f"{key}_{size}"] = round(float(np.abs(ours - ref).mean()), 3)
     return result

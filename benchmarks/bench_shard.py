@@ -41,16 +41,16 @@ def unique_key_ids(n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.permutation(keys)
 
 
-def write_base(dest: Path, n_classes: int, base_per_class: int, test_per_class: int,
-               seed: int = 0) -> dict:
+def write_base(
+    dest: Path, n_classes: int, base_per_class: int, test_per_class: int, seed: int = 0
+) -> dict:
     """The synthetic base pool (Kaggle layout) that :func:`expand_raw` cycles through."""
     from doodle.synthetic import write_synthetic
 
     return write_synthetic(dest, base_per_class, test_per_class, seed, n_classes=n_classes)
 
 
-def expand_raw(base: Path, dest: Path, per_class: int, seed: int = 0,
-               class_copies: int = 1) -> int:
+def expand_raw(base: Path, dest: Path, per_class: int, seed: int = 0, class_copies: int = 1) -> int:
     """Write ``dest`` in Kaggle layout with ``per_class`` training rows per class of ``base``.
 
     Rows cycle through the base file's rows; every row gets a new unique key_id. With
@@ -77,8 +77,9 @@ def expand_raw(base: Path, dest: Path, per_class: int, seed: int = 0,
         key_col, word_col = header.index("key_id"), header.index("word")
         for c in range(1, class_copies + 1):
             word = f.stem if c == 1 else f"{f.stem} {c}"
-            with open(dest / "train_simplified" / f"{word}.csv", "w", newline="",
-                      encoding="utf-8") as fh:
+            with open(
+                dest / "train_simplified" / f"{word}.csv", "w", newline="", encoding="utf-8"
+            ) as fh:
                 w = csv.writer(fh)
                 w.writerow(header)
                 for j in range(per_class):
@@ -112,18 +113,29 @@ def _peak_rss_mb() -> float:
     return _rss_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-def run_shard_process(raw_dir: Path, out_dir: Path, n_shards: int, val_size: int,
-                      seed: int = 0) -> dict:
+def run_shard_process(
+    raw_dir: Path, out_dir: Path, n_shards: int, val_size: int, seed: int = 0
+) -> dict:
     """Run ``shard_dataset`` in a fresh process; returns its timing, rows and peak RSS (MiB).
 
     The peak is the child's own ``VmHWM`` (see :func:`_peak_rss_mb`); ``os.wait4``'s
     ``ru_maxrss`` is kept as ``wait4_maxrss_mb`` (an upper bound that includes this process's
     RSS when it forked the child).
     """
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(raw_dir), str(out_dir),
-           str(n_shards), str(val_size), str(seed)]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        str(raw_dir),
+        str(out_dir),
+        str(n_shards),
+        str(val_size),
+        str(seed),
+    ]
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    )
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         p = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT, env=env)
         _, status, usage = os.wait4(p.pid, 0)
@@ -156,19 +168,42 @@ def _child(argv: list[str]) -> None:
     raw, out, n_shards, val_size, seed = argv
     floor = _peak_rss_mb()
     t0 = time.perf_counter()
-    report = shard_dataset(Path(raw), Path(out), int(n_shards), int(val_size), int(seed),
-                           Path(out).parent / f"{Path(out).name}-report.json")
+    report = shard_dataset(
+        Path(raw),
+        Path(out),
+        int(n_shards),
+        int(val_size),
+        int(seed),
+        Path(out).parent / f"{Path(out).name}-report.json",
+    )
     seconds = time.perf_counter() - t0
-    print(json.dumps({"seconds": seconds, "rows_read": report["rows_read"],
-                      "train_rows": report["train_rows"] + report["holdout_rows"],
-                      "bytes": report["bytes"], "import_rss_mb": floor,
-                      "peak_rss_mb": _peak_rss_mb()}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "rows_read": report["rows_read"],
+                "train_rows": report["train_rows"] + report["holdout_rows"],
+                "bytes": report["bytes"],
+                "import_rss_mb": floor,
+                "peak_rss_mb": _peak_rss_mb(),
+            }
+        )
+    )
 
 
-def bench_shard(workdir: Path, n_classes: int = 24, small_per_class: int = 20_834,
-                large_per_class: int = 83_334, small_shards: int = 20, large_shards: int = 80,
-                base_per_class: int = 1_000, test_per_class: int = 100, val_size: int = 2_400,
-                skip_large: bool = False, log=print) -> dict:
+def bench_shard(
+    workdir: Path,
+    n_classes: int = 24,
+    small_per_class: int = 20_834,
+    large_per_class: int = 83_334,
+    small_shards: int = 20,
+    large_shards: int = 80,
+    base_per_class: int = 1_000,
+    test_per_class: int = 100,
+    val_size: int = 2_400,
+    skip_large: bool = False,
+    log=print,
+) -> dict:
     """Shard a small and a large synthetic dataset (each in its own process) -> flat dict.
 
     The large one (same classes, ``large_per_class`` rows each) is sharded twice: with
@@ -184,39 +219,52 @@ def bench_shard(workdir: Path, n_classes: int = 24, small_per_class: int = 20_83
     base = workdir / "base"
     t0 = time.perf_counter()
     write_base(base, n_classes, base_per_class, test_per_class)
-    log(f"bench_shard: base pool {n_classes} x {base_per_class} written in "
-        f"{time.perf_counter() - t0:.1f}s")
-    out: dict = {"shard_classes": n_classes, "shard_base_per_class": base_per_class,
-                 "shard_test_rows": n_classes * test_per_class}
+    log(
+        f"bench_shard: base pool {n_classes} x {base_per_class} written in "
+        f"{time.perf_counter() - t0:.1f}s"
+    )
+    out: dict = {
+        "shard_classes": n_classes,
+        "shard_base_per_class": base_per_class,
+        "shard_test_rows": n_classes * test_per_class,
+    }
 
     def one(tag: str, per_class: int, n_shards: int, raw: Path) -> None:
         res = run_shard_process(raw, workdir / f"shards-{tag}", n_shards, val_size)
-        log(f"bench_shard: {tag}: {res['rows']:,} rows, {n_shards} shards, "
-            f"{res['drawings_per_s']:,.0f} drawings/s, peak RSS {res['peak_rss_mb']} MiB")
+        log(
+            f"bench_shard: {tag}: {res['rows']:,} rows, {n_shards} shards, "
+            f"{res['drawings_per_s']:,.0f} drawings/s, peak RSS {res['peak_rss_mb']} MiB"
+        )
         shutil.rmtree(workdir / f"shards-{tag}", ignore_errors=True)
         (workdir / f"shards-{tag}-report.json").unlink(missing_ok=True)
-        out.update({
-            f"shard_rows_{tag}": res["rows"],
-            f"shard_n_shards_{tag}": n_shards,
-            f"shard_drawings_per_shard_{tag}": res["drawings_per_shard"],
-            f"shard_seconds_{tag}": res["seconds"],
-            f"shard_drawings_per_s_{tag}": res["drawings_per_s"],
-            f"shard_peak_rss_mb_{tag}": res["peak_rss_mb"],
-            f"shard_import_rss_mb_{tag}": res["import_rss_mb"],
-            f"shard_output_mb_{tag}": res["output_mb"],
-        })
+        out.update(
+            {
+                f"shard_rows_{tag}": res["rows"],
+                f"shard_n_shards_{tag}": n_shards,
+                f"shard_drawings_per_shard_{tag}": res["drawings_per_shard"],
+                f"shard_seconds_{tag}": res["seconds"],
+                f"shard_drawings_per_s_{tag}": res["drawings_per_s"],
+                f"shard_peak_rss_mb_{tag}": res["peak_rss_mb"],
+                f"shard_import_rss_mb_{tag}": res["import_rss_mb"],
+                f"shard_output_mb_{tag}": res["output_mb"],
+            }
+        )
 
     copies = max(1, round(large_per_class / small_per_class))
     sizes = [("small", small_per_class, small_shards, 1)]
     if not skip_large:
-        sizes += [("large", large_per_class, large_shards, 1),
-                  ("large_more_classes", small_per_class, large_shards, copies)]
+        sizes += [
+            ("large", large_per_class, large_shards, 1),
+            ("large_more_classes", small_per_class, large_shards, copies),
+        ]
     for tag, per_class, n_shards, class_copies in sizes:
         raw = workdir / f"raw-{tag}"
         t0 = time.perf_counter()
         rows = expand_raw(base, raw, per_class, class_copies=class_copies)
-        log(f"bench_shard: {tag}: {rows:,} raw rows ({n_classes * class_copies} class files) "
-            f"written in {time.perf_counter() - t0:.1f}s")
+        log(
+            f"bench_shard: {tag}: {rows:,} raw rows ({n_classes * class_copies} class files) "
+            f"written in {time.perf_counter() - t0:.1f}s"
+        )
         one(tag, per_class, n_shards, raw)
         out[f"shard_classes_{tag}"] = n_classes * class_copies
         out[f"shard_rows_per_class_{tag}"] = per_class
@@ -227,9 +275,11 @@ def bench_shard(workdir: Path, n_classes: int = 24, small_per_class: int = 20_83
         small = out["shard_peak_rss_mb_small"]
         for tag in ("large", "large_fixed_shards", "large_more_classes"):
             out[f"shard_rss_ratio_{tag}_vs_small"] = round(
-                out[f"shard_peak_rss_mb_{tag}"] / small, 2)
+                out[f"shard_peak_rss_mb_{tag}"] / small, 2
+            )
         out["shard_size_ratio_large_vs_small"] = round(
-            out["shard_rows_large"] / out["shard_rows_small"], 2)
+            out["shard_rows_large"] / out["shard_rows_small"], 2
+        )
     return out
 
 
@@ -244,8 +294,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--skip-large", action="store_true")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="doodle-bench-shard-") as tmp:
-        kw = dict(small_per_class=250, large_per_class=1000, small_shards=2, large_shards=8,
-                  base_per_class=50, test_per_class=5, val_size=50) if a.quick else {}
+        kw = (
+            dict(
+                small_per_class=250,
+                large_per_class=1000,
+                small_shards=2,
+                large_shards=8,
+                base_per_class=50,
+                test_per_class=5,
+                val_size=50,
+            )
+            if a.quick
+            else {}
+        )
         print(json.dumps(bench_shard(Path(tmp), skip_large=a.skip_large, **kw), indent=2))
 
 

@@ -42,7 +42,7 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from doodle.augment import Augment  # noqa: E402
-from doodle.shards import open_shard, read_classes, train_shard_paths  # noqa: E402
+from doodle.shard_format import open_shard, read_classes, train_shard_paths  # noqa: E402
 
 # params.yaml's train.augment defaults: loaders are timed as training runs them.
 AUGMENT = Augment(flip=0.5, scale=0.1, shift=0.05, rotate=8, stroke_dropout=0.05)
@@ -64,8 +64,7 @@ def ensure_tfrecords(shard_dir: Path, tfrec_dir: Path | None, workdir: Path) -> 
     return Path(tfrec_dir)
 
 
-def write_textline_csv(shard_paths: list[Path], classes: list[str], path: Path,
-                       limit: int) -> int:
+def write_textline_csv(shard_paths: list[Path], classes: list[str], path: Path, limit: int) -> int:
     """Up to ``limit`` training drawings as a ``drawing,word`` CSV (Kaggle's JSON style)."""
     n = 0
     with open(path, "w", newline="") as f:
@@ -99,8 +98,12 @@ def textline_dataset(csv_path: Path, classes: list[str], batch_size: int, img_si
     """``TextLineDataset`` + per-line ``tf.py_function`` rendering, as in the source notes."""
     import tensorflow as tf
 
-    table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
-        tf.constant(classes), tf.range(len(classes), dtype=tf.int64)), default_value=-1)
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(
+            tf.constant(classes), tf.range(len(classes), dtype=tf.int64)
+        ),
+        default_value=-1,
+    )
 
     def parse(line):
         drawing, word = tf.io.decode_csv(line, record_defaults=[[""], [""]])
@@ -112,14 +115,22 @@ def textline_dataset(csv_path: Path, classes: list[str], batch_size: int, img_si
         return img, tf.one_hot(label, len(classes))
 
     autotune = tf.data.AUTOTUNE
-    return (tf.data.TextLineDataset(str(csv_path)).skip(1).repeat()
-            .map(parse, num_parallel_calls=autotune).map(draw, num_parallel_calls=autotune)
-            .shuffle(3000).batch(batch_size).prefetch(autotune))
+    return (
+        tf.data.TextLineDataset(str(csv_path))
+        .skip(1)
+        .repeat()
+        .map(parse, num_parallel_calls=autotune)
+        .map(draw, num_parallel_calls=autotune)
+        .shuffle(3000)
+        .batch(batch_size)
+        .prefetch(autotune)
+    )
 
 
 # -- disk -----------------------------------------------------------------------------------
-def image_tfrecord_bytes(shard_paths: list[Path], img_size: int, n: int, path: Path
-                         ) -> tuple[float, int]:
+def image_tfrecord_bytes(
+    shard_paths: list[Path], img_size: int, n: int, path: Path
+) -> tuple[float, int]:
     """(bytes per drawing, drawings) of a GZIP TFRecord of up to ``n`` pre-rendered raw uint8
     images + label, taken from the shards in order."""
     import tensorflow as tf
@@ -134,10 +145,16 @@ def image_tfrecord_bytes(shard_paths: list[Path], img_size: int, n: int, path: P
             k = min(n - done, len(shard))
             images = render(shard.drawings, np.arange(k), img_size, 1, 6.0)
             for img, label in zip(images, np.asarray(shard.label[:k]), strict=True):
-                w.write(tf.train.Example(features=tf.train.Features(feature={
-                    "image": F(bytes_list=tf.train.BytesList(value=[img.tobytes()])),
-                    "label": F(int64_list=tf.train.Int64List(value=[int(label)]))}))
-                    .SerializeToString())
+                w.write(
+                    tf.train.Example(
+                        features=tf.train.Features(
+                            feature={
+                                "image": F(bytes_list=tf.train.BytesList(value=[img.tobytes()])),
+                                "label": F(int64_list=tf.train.Int64List(value=[int(label)])),
+                            }
+                        )
+                    ).SerializeToString()
+                )
             done += k
             if done >= n:
                 break
@@ -145,8 +162,9 @@ def image_tfrecord_bytes(shard_paths: list[Path], img_size: int, n: int, path: P
 
 
 # -- timing ---------------------------------------------------------------------------------
-def _rate(make: Callable[[], tuple[Iterator, Callable[[], None]]], seconds: float,
-          warmup: int) -> tuple[float, float, float]:
+def _rate(
+    make: Callable[[], tuple[Iterator, Callable[[], None]]], seconds: float, warmup: int
+) -> tuple[float, float, float]:
     """(batches per wall second, per CPU second, start-up seconds) after ``warmup`` batches."""
     t0 = time.perf_counter()
     it, close = make()
@@ -166,11 +184,21 @@ def _rate(make: Callable[[], tuple[Iterator, Callable[[], None]]], seconds: floa
     return n / wall, n / max(cpu, 1e-9), startup
 
 
-def bench_tfdata(shard_dir: Path, tfrec_dir: Path | None = None, batch_size: int = 128,
-                 img_size: int = 64, seconds: float = 10.0, *, workers: int = 2,
-                 rounds: int = 2, warmup: int = 3, shuffle_buffer: int = 50_000,
-                 csv_rows: int = 20_000, image_sample: int = 2_000,
-                 log: Callable[[str], None] = print) -> dict:
+def bench_tfdata(
+    shard_dir: Path,
+    tfrec_dir: Path | None = None,
+    batch_size: int = 128,
+    img_size: int = 64,
+    seconds: float = 10.0,
+    *,
+    workers: int = 2,
+    rounds: int = 2,
+    warmup: int = 3,
+    shuffle_buffer: int = 50_000,
+    csv_rows: int = 20_000,
+    image_sample: int = 2_000,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Time the three loaders on ``shard_dir``'s training shards and measure bytes/drawing.
 
     ``tfrec_dir``: existing TFRecords of those shards, or where to convert them (a temp
@@ -192,24 +220,40 @@ def bench_tfdata(shard_dir: Path, tfrec_dir: Path | None = None, batch_size: int
     with tempfile.TemporaryDirectory(prefix="bench-tfdata-") as tmp:
         work = Path(tmp)
         t0 = time.perf_counter()
-        tfrec_dir = ensure_tfrecords(shard_dir, None if tfrec_dir is None else Path(tfrec_dir),
-                                     work)
+        tfrec_dir = ensure_tfrecords(
+            shard_dir, None if tfrec_dir is None else Path(tfrec_dir), work
+        )
         convert_s = time.perf_counter() - t0
         files = split_files(tfrec_dir, "train")
         csv_path = work / "train.csv"
         n_csv = write_textline_csv(paths, classes, csv_path, csv_rows)
 
         def tfdata():
-            ds = make_tf_dataset(files, batch_size=batch_size, img_size=img_size,
-                                 n_classes=len(classes), training=True, seed=0,
-                                 augment=AUGMENT, shuffle_buffer=shuffle_buffer)
+            ds = make_tf_dataset(
+                files,
+                batch_size=batch_size,
+                img_size=img_size,
+                n_classes=len(classes),
+                training=True,
+                seed=0,
+                augment=AUGMENT,
+                shuffle_buffer=shuffle_buffer,
+            )
             return iter(ds), lambda: None
 
         def pydataset():
-            ds = DrawingDataset(paths, batch_size=batch_size, img_size=img_size,
-                                n_classes=len(classes), training=True, seed=0, augment=AUGMENT,
-                                shuffle_buffer=shuffle_buffer, steps_per_epoch=10**7,
-                                workers=workers)
+            ds = DrawingDataset(
+                paths,
+                batch_size=batch_size,
+                img_size=img_size,
+                n_classes=len(classes),
+                training=True,
+                seed=0,
+                augment=AUGMENT,
+                shuffle_buffer=shuffle_buffer,
+                steps_per_epoch=10**7,
+                workers=workers,
+            )
             try:
                 from keras.src.trainers.data_adapters.py_dataset_adapter import (
                     PyDatasetAdapter,
@@ -229,8 +273,10 @@ def bench_tfdata(shard_dir: Path, tfrec_dir: Path | None = None, batch_size: int
         for r in range(max(1, rounds)):
             for name, make in variants.items():
                 wall, cpu, startup = _rate(make, seconds / max(1, rounds), warmup)
-                log(f"bench_tfdata: round {r + 1} {name}: {wall:.1f} batches/s "
-                    f"({cpu:.1f} per CPU-s, start-up {startup:.1f}s)")
+                log(
+                    f"bench_tfdata: round {r + 1} {name}: {wall:.1f} batches/s "
+                    f"({cpu:.1f} per CPU-s, start-up {startup:.1f}s)"
+                )
                 old = best.get(name)
                 if old is None or wall > old[0]:
                     best[name] = [wall, cpu, startup]
@@ -245,21 +291,25 @@ def bench_tfdata(shard_dir: Path, tfrec_dir: Path | None = None, batch_size: int
         }
         for size in (64, 128):
             per[f"tfrecord_images_{size}"], n_img = image_tfrecord_bytes(
-                paths, size, image_sample, work / f"images-{size}.tfrec")
+                paths, size, image_sample, work / f"images-{size}.tfrec"
+            )
 
     out: dict = {
-        "tfdata_batch_size": batch_size, "tfdata_img_size": img_size,
-        "tfdata_workers_pydataset": workers, "tfdata_train_drawings": n_train,
-        "tfdata_seconds_per_loader": seconds, "tfdata_rounds": rounds,
-        "tfdata_convert_s": round(convert_s, 2), "tfdata_cpu_count": os.cpu_count(),
+        "tfdata_batch_size": batch_size,
+        "tfdata_img_size": img_size,
+        "tfdata_workers_pydataset": workers,
+        "tfdata_train_drawings": n_train,
+        "tfdata_seconds_per_loader": seconds,
+        "tfdata_rounds": rounds,
+        "tfdata_convert_s": round(convert_s, 2),
+        "tfdata_cpu_count": os.cpu_count(),
         "tfdata_tensorflow": tf.__version__,
     }
     for name, (wall, cpu, startup) in best.items():
         out[f"{name}_batches_per_s"] = round(wall, 2)
         out[f"{name}_images_per_cpu_s"] = round(cpu * batch_size, 1)
         out[f"{name}_startup_s"] = round(startup, 2)
-    out["tfdata_ratio_vs_textline"] = round(
-        best["tfdata"][0] / best["textline_pyfunction"][0], 2)
+    out["tfdata_ratio_vs_textline"] = round(best["tfdata"][0] / best["textline_pyfunction"][0], 2)
     out["tfdata_ratio_vs_pydataset"] = round(best["tfdata"][0] / best["pydataset"][0], 2)
     for k, v in per.items():
         out[f"bytes_per_drawing_{k}"] = round(v, 1)
@@ -273,17 +323,31 @@ def _synthetic_shards(dest: Path) -> Path:
     from doodle.synthetic import write_synthetic
 
     write_synthetic(dest / "raw", 500, 5, seed=0, n_classes=24)
-    shard_dataset(dest / "raw", dest / "shards", n_shards=4, val_size=500, seed=0,
-                  report_path=dest / "shard.json")
+    shard_dataset(
+        dest / "raw",
+        dest / "shards",
+        n_shards=4,
+        val_size=500,
+        seed=0,
+        report_path=dest / "shard.json",
+    )
     return dest / "shards"
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--shard-dir", type=Path, default=None,
-                    help="training shards (default: data/shards, else synthetic ones)")
-    ap.add_argument("--tfrec-dir", type=Path, default=None,
-                    help="their TFRecords, or where to write them (default: a temp folder)")
+    ap.add_argument(
+        "--shard-dir",
+        type=Path,
+        default=None,
+        help="training shards (default: data/shards, else synthetic ones)",
+    )
+    ap.add_argument(
+        "--tfrec-dir",
+        type=Path,
+        default=None,
+        help="their TFRecords, or where to write them (default: a temp folder)",
+    )
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--img-size", type=int, default=64)
     ap.add_argument("--seconds", type=float, default=10.0, help="per loader")
@@ -295,8 +359,14 @@ def main(argv: list[str] | None = None) -> None:
         if shard_dir is None:
             default = ROOT / "data" / "shards"
             shard_dir = default if train_shard_paths(default) else _synthetic_shards(Path(tmp))
-        fig = bench_tfdata(shard_dir, args.tfrec_dir, args.batch_size, args.img_size,
-                           args.seconds, workers=args.workers)
+        fig = bench_tfdata(
+            shard_dir,
+            args.tfrec_dir,
+            args.batch_size,
+            args.img_size,
+            args.seconds,
+            workers=args.workers,
+        )
     text = json.dumps(fig, indent=2)
     print(text)
     if args.out:

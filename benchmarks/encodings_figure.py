@@ -25,8 +25,16 @@ from benchmarks.reference import SAMPLE_DIR, reference_image  # noqa: E402
 from doodle.render import render  # noqa: E402
 from doodle.strokes import pack, parse_drawing  # noqa: E402
 
-CLASSES = ("cat", "The Eiffel Tower", "bicycle", "snail", "butterfly", "hot air balloon",
-           "umbrella", "house")
+CLASSES = (
+    "cat",
+    "The Eiffel Tower",
+    "bicycle",
+    "snail",
+    "butterfly",
+    "hot air balloon",
+    "umbrella",
+    "house",
+)
 ROWS = ("grey (channels=1)", "time channels as RGB", "reference: cv2 256 + resize")
 SIZE = 128
 PAD = 8
@@ -62,11 +70,14 @@ def make_figure(drawings_json: list[str], classes: tuple[str, ...] = CLASSES) ->
     for c, word in enumerate(classes):
         x = LEFT + c * (SIZE + PAD)
         _text(fig, word if len(word) <= 18 else word[:17] + ".", x + 2, TOP - 10)
-        tiles = (cv2.cvtColor(grey[c], cv2.COLOR_GRAY2BGR), rgb[c][..., ::-1],
-                 cv2.cvtColor(ref[c], cv2.COLOR_GRAY2BGR))
+        tiles = (
+            cv2.cvtColor(grey[c], cv2.COLOR_GRAY2BGR),
+            rgb[c][..., ::-1],
+            cv2.cvtColor(ref[c], cv2.COLOR_GRAY2BGR),
+        )
         for r, tile in enumerate(tiles):
             y = TOP + r * (SIZE + PAD)
-            fig[y:y + SIZE, x:x + SIZE] = tile
+            fig[y : y + SIZE, x : x + SIZE] = tile
     for r, label in enumerate(ROWS):
         y = TOP + r * (SIZE + PAD) + SIZE // 2
         words = label.split(": ") if ": " in label else label.rsplit(" ", 1)

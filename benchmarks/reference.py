@@ -19,26 +19,46 @@ BASE_SIZE = 256
 SAMPLE_DIR = Path("/work/shared/data/quickdraw-real-sample")
 
 
-def reference_image(drawing_json: str, img_size: int, line_width: int = 6,
-                    time_colour: bool = True,
-                    interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+def reference_image(
+    drawing_json: str,
+    img_size: int,
+    line_width: int = 6,
+    time_colour: bool = True,
+    interpolation: int = cv2.INTER_LINEAR,
+) -> np.ndarray:
     """Render one JSON drawing the reference way -> ``(img_size, img_size) uint8``.
 
     ``interpolation`` defaults to ``cv2.resize``'s own default (bilinear), as the kernels used.
     """
+    return reference_strokes_image(
+        json.loads(drawing_json), img_size, line_width, time_colour, interpolation
+    )
+
+
+def reference_strokes_image(
+    strokes,
+    img_size: int,
+    line_width: int = 6,
+    time_colour: bool = True,
+    interpolation: int = cv2.INTER_LINEAR,
+) -> np.ndarray:
+    """:func:`reference_image` of a parsed drawing (a list of ``(xs, ys)`` strokes)."""
     img = np.zeros((BASE_SIZE, BASE_SIZE), np.uint8)
-    for t, stroke in enumerate(json.loads(drawing_json)):
+    for t, stroke in enumerate(strokes):
         xs, ys = stroke[0], stroke[1]
         colour = 255 - min(t, 10) * 13 if time_colour else 255
         for i in range(len(xs) - 1):
-            cv2.line(img, (xs[i], ys[i]), (xs[i + 1], ys[i + 1]), colour, line_width)
+            cv2.line(
+                img, (int(xs[i]), int(ys[i])), (int(xs[i + 1]), int(ys[i + 1])), colour, line_width
+            )
     if img_size != BASE_SIZE:
         return cv2.resize(img, (img_size, img_size), interpolation=interpolation)
     return img
 
 
-def load_sample_json(sample_dir: Path = SAMPLE_DIR, split: str = "train_simplified"
-                     ) -> tuple[list[str], list[str]]:
+def load_sample_json(
+    sample_dir: Path = SAMPLE_DIR, split: str = "train_simplified"
+) -> tuple[list[str], list[str]]:
     """The ``drawing`` cells and ``word`` labels of every CSV in the real sample, file by file."""
     drawings: list[str] = []
     words: list[str] = []

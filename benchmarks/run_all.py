@@ -54,24 +54,37 @@ TABLE: list[tuple[str, str, str]] = [
     ("render_per_core_128_wall", "Render, ours, 128 px, per wall-clock second", "drawings/s"),
     ("render_rgb_per_core_64", "Render, ours, 3 time channels, 64 px", "drawings/s/core"),
     ("render_rgb_per_core_128", "Render, ours, 3 time channels, 128 px", "drawings/s/core"),
-    ("baseline_render_per_core_64", "Render, cv2 reference (source docs), 64 px",
-     "drawings/s/core"),
-    ("baseline_render_per_core_64_wall", "Render, cv2 reference, 64 px, per wall-clock second",
-     "drawings/s"),
+    (
+        "baseline_render_per_core_64",
+        "Render, cv2 reference (public kernels), 64 px",
+        "drawings/s/core",
+    ),
+    (
+        "baseline_render_per_core_64_wall",
+        "Render, cv2 reference, 64 px, per wall-clock second",
+        "drawings/s",
+    ),
     ("render_speedup_64", "Render speed-up vs reference, 64 px", "x"),
     ("agreement_mad_64", "Ours vs cv2 reference, mean abs. pixel diff., 64 px", "of 255"),
     ("agreement_mad_128", "Ours vs cv2 reference, mean abs. pixel diff., 128 px", "of 255"),
     ("agreement_mad_area_64", "Ours vs cv2 reference (INTER_AREA), MAD, 64 px", "of 255"),
-    ("from_generator_batches_per_s", "Loader: source docs' from_generator", "batches/s"),
+    ("from_generator_batches_per_s", "Loader: reference kernels' from_generator", "batches/s"),
     ("pydataset_direct_batches_per_s", "Loader: PyDataset ds[i], 1 thread", "batches/s"),
     ("pydataset_enqueuer_batches_per_s", "Loader: PyDataset via Keras enqueuer", "batches/s"),
-    ("pydataset_keras_tf_batches_per_s", "Loader: PyDataset via Keras get_tf_dataset",
-     "batches/s"),
+    ("pydataset_keras_tf_batches_per_s", "Loader: PyDataset via Keras get_tf_dataset", "batches/s"),
     ("pydataset_images_per_s", "Loader: PyDataset (enqueuer)", "images/s"),
     ("from_generator_images_per_cpu_s", "Loader: from_generator per CPU-second", "images"),
-    ("baseline_python_only_images_per_cpu_s",
-     "Loader: the same generator without tf.data, per CPU-second", "images"),
+    (
+        "baseline_python_only_images_per_cpu_s",
+        "Loader: the same generator without tf.data, per CPU-second",
+        "images",
+    ),
     ("pydataset_direct_images_per_cpu_s", "Loader: PyDataset ds[i] per CPU-second", "images"),
+    (
+        "sequence_loader_per_s",
+        "Loader: point sequences (arch lstm), ds[i], 1 thread",
+        "sequences/s",
+    ),
     ("loader_ratio_vs_from_generator", "Loader ratio (enqueuer / from_generator)", "x"),
     ("loader_ratio_direct_vs_from_generator", "Loader ratio (1 thread / from_generator)", "x"),
     ("loader_ratio_per_cpu_s", "Loader ratio per CPU-second", "x"),
@@ -79,25 +92,38 @@ TABLE: list[tuple[str, str, str]] = [
     ("shard_peak_rss_mb_small", "Shard stage peak RSS, small", "MiB"),
     ("shard_drawings_per_s_large", "Shard stage, large", "drawings/s"),
     ("shard_peak_rss_mb_large", "Shard stage peak RSS, large", "MiB"),
-    ("shard_peak_rss_mb_large_fixed_shards", "Shard stage peak RSS, large, n_shards fixed",
-     "MiB"),
+    ("shard_peak_rss_mb_large_fixed_shards", "Shard stage peak RSS, large, n_shards fixed", "MiB"),
     ("shard_import_rss_mb_small", "Shard process RSS after imports (floor)", "MiB"),
     ("shard_rss_ratio_large_vs_small", "Shard RSS ratio large/small (shard size fixed)", "x"),
-    ("shard_rss_ratio_large_fixed_shards_vs_small",
-     "Shard RSS ratio large/small (n_shards fixed)", "x"),
-    ("shard_peak_rss_mb_large_more_classes", "Shard stage peak RSS, large via 4x class files",
-     "MiB"),
-    ("shard_rss_ratio_large_more_classes_vs_small",
-     "Shard RSS ratio large/small (4x class files, same chunk and shard size)", "x"),
+    (
+        "shard_rss_ratio_large_fixed_shards_vs_small",
+        "Shard RSS ratio large/small (n_shards fixed)",
+        "x",
+    ),
+    (
+        "shard_peak_rss_mb_large_more_classes",
+        "Shard stage peak RSS, large via 4x class files",
+        "MiB",
+    ),
+    (
+        "shard_rss_ratio_large_more_classes_vs_small",
+        "Shard RSS ratio large/small (4x class files, same chunk and shard size)",
+        "x",
+    ),
 ]
 
 
 def machine_info() -> dict:
     """CPU model, core counts, memory, load and library versions."""
-    info: dict = {"nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                  else os.cpu_count(), "cpu_count": os.cpu_count(),
-                  "cpu_model": platform.processor() or "unknown",
-                  "python": platform.python_version(), "platform": platform.platform()}
+    info: dict = {
+        "nproc": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": platform.processor() or "unknown",
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -129,8 +155,10 @@ def sample_source(workdir: Path, note: Callable[[str], None]) -> tuple[Path, boo
 
     dest = workdir / "synthetic-sample"
     write_synthetic(dest, 250, 5, seed=0, n_classes=24)
-    note(f"real sample not found at {REAL_SAMPLE}: render and loader figures use 6,000 "
-         "synthetic drawings instead")
+    note(
+        f"real sample not found at {REAL_SAMPLE}: render and loader figures use 6,000 "
+        "synthetic drawings instead"
+    )
     return dest, False
 
 
@@ -142,19 +170,28 @@ def _render_section(raw: Path, sizes: tuple[int, ...], seconds: float, repeats: 
 
     drawings, _ = load_sample_json(raw)
     res = _call(bench_render, drawings, sizes, seconds, repeats=repeats)
-    out = {(k if k.startswith(("render_", "baseline_", "agreement_")) else f"render_{k}"): v
-           for k, v in res.items()}
+    out = {
+        (k if k.startswith(("render_", "baseline_", "agreement_")) else f"render_{k}"): v
+        for k, v in res.items()
+    }
     if out.get("baseline_render_per_core_64") and out.get("render_per_core_64"):
         out["render_speedup_64"] = round(
-            out["render_per_core_64"] / out["baseline_render_per_core_64"], 2)
+            out["render_per_core_64"] / out["baseline_render_per_core_64"], 2
+        )
     return out
 
 
 def _loader_shards(raw: Path, dest: Path) -> Path:
     from doodle.sharding import shard_dataset
 
-    shard_dataset(raw, dest, n_shards=2, val_size=0, seed=0,
-                  report_path=dest.parent / "loader-shard-report.json")
+    shard_dataset(
+        raw,
+        dest,
+        n_shards=2,
+        val_size=0,
+        seed=0,
+        report_path=dest.parent / "loader-shard-report.json",
+    )
     return dest
 
 
@@ -164,8 +201,7 @@ def targets_status(fig: dict) -> list[dict]:
     for key, op, thr, what in TARGETS:
         v = fig.get(key)
         met = None if v is None else (v >= thr if op == ">=" else v <= thr)
-        out.append({"key": key, "target": f"{op} {thr:g}", "what": what, "value": v,
-                    "met": met})
+        out.append({"key": key, "target": f"{op} {thr:g}", "what": what, "value": v, "met": met})
     return out
 
 
@@ -186,11 +222,20 @@ def markdown_table(fig: dict, extra_keys: list[str] | None = None) -> str:
     status = {t["key"]: t["met"] for t in targets_status(fig)}
     rows = list(TABLE)
     known = {k for k, _, _ in TABLE}
-    figure_like = ("per_s", "per_cpu", "ratio", "bytes_per_drawing", "_gb", "startup_s",
-                   "convert_s")
-    rows += [(k, k, "") for k in extra_keys or []
-             if k not in known and any(w in k for w in figure_like)
-             and not k.endswith("_sample")]
+    figure_like = (
+        "per_s",
+        "per_cpu",
+        "ratio",
+        "bytes_per_drawing",
+        "_gb",
+        "startup_s",
+        "convert_s",
+    )
+    rows += [
+        (k, k, "")
+        for k in extra_keys or []
+        if k not in known and any(w in k for w in figure_like) and not k.endswith("_sample")
+    ]
     lines = ["| Figure | Value | Unit | Target | Met |", "|---|---:|---|---|---|"]
     for key, label, unit in rows:
         v = fig.get(key)
@@ -198,8 +243,10 @@ def markdown_table(fig: dict, extra_keys: list[str] | None = None) -> str:
             continue
         met = status.get(key)
         label = f"`{key}`" if label == key else f"{label} (`{key}`)"
-        lines.append(f"| {label} | {_fmt(v)} | {unit} | {target.get(key, '')} | "
-                     f"{'' if met is None else ('yes' if met else 'NO')} |")
+        lines.append(
+            f"| {label} | {_fmt(v)} | {unit} | {target.get(key, '')} | "
+            f"{'' if met is None else ('yes' if met else 'NO')} |"
+        )
     return "\n".join(lines)
 
 
@@ -244,8 +291,9 @@ def run(args: argparse.Namespace, workdir: Path, log: Callable[[str], None] = pr
             sections[name] = round(time.perf_counter() - t0, 1)
         clash = [k for k in res if k in fig]
         if clash:  # never let a later section overwrite an earlier one's figure
-            note(f"{name}: keys {clash} already measured by another section; stored as "
-                 f"{name}_<key>")
+            note(
+                f"{name}: keys {clash} already measured by another section; stored as {name}_<key>"
+            )
             res = {(f"{name}_{k}" if k in clash else k): v for k, v in res.items()}
         section_keys[name] = list(res)
         fig.update(res)
@@ -257,17 +305,26 @@ def run(args: argparse.Namespace, workdir: Path, log: Callable[[str], None] = pr
     secs = args.seconds if args.seconds is not None else (0.3 if quick else 5.0)
 
     # bench_render: ``repeats`` windows of ``seconds`` per figure, the median counts.
-    section("render", lambda: _render_section(raw, (64, 128), secs / 5 if not quick else secs,
-                                              1 if quick else 5))
+    section(
+        "render",
+        lambda: _render_section(raw, (64, 128), secs / 5 if not quick else secs, 1 if quick else 5),
+    )
     shard_dir = workdir / "loader-shards"
 
     def loader() -> dict:
         from benchmarks.bench_loader import bench_loader
 
-        return bench_loader(_loader_shards(raw, shard_dir), workdir / "loader.csv",
-                            batch_size=args.batch_size, img_size=64,
-                            seconds=secs * (1 if quick else 3), workers=args.workers,
-                            rounds=1 if quick else 4, warmup=1 if quick else 2, log=log)
+        return bench_loader(
+            _loader_shards(raw, shard_dir),
+            workdir / "loader.csv",
+            batch_size=args.batch_size,
+            img_size=64,
+            seconds=secs * (1 if quick else 3),
+            workers=args.workers,
+            rounds=1 if quick else 4,
+            warmup=1 if quick else 2,
+            log=log,
+        )
 
     section("loader", loader)
 
@@ -279,8 +336,17 @@ def run(args: argparse.Namespace, workdir: Path, log: Callable[[str], None] = pr
         if not shard_dir.is_dir():
             _loader_shards(raw, shard_dir)
         quick_kw = dict(rounds=1, warmup=1, csv_rows=1_000, image_sample=100) if quick else {}
-        return _call(bench_tfdata, shard_dir, workdir / "tfrecords", args.batch_size, 64,
-                     secs * (1 if quick else 3), workers=args.workers, log=log, **quick_kw)
+        return _call(
+            bench_tfdata,
+            shard_dir,
+            workdir / "tfrecords",
+            args.batch_size,
+            64,
+            secs * (1 if quick else 3),
+            workers=args.workers,
+            log=log,
+            **quick_kw,
+        )
 
     section("tfdata", tfdata, required=False)
 
@@ -289,8 +355,15 @@ def run(args: argparse.Namespace, workdir: Path, log: Callable[[str], None] = pr
 
         kw: dict = {}
         if quick:
-            kw = dict(small_per_class=250, large_per_class=1000, small_shards=2,
-                      large_shards=8, base_per_class=50, test_per_class=5, val_size=50)
+            kw = dict(
+                small_per_class=250,
+                large_per_class=1000,
+                small_shards=2,
+                large_shards=8,
+                base_per_class=50,
+                test_per_class=5,
+                val_size=50,
+            )
         return bench_shard(workdir / "shard", skip_large=args.skip_shard_large, log=log, **kw)
 
     section("shard", shard)
@@ -300,7 +373,8 @@ def run(args: argparse.Namespace, workdir: Path, log: Callable[[str], None] = pr
     info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     report = {
         "command": "make bench  (= .venv/bin/python benchmarks/run_all.py "
-                   + " ".join(args.argv) + ")",
+        + " ".join(args.argv)
+        + ")",
         "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "quick": quick,
         "machine": info,
@@ -319,17 +393,31 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes, short timings")
-    ap.add_argument("--skip-shard-large", action="store_true",
-                    help="shard only the small dataset (no RSS ratio)")
+    ap.add_argument(
+        "--skip-shard-large",
+        action="store_true",
+        help="shard only the small dataset (no RSS ratio)",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench.json")
-    ap.add_argument("--seconds", type=float, default=None,
-                    help="timing window per measurement (default 5, quick 0.3)")
+    ap.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="timing window per measurement (default 5, quick 0.3)",
+    )
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--workers", type=int, default=2, help="PyDataset enqueuer threads")
-    ap.add_argument("--sections", default=",".join(SECTIONS),
-                    help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)")
-    ap.add_argument("--workdir", type=Path, default=None,
-                    help="keep the generated data here (default: a temp folder, deleted)")
+    ap.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)",
+    )
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep the generated data here (default: a temp folder, deleted)",
+    )
     args = ap.parse_args(argv)
     args.argv = argv
     args.sections = [x.strip() for x in args.sections.split(",") if x.strip()]
@@ -352,13 +440,18 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
     write_json(args.out, report)
     print()
-    print(json.dumps({k: v for k, v in report.items()
-                      if k not in ("targets", "section_keys")}, indent=2))
+    print(
+        json.dumps(
+            {k: v for k, v in report.items() if k not in ("targets", "section_keys")}, indent=2
+        )
+    )
     print()
     m = report["machine"]
-    print(f"Machine: {m['cpu_model']}, nproc={m['nproc']}, "
-          f"{m.get('mem_total_gib', '?')} GiB RAM, load average at start "
-          f"{m['loadavg_start']}, at end {m['loadavg_end']}")
+    print(
+        f"Machine: {m['cpu_model']}, nproc={m['nproc']}, "
+        f"{m.get('mem_total_gib', '?')} GiB RAM, load average at start "
+        f"{m['loadavg_start']}, at end {m['loadavg_end']}"
+    )
     print()
     print(markdown_table(report, report["section_keys"].get("tfdata")))
     print()

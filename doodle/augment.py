@@ -14,10 +14,10 @@ CENTRE = 127.5  # the middle of the 0..255 drawing frame
 class Augment:
     """Augmentation settings (params.yaml ``train.augment``)."""
 
-    flip: float = 0.0            # probability of a horizontal flip
-    scale: float = 0.0           # relative scale jitter, e.g. 0.1 -> x0.9..x1.1
-    shift: float = 0.0           # shift as a fraction of the frame, e.g. 0.05 -> +-12.8 px
-    rotate: float = 0.0          # max rotation in degrees
+    flip: float = 0.0  # probability of a horizontal flip
+    scale: float = 0.0  # relative scale jitter, e.g. 0.1 -> x0.9..x1.1
+    shift: float = 0.0  # shift as a fraction of the frame, e.g. 0.05 -> +-12.8 px
+    rotate: float = 0.0  # max rotation in degrees
     stroke_dropout: float = 0.0  # probability of dropping each stroke
 
     @classmethod

@@ -16,7 +16,7 @@ import sys
 # notes, "failed call to cuInit" on machines without a GPU, absl's pre-init notice).
 # A value the user set wins, so TF_CPP_MIN_LOG_LEVEL=0 brings them all back.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")   # newer TensorFlow logs through absl
+os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")  # newer TensorFlow logs through absl
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 _REQUIRED = ("yaml", "numpy", "tqdm", "keras")
@@ -26,9 +26,11 @@ def _require_environment() -> None:
     """Exit with the fix, not a ModuleNotFoundError, under the wrong interpreter."""
     missing = [m for m in _REQUIRED if importlib.util.find_spec(m) is None]
     if missing:
-        sys.exit(f"error: {sys.executable} lacks the project's packages ({', '.join(missing)})."
-                 " Enter the environment first: `make install && source .venv/bin/activate`"
-                 " (dvc.yaml runs `python` from the PATH).")
+        sys.exit(
+            f"error: {sys.executable} lacks the project's packages ({', '.join(missing)})."
+            " Enter the environment first: `make install && source .venv/bin/activate`"
+            " (dvc.yaml runs `python` from the PATH)."
+        )
 
 
 _require_environment()
@@ -48,7 +50,12 @@ from doodle.fileio import human_bytes, tree_size  # noqa: E402
 # Errors a user can cause and fix: they get one sentence, not a traceback. Anything else
 # (TypeError, KeyError, AttributeError, ...) is a bug and shows its traceback.
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
-    DoodleError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+    DoodleError,
+    FileNotFoundError,
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+)
 
 log = logging.getLogger("doodle")
 
@@ -56,16 +63,22 @@ log = logging.getLogger("doodle")
 def setup_logging() -> None:
     """INFO and up to stderr, one line an event (``<logger>: message``); the libraries'
     Python-side chatter (TensorFlow, absl, matplotlib) only from WARNING up."""
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(name)s: %(levelname)s: %(message)s", force=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(name)s: %(levelname)s: %(message)s",
+        force=True,
+    )
     for name in ("tensorflow", "absl", "matplotlib", "h5py", "numba", "jax", "PIL"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
 # What TensorFlow writes to the C stderr while it loads, before its log level applies.
-_NOISE = re.compile(r"All log messages before absl::InitializeLog|oneDNN custom operations"
-                    r"|Could not find cuda drivers|cuInit|Unable to register cu(DNN|FFT|BLAS)"
-                    r"|computation placer already registered|TF-TRT Warning")
+_NOISE = re.compile(
+    r"All log messages before absl::InitializeLog|oneDNN custom operations"
+    r"|Could not find cuda drivers|cuInit|Unable to register cu(DNN|FFT|BLAS)"
+    r"|computation placer already registered|TF-TRT Warning"
+)
 
 
 @contextlib.contextmanager
@@ -103,8 +116,9 @@ def _sentence(e: BaseException) -> str:
     return " ".join(str(e).split())
 
 
-def run_stage(name: str, main: Callable[[], object], outputs: tuple[str, ...] = (),
-              uses_keras: bool = False) -> None:
+def run_stage(
+    name: str, main: Callable[[], object], outputs: tuple[str, ...] = (), uses_keras: bool = False
+) -> None:
     """Run a stage's ``main``; print ``<stage>: done in Xs (outputs: size)`` or the error.
 
     ``uses_keras`` imports Keras first, quietly. Set ``DOODLE_TRACEBACK=1`` to see the full
@@ -124,6 +138,5 @@ def run_stage(name: str, main: Callable[[], object], outputs: tuple[str, ...] = 
             raise
         print(f"{name}: error: {_sentence(e)}", file=sys.stderr)
         sys.exit(1)
-    sizes = ", ".join(f"{p} {human_bytes(tree_size(Path(p)))}" for p in outputs
-                      if Path(p).exists())
+    sizes = ", ".join(f"{p} {human_bytes(tree_size(Path(p)))}" for p in outputs if Path(p).exists())
     print(f"{name}: done in {time.time() - t0:.1f}s" + (f" ({sizes})" if sizes else ""))

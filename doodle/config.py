@@ -30,7 +30,10 @@ import yaml
 from doodle.augment import Augment
 from doodle.errors import ConfigError
 
-ARCHS = ("mobilenetv2", "mobilenet", "efficientnetb0", "resnet50")
+# Image families render drawings; the sequence family reads their points (no rendering).
+Arch = Literal["mobilenetv2", "mobilenet", "efficientnetb0", "resnet50", "lstm"]
+ARCHS = get_args(Arch)
+SEQUENCE_ARCHS = ("lstm",)
 SOURCES = ("synthetic", "kaggle", "local")
 METHODS = ("best_member", "blend", "stack")
 FINALS = ("auto", *METHODS, *(f"{m}_balanced" for m in METHODS))
@@ -52,15 +55,15 @@ class KaggleData:
     """The competition files through the kaggle package (``data.source: kaggle``)."""
 
     competition: str
-    download_dir: str | None       # None: ~/.cache/doodle/kaggle (reused by every clone)
+    download_dir: str | None  # None: ~/.cache/doodle/kaggle (reused by every clone)
 
 
 @dataclass(frozen=True)
 class LocalData:
     """Files already on disk (``data.source: local``)."""
 
-    path: str | None               # Kaggle-layout folder, competition zip, or ndjson folder
-    ndjson_test_per_class: int     # ndjson has no test split: hold out this many per class
+    path: str | None  # Kaggle-layout folder, competition zip, or ndjson folder
+    ndjson_test_per_class: int  # ndjson has no test split: hold out this many per class
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ class ShardConfig:
     n_shards: int
     val_size: int
     seed: int
-    workers: int   # parse processes (0 = all cores, fewer for small data); same bytes for any
+    workers: int  # parse processes (0 = all cores, fewer for small data); same bytes for any
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class TrainConfig:
 
     channels: Literal[1, 3]
     line_width: float
+    seq_len: int  # points per drawing for the sequence family (arch: lstm)
     alpha: float
     dropout: float
     bn_momentum: float
@@ -117,9 +121,14 @@ class MemberConfig(TrainConfig):
 
     name: str
     img_size: int
-    arch: Literal["mobilenetv2", "mobilenet", "efficientnetb0", "resnet50"]
+    arch: Arch
     seed: int
-    input: Literal["shards", "tfrecord"]   # tfrecord.input: where the drawings are read
+    input: Literal["shards", "tfrecord"]  # tfrecord.input: where the drawings are read
+
+    @property
+    def sequence(self) -> bool:
+        """The stroke-sequence family: point sequences in, no rendering."""
+        return self.arch in SEQUENCE_ARCHS
 
 
 @dataclass(frozen=True)
@@ -150,12 +159,13 @@ class RuntimeConfig:
     predict_batch_size: int
     checkpoint_every: int
     tfrecord_workers: int
+    eager: bool  # run steps eagerly: no graph to trace (tiny runs, debugging)
 
 
 @dataclass(frozen=True)
 class Params:
     img_size: int
-    arch: Literal["mobilenetv2", "mobilenet", "efficientnetb0", "resnet50"]
+    arch: Arch
     seed: int
     data: DataConfig
     shard: ShardConfig
@@ -169,17 +179,25 @@ class Params:
     def member(self, name: str) -> MemberConfig:
         """The resolved recipe of member ``name`` (see ``MemberConfig``)."""
         if name not in self.members:
-            raise ConfigError(f"member {name!r} is not in params.yaml members: "
-                              f"{sorted(self.members)}")
+            raise ConfigError(
+                f"member {name!r} is not in params.yaml members: {sorted(self.members)}"
+            )
         over = self.members[name] or {}
-        merged = {**dataclasses.asdict(self.train),
-                  "img_size": self.img_size, "arch": self.arch, "seed": self.seed}
+        merged = {
+            **dataclasses.asdict(self.train),
+            "img_size": self.img_size,
+            "arch": self.arch,
+            "seed": self.seed,
+        }
         for key, value in over.items():
             if key == "augment":
                 merged["augment"] = {**merged["augment"], **value}
             else:
                 merged[key] = value
-        merged |= {"name": name, "input": self.tfrecord.input}
+        # TFRecords feed the image families' tf.data renderer; the sequence family always
+        # reads its points from the shards
+        sequence = merged["arch"] in SEQUENCE_ARCHS
+        merged |= {"name": name, "input": "shards" if sequence else self.tfrecord.input}
         cfg = _build(MemberConfig, merged, f"members.{name}")
         _check_member(cfg)
         return cfg
@@ -204,8 +222,10 @@ def parse_params(raw: Any, where: str = "params.yaml") -> Params:
         params = _build(Params, raw, "")
         for name, over in params.members.items():
             if over is not None and not isinstance(over, dict):
-                raise ConfigError(f"members.{name} must be a mapping of overrides "
-                                  f"(use {{}} for none), got {over!r}")
+                raise ConfigError(
+                    f"members.{name} must be a mapping of overrides "
+                    f"(use {{}} for none), got {over!r}"
+                )
             _check_overrides(over or {}, f"members.{name}")
         _check(params)
         for name in params.members:
@@ -237,16 +257,24 @@ def _check(p: Params) -> None:
         (p.shard.val_size >= 0, "shard.val_size must be >= 0"),
         (p.shard.workers >= 0, "shard.workers must be >= 0 (0 = every core)"),
         (bool(p.members), "members must name at least one member (e.g. base: {})"),
-        (p.ensemble.final in FINALS,
-         f"ensemble.final must be one of {', '.join(FINALS)}, got {p.ensemble.final!r}"),
-        (0.0 < p.ensemble.score_fraction < 1.0,
-         f"ensemble.score_fraction must be between 0 and 1, got {p.ensemble.score_fraction}"),
+        (
+            p.ensemble.final in FINALS,
+            f"ensemble.final must be one of {', '.join(FINALS)}, got {p.ensemble.final!r}",
+        ),
+        (
+            0.0 < p.ensemble.score_fraction < 1.0,
+            f"ensemble.score_fraction must be between 0 and 1, got {p.ensemble.score_fraction}",
+        ),
         (p.ensemble.stack_folds >= 2, "ensemble.stack_folds must be >= 2"),
         (p.ensemble.stack_top_k >= 1, "ensemble.stack_top_k must be >= 1"),
-        (p.tfrecord.input == "shards" or p.tfrecord.enabled,
-         "tfrecord.input: tfrecord needs tfrecord.enabled: true"),
-        (p.data.source != "local" or bool(p.data.local.path),
-         "data.source: local needs data.local.path (a folder, zip or ndjson folder)"),
+        (
+            p.tfrecord.input == "shards" or p.tfrecord.enabled,
+            "tfrecord.input: tfrecord needs tfrecord.enabled: true",
+        ),
+        (
+            p.data.source != "local" or bool(p.data.local.path),
+            "data.source: local needs data.local.path (a folder, zip or ndjson folder)",
+        ),
         (p.runtime.workers >= 1, "runtime.workers must be >= 1"),
         (p.runtime.tfrecord_workers >= 1, "runtime.tfrecord_workers must be >= 1"),
         (p.runtime.checkpoint_every >= 0, "runtime.checkpoint_every must be >= 0"),
@@ -265,6 +293,8 @@ def _check_member(c: MemberConfig) -> None:
             raise ConfigError(f"{where}: {key} must be >= 1, got {getattr(c, key)}")
     if not 0.0 <= c.label_smoothing < 1.0:
         raise ConfigError(f"{where}: label_smoothing must be in [0, 1)")
+    if c.seq_len < 2:
+        raise ConfigError(f"{where}: seq_len must be >= 2, got {c.seq_len}")
 
 
 # -- a small typed reader (no dependency beyond the standard library) -------------------------
@@ -286,8 +316,10 @@ def _build(cls: type, raw: Any, path: str) -> Any:
             raise ConfigError(_unknown(_join(path, str(key)), str(key), names))
     missing = [n for n in names if n not in raw]
     if missing:
-        raise ConfigError(f"missing key {_join(path, missing[0])} (params.yaml holds every "
-                          "default: restore it from git)")
+        raise ConfigError(
+            f"missing key {_join(path, missing[0])} (params.yaml holds every "
+            "default: restore it from git)"
+        )
     return cls(**{n: _value(hints[n], raw[n], _join(path, n)) for n in names})
 
 
@@ -305,8 +337,7 @@ def _value(tp: Any, v: Any, path: str) -> Any:
         # bools are ints in Python: compare with their type so that 1 != True here
         if any(v == c and type(v) is type(c) for c in choices):
             return v
-        raise ConfigError(f"{path}: expected one of {', '.join(map(repr, choices))}, "
-                          f"got {v!r}")
+        raise ConfigError(f"{path}: expected one of {', '.join(map(repr, choices))}, got {v!r}")
     if origin in (Union, types.UnionType):
         args = get_args(tp)
         if v is None and type(None) in args:

@@ -25,24 +25,43 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from doodle import sequences
 from doodle.augment import Augment, flip_affines, random_affines
+from doodle.config import MemberConfig
 from doodle.errors import InputError
 from doodle.render import render
-from doodle.shards import Shard, open_shard, read_header
+from doodle.shard_format import Shard, open_shard, read_header
+from doodle.strokes import Drawings
 
 
 class DrawingDataset(keras.utils.PyDataset):
     """Batches ``(images uint8 (B, S, S, C), one-hot labels)`` rendered from shard files."""
 
-    def __init__(self, shard_paths: Sequence[Path], *, batch_size: int, img_size: int,
-                 n_classes: int, channels: int = 1, line_width: float = 6.0,
-                 training: bool = False, seed: int = 0, augment: Augment | None = None,
-                 shuffle_buffer: int = 50_000, steps_per_epoch: int | None = None,
-                 epoch: int = 0, start_step: int = 0, with_labels: bool | None = None,
-                 flip: bool = False, workers: int = 1, use_multiprocessing: bool = False,
-                 max_queue_size: int = 10):
-        super().__init__(workers=workers, use_multiprocessing=use_multiprocessing,
-                         max_queue_size=max_queue_size)
+    def __init__(
+        self,
+        shard_paths: Sequence[Path],
+        *,
+        batch_size: int,
+        n_classes: int,
+        img_size: int = 64,
+        channels: int = 1,
+        line_width: float = 6.0,
+        training: bool = False,
+        seed: int = 0,
+        augment: Augment | None = None,
+        shuffle_buffer: int = 50_000,
+        steps_per_epoch: int | None = None,
+        epoch: int = 0,
+        start_step: int = 0,
+        with_labels: bool | None = None,
+        flip: bool = False,
+        workers: int = 1,
+        use_multiprocessing: bool = False,
+        max_queue_size: int = 10,
+    ):
+        super().__init__(
+            workers=workers, use_multiprocessing=use_multiprocessing, max_queue_size=max_queue_size
+        )
         self.paths = [Path(p) for p in shard_paths]
         if not self.paths:
             raise ValueError("no shard files given")
@@ -107,8 +126,9 @@ class DrawingDataset(keras.utils.PyDataset):
     def locate(self, idx: int) -> tuple[np.ndarray, np.ndarray]:
         """(shard index, row in shard) of each drawing of batch ``idx``."""
         if not self.training:
-            pos = np.arange(idx * self.batch_size,
-                            min((idx + 1) * self.batch_size, self.total), dtype=np.int64)
+            pos = np.arange(
+                idx * self.batch_size, min((idx + 1) * self.batch_size, self.total), dtype=np.int64
+            )
             return _split(pos, self.sizes, np.arange(len(self.sizes)))
         g = self._stream_positions(idx)
         pass_no, pos = g // self.total, g % self.total
@@ -141,20 +161,43 @@ class DrawingDataset(keras.utils.PyDataset):
                 drop_seed = rng.integers(0, 2**63, n, dtype=np.uint64)
         elif self.flip:
             affine = flip_affines(n)
-        x = np.empty((n, self.img_size, self.img_size, self.channels), np.uint8)
+        x = np.empty((n, *self.sample_shape), self.sample_dtype)
         labels = np.empty(n, np.int64)
         for s in np.unique(shard_idx):
             sel = np.flatnonzero(shard_idx == s)
             shard = self.shards[s]
-            x[sel] = render(shard.drawings, row[sel], self.img_size, self.channels,
-                            self.line_width, None if affine is None else affine[sel], drop,
-                            None if drop_seed is None else drop_seed[sel])
+            x[sel] = self.encode(
+                shard.drawings,
+                row[sel],
+                None if affine is None else affine[sel],
+                drop,
+                None if drop_seed is None else drop_seed[sel],
+            )
             labels[sel] = shard.label[row[sel]]
         if not self.with_labels:
             return (x,)
         if (labels < 0).any():
             raise InputError(f"unlabelled drawings in {self.paths} cannot be used for training")
         return x, one_hot(labels, self.n_classes)
+
+    # -- what a drawing becomes: an image here, a point sequence in SequenceDataset -------------
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return (self.img_size, self.img_size, self.channels)
+
+    sample_dtype = np.uint8  # the model rescales: batches stay 4x smaller than float32
+
+    def encode(
+        self,
+        drawings: Drawings,
+        rows: np.ndarray,
+        affine: np.ndarray | None,
+        drop: float,
+        drop_seed: np.ndarray | None,
+    ) -> np.ndarray:
+        return render(
+            drawings, rows, self.img_size, self.channels, self.line_width, affine, drop, drop_seed
+        )
 
     # -- whole-split helpers for evaluation --------------------------------------------------
     def column(self, name: str) -> np.ndarray:
@@ -169,14 +212,51 @@ class DrawingDataset(keras.utils.PyDataset):
         return np.concatenate([s.drawings.n_points for s in self.shards])
 
 
+class SequenceDataset(DrawingDataset):
+    """Batches ``(point sequences float32 (B, seq_len, features), one-hot labels)`` for the
+    stroke-sequence family: the same stream, augmentation and order, no rendering."""
+
+    sample_dtype = np.float32
+
+    def __init__(self, shard_paths: Sequence[Path], *, seq_len: int, **kwargs):
+        super().__init__(shard_paths, **kwargs)
+        self.seq_len = int(seq_len)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return (self.seq_len, len(sequences.FEATURES))
+
+    def encode(
+        self,
+        drawings: Drawings,
+        rows: np.ndarray,
+        affine: np.ndarray | None,
+        drop: float,
+        drop_seed: np.ndarray | None,
+    ) -> np.ndarray:
+        return sequences.encode(drawings, rows, self.seq_len, affine, drop, drop_seed)
+
+
+def member_dataset(cfg: MemberConfig, shard_paths: Sequence[Path], **kwargs) -> DrawingDataset:
+    """The dataset a member's model reads: images rendered its way, or point sequences."""
+    if cfg.sequence:
+        return SequenceDataset(shard_paths, seq_len=cfg.seq_len, **kwargs)
+    return DrawingDataset(
+        shard_paths,
+        img_size=cfg.img_size,
+        channels=cfg.channels,
+        line_width=cfg.line_width,
+        **kwargs,
+    )
+
+
 def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:
     out = np.zeros((len(labels), n_classes), np.float32)
     out[np.arange(len(labels)), labels] = 1.0
     return out
 
 
-def _split(pos: np.ndarray, sizes: np.ndarray, order: np.ndarray
-           ) -> tuple[np.ndarray, np.ndarray]:
+def _split(pos: np.ndarray, sizes: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Stream positions over shards concatenated in ``order`` -> (shard index, row)."""
     ends = np.cumsum(sizes)
     k = np.searchsorted(ends, pos, side="right")

@@ -7,12 +7,13 @@ would then cache.
 from __future__ import annotations
 
 import contextlib
+import csv
 import glob
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from doodle.errors import DoodleError
@@ -65,17 +66,6 @@ def remove(path: Path) -> None:
         path.unlink()
 
 
-def clean_stale_temps(folder: Path) -> int:
-    """Delete temp files a killed run left in ``folder``; returns how many."""
-    n = 0
-    folder = Path(folder)
-    if folder.is_dir():
-        for p in folder.glob(".*.tmp-*"):
-            remove(p)
-            n += 1
-    return n
-
-
 def check_disk_space(path: Path, needed_bytes: int, what: str) -> None:
     """Fail early, with the figures, when ``path``'s filesystem lacks ``needed_bytes``."""
     path = Path(path)
@@ -86,7 +76,8 @@ def check_disk_space(path: Path, needed_bytes: int, what: str) -> None:
     if needed_bytes > free:
         raise DiskSpaceError(
             f"{what} needs about {human_bytes(needed_bytes)} in {path} but only "
-            f"{human_bytes(free)} is free; free some space or point the output elsewhere")
+            f"{human_bytes(free)} is free; free some space or point the output elsewhere"
+        )
 
 
 def human_bytes(n: float) -> str:
@@ -110,3 +101,13 @@ def write_json(path: Path, obj) -> None:
     """Write JSON atomically (indented, newline-terminated)."""
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(obj, indent=2) + "\n")
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
+    """Write a CSV (header, then rows) atomically; returns ``path``."""
+    path = Path(path)
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return path

@@ -196,8 +196,9 @@ def download_files(competition: str, names: tuple[str, ...], folder: Path) -> Pa
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.download-", dir=folder))
         try:
             try:
-                client.competition_download_file(competition, name, path=str(tmp), force=True,
-                                                 quiet=False)
+                client.competition_download_file(
+                    competition, name, path=str(tmp), force=True, quiet=False
+                )
             except Exception as e:  # whatever the client raises, the user sees Kaggle's words
                 raise _kaggle_error(competition, e) from e
             got = [p for p in tmp.iterdir() if p.name in (name, name + ".zip")]

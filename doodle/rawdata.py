@@ -33,7 +33,7 @@ from typing import TextIO
 from doodle.errors import DoodleError
 from doodle.layout import SOLUTION_FILE, TEST_FILE, TRAIN_DIR
 
-LOCATION_FILE = "location.json"   # in data/raw when the data is read in place
+LOCATION_FILE = "location.json"  # in data/raw when the data is read in place
 TRAIN_ZIP = f"{TRAIN_DIR}.zip"
 # What reading a damaged archive raises, at open time or mid-stream (CRC, truncation).
 ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, zipfile.LargeZipFile)
@@ -51,7 +51,7 @@ class Member:
     path: str
     member: str | None = None
     inner: str | None = None
-    size: int = 0   # uncompressed bytes
+    size: int = 0  # uncompressed bytes
 
     @property
     def name(self) -> str:
@@ -102,7 +102,7 @@ class RawData:
     classes: dict[str, Member]
     test: Member
     solution: Member | None = None
-    files: list[Path] = field(default_factory=list)   # the files on disk read from
+    files: list[Path] = field(default_factory=list)  # the files on disk read from
 
     def fingerprint(self) -> list[dict]:
         """Names, sizes and modification times of the files on disk (cheap: no reading)."""
@@ -172,24 +172,28 @@ def _scan_zip(zpath: Path, found: dict, files: list[Path], bare_train: bool) -> 
                 p = PurePosixPath(info.filename)
                 if info.is_dir():
                     continue
-                if p.name == TRAIN_ZIP:   # the competition zip nests the train zip
+                if p.name == TRAIN_ZIP:  # the competition zip nests the train zip
                     if info.compress_type != zipfile.ZIP_STORED:
                         # Each class file read would inflate the nested zip from its start.
                         raise RawDataError(
                             f"{zpath}: its {TRAIN_ZIP} is stored compressed, so it cannot be "
                             f"read in place; take it out once (unzip {zpath} {TRAIN_ZIP} "
-                            f"{TEST_FILE} -d <folder>) and set data.local.path to <folder>")
+                            f"{TEST_FILE} -d <folder>) and set data.local.path to <folder>"
+                        )
                     with zipfile.ZipFile(zf.open(info)) as inner:
                         for sub in inner.infolist():
-                            _classify(PurePosixPath(sub.filename), True, found,
-                                      Member(str(zpath), info.filename, sub.filename,
-                                             sub.file_size))
+                            _classify(
+                                PurePosixPath(sub.filename),
+                                True,
+                                found,
+                                Member(str(zpath), info.filename, sub.filename, sub.file_size),
+                            )
                 else:
-                    _classify(p, bare_train, found,
-                              Member(str(zpath), info.filename, size=info.file_size))
+                    _classify(
+                        p, bare_train, found, Member(str(zpath), info.filename, size=info.file_size)
+                    )
     except ZIP_ERRORS as e:
-        raise RawDataError(f"{zpath}: corrupt or truncated zip ({e}); download it again") \
-            from None
+        raise RawDataError(f"{zpath}: corrupt or truncated zip ({e}); download it again") from None
 
 
 def _classify(p: PurePosixPath, bare_train: bool, found: dict, m: Member) -> None:
@@ -205,21 +209,29 @@ def _assemble(path: Path, found: dict, files: list[Path]) -> RawData:
     classes: dict[str, Member] = {}
     for m in found["class"]:
         if m.stem in classes:
-            raise RawDataError(f"{path}: class {m.stem!r} appears twice ({classes[m.stem].name} "
-                               f"and {m.name})")
+            raise RawDataError(
+                f"{path}: class {m.stem!r} appears twice ({classes[m.stem].name} and {m.name})"
+            )
         classes[m.stem] = m
     if not classes:
-        raise RawDataError(f"{path}: no {TRAIN_DIR}/<word>.csv class files (expected Kaggle's "
-                           f"layout: a {TRAIN_DIR}/ folder or {TRAIN_ZIP}, and {TEST_FILE})")
+        raise RawDataError(
+            f"{path}: no {TRAIN_DIR}/<word>.csv class files (expected Kaggle's "
+            f"layout: a {TRAIN_DIR}/ folder or {TRAIN_ZIP}, and {TEST_FILE})"
+        )
     for kind, fname in (("test", TEST_FILE), ("solution", SOLUTION_FILE)):
         if len(found[kind]) > 1:
-            raise RawDataError(f"{path}: {fname} found twice: "
-                               + ", ".join(m.name for m in found[kind]))
+            raise RawDataError(
+                f"{path}: {fname} found twice: " + ", ".join(m.name for m in found[kind])
+            )
     if not found["test"]:
         raise RawDataError(f"{path}: {TEST_FILE} is missing (beside {TRAIN_DIR})")
-    return RawData(origin=str(path), classes=dict(sorted(classes.items())),
-                   test=found["test"][0], solution=(found["solution"] or [None])[0],
-                   files=files)
+    return RawData(
+        origin=str(path),
+        classes=dict(sorted(classes.items())),
+        test=found["test"][0],
+        solution=(found["solution"] or [None])[0],
+        files=files,
+    )
 
 
 def open_raw(raw_dir: Path) -> RawData:

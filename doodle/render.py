@@ -49,7 +49,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from doodle.strokes import Drawings, Stroke, pack
+from doodle.strokes import Drawings, pack
 
 MIN_SIZE, MAX_SIZE = 32, 256
 BASE_SIZE = 256
@@ -87,10 +87,27 @@ def _mix64(z: np.uint64) -> np.uint64:
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _stroke_u(seed: np.uint64, t: int) -> float:
-    """A uniform [0, 1) number for stroke ``t`` of the drawing with ``seed``."""
+def stroke_u(seed: np.uint64, t: int) -> float:
+    """A uniform [0, 1) number for stroke ``t`` of the drawing with ``seed`` (stroke ``t``
+    is dropped when it is below the dropout probability)."""
     z = _mix64(seed + np.uint64(t + 1) * np.uint64(0x9E3779B97F4A7C15))
     return float(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def dropout_fallback(seed: np.uint64, n_strokes: int, drop_prob: float) -> int:
+    """The stroke kept whatever its hash when dropout would drop all ``n_strokes`` (the one
+    with the largest hash), else a value no stroke has (-n_strokes - 1)."""
+    if drop_prob <= 0.0:
+        return -n_strokes - 1
+    best, arg = -1.0, 0
+    for t in range(n_strokes):
+        u = stroke_u(seed, t)
+        if u >= drop_prob:
+            return -n_strokes - 1
+        if u > best:
+            best, arg = u, t
+    return arg
 
 
 # --- 8-lane vector blocks --------------------------------------------------------------
@@ -136,13 +153,15 @@ def _capsule_lanes(builder, px0, py, dx, dy, inv_l2, r, inv_ramp):
     vdx = _splat(builder, dx)
     vdy = _splat(builder, dy)
     vpy = _splat(builder, py)
-    t = builder.fmul(builder.fadd(builder.fmul(px, vdx), builder.fmul(vpy, vdy)),
-                     _splat(builder, inv_l2))
+    t = builder.fmul(
+        builder.fadd(builder.fmul(px, vdx), builder.fmul(vpy, vdy)), _splat(builder, inv_l2)
+    )
     t = _vmin(builder, _vmax(builder, t, _ZEROS), _ONES)
     ex = builder.fsub(px, builder.fmul(t, vdx))
     ey = builder.fsub(vpy, builder.fmul(t, vdy))
-    sqrt = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_VEC, [_VEC]),
-                                          "llvm.sqrt.v8f32")
+    sqrt = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(_VEC, [_VEC]), "llvm.sqrt.v8f32"
+    )
     dist = builder.call(sqrt, [builder.fadd(builder.fmul(ex, ex), builder.fmul(ey, ey))])
     c = builder.fmul(builder.fsub(_splat(builder, r), dist), _splat(builder, inv_ramp))
     return _vmin(builder, c, _ONES), t
@@ -164,8 +183,9 @@ def _cover8(typingctx, cov, q, px0, py, dx, dy, inv_l2, r, inv_ramp):
 
 
 @intrinsic
-def _cover8_rgb(typingctx, cov, col1, col2, q, px0, py, dx, dy, inv_l2, r, inv_ramp,
-                p1a, d1, p2a, d2):
+def _cover8_rgb(
+    typingctx, cov, col1, col2, q, px0, py, dx, dy, inv_l2, r, inv_ramp, p1a, d1, p2a, d2
+):
     """:func:`_cover8`, and where the coverage grows, ``col? = p?a + d? * t`` (t along the
     segment): the time channels take the colour of the segment covering a pixel most."""
     f = types.float32
@@ -198,8 +218,9 @@ def _blend8(typingctx, acc, cov, q, g0):
         pc = _lanes_ptr(context, builder, signature.args[1], args[1], args[2])
         v = _load8(builder, pa)
         c = _load8(builder, pc)
-        builder.store(builder.fadd(v, builder.fmul(builder.fsub(_splat(builder, args[3]), v), c)),
-                      pa, align=4)
+        builder.store(
+            builder.fadd(v, builder.fmul(builder.fsub(_splat(builder, args[3]), v), c)), pa, align=4
+        )
         builder.store(_ZEROS, pc, align=4)
         return context.get_dummy_value()
 
@@ -217,9 +238,11 @@ def _blend8_rgb(typingctx, acc, cov, col1, col2, q, plane, g0):
         q, plane = args[4], args[5]
         pc = _lanes_ptr(context, builder, cov_t, args[1], q)
         c = _load8(builder, pc)
-        targets = (_splat(builder, args[6]),
-                   _load8(builder, _lanes_ptr(context, builder, c1_t, args[2], q)),
-                   _load8(builder, _lanes_ptr(context, builder, c2_t, args[3], q)))
+        targets = (
+            _splat(builder, args[6]),
+            _load8(builder, _lanes_ptr(context, builder, c1_t, args[2], q)),
+            _load8(builder, _lanes_ptr(context, builder, c2_t, args[3], q)),
+        )
         for ch, colour in enumerate(targets):
             qc = builder.add(q, builder.mul(plane, ir.Constant(plane.type, ch)))
             pa = _lanes_ptr(context, builder, acc_t, args[0], qc)
@@ -232,8 +255,26 @@ def _blend8_rgb(typingctx, acc, cov, col1, col2, q, plane, g0):
 
 
 @numba.njit(cache=True, nogil=True)
-def _segment(cov, col1, col2, spans, n_spans, size, stride, nch, ax, ay, bx, by, r, inv_ramp,
-             p1a, p1b, p2a, p2b):
+def _segment(
+    cov,
+    col1,
+    col2,
+    spans,
+    n_spans,
+    size,
+    stride,
+    nch,
+    ax,
+    ay,
+    bx,
+    by,
+    r,
+    inv_ramp,
+    p1a,
+    p1b,
+    p2a,
+    p2b,
+):
     """Raise the stroke layer ``cov`` to the coverage of the capsule (a, b) (target pixels).
 
     ``r`` is the radius where coverage reaches 0; it rises by ``inv_ramp`` per pixel inwards,
@@ -289,8 +330,23 @@ def _segment(cov, col1, col2, spans, n_spans, size, stride, nch, ax, ay, bx, by,
             if nch == 1:
                 _cover8(cov, p0 + k * _LANES, px0, py, fdx, fdy, finv_l2, fr, finv_ramp)
             else:
-                _cover8_rgb(cov, col1, col2, p0 + k * _LANES, px0, py, fdx, fdy, finv_l2, fr,
-                            finv_ramp, fp1a, fd1, fp2a, fd2)
+                _cover8_rgb(
+                    cov,
+                    col1,
+                    col2,
+                    p0 + k * _LANES,
+                    px0,
+                    py,
+                    fdx,
+                    fdy,
+                    finv_l2,
+                    fr,
+                    finv_ramp,
+                    fp1a,
+                    fd1,
+                    fp2a,
+                    fd2,
+                )
     return n_spans
 
 
@@ -314,14 +370,14 @@ def _store(img, acc, size, stride, nch):
     plane = size * stride
     half = np.float32(0.5)
     for y in range(size):
-        src = acc[y * stride:y * stride + size]
-        dst = img[y * size * nch:(y + 1) * size * nch]
+        src = acc[y * stride : y * stride + size]
+        dst = img[y * size * nch : (y + 1) * size * nch]
         if nch == 1:
             for x in range(size):
                 dst[x] = np.uint8(src[x] + half)
         else:
-            src1 = acc[plane + y * stride:plane + y * stride + size]
-            src2 = acc[2 * plane + y * stride:2 * plane + y * stride + size]
+            src1 = acc[plane + y * stride : plane + y * stride + size]
+            src2 = acc[2 * plane + y * stride : 2 * plane + y * stride + size]
             for x in range(size):
                 dst[3 * x] = np.uint8(src[x] + half)
                 dst[3 * x + 1] = np.uint8(src1[x] + half)
@@ -330,8 +386,9 @@ def _store(img, acc, size, stride, nch):
 
 
 @numba.njit(cache=True, nogil=True)
-def _render_kernel(xy, stroke_offsets, drawing_offsets, idx, size, nch, hw, ramp, mats,
-                   drop_prob, drop_seed, out):
+def _render_kernel(
+    xy, stroke_offsets, drawing_offsets, idx, size, nch, hw, ramp, mats, drop_prob, drop_seed, out
+):
     """Render drawings ``idx`` into ``out`` (B, size, size, nch); ``mats`` (B, 2, 3) maps
     256-scale points straight to target pixel coordinates."""
     nb = idx.shape[0]
@@ -359,26 +416,13 @@ def _render_kernel(xy, stroke_offsets, drawing_offsets, idx, size, nch, hw, ramp
         m11 = mats[b, 1, 1]
         m12 = mats[b, 1, 2]
         seed = drop_seed[b]
-        # Stroke dropout: if the hash drops every stroke, keep the one with the largest hash.
-        keep_fallback = -1
-        if drop_prob > 0.0:
-            best = -1.0
-            n_kept = 0
-            for s in range(s0, s1):
-                u = _stroke_u(seed, s - s0)
-                if u >= drop_prob:
-                    n_kept += 1
-                if u > best:
-                    best = u
-                    keep_fallback = s
-            if n_kept > 0:
-                keep_fallback = -1
+        keep_fallback = s0 + dropout_fallback(seed, s1 - s0, drop_prob)
         p_first = stroke_offsets[s0]
         n_pts = stroke_offsets[s1] - p_first
         inv_pts = 200.0 / (n_pts - 1) if n_pts > 1 else 0.0
         for s in range(s0, s1):
             t = s - s0
-            if drop_prob > 0.0 and s != keep_fallback and _stroke_u(seed, t) < drop_prob:
+            if drop_prob > 0.0 and s != keep_fallback and stroke_u(seed, t) < drop_prob:
                 continue
             a = stroke_offsets[s]
             e = stroke_offsets[s + 1]
@@ -392,8 +436,26 @@ def _render_kernel(xy, stroke_offsets, drawing_offsets, idx, size, nch, hw, ramp
             n_spans = 0
             p1a = 255.0 - (a - p_first) * inv_pts
             if e - a == 1:  # a one-point stroke is a dot
-                n_spans = _segment(cov, col1, col2, spans, 0, size, stride, nch, ax, ay, ax, ay,
-                                   r, inv_ramp, p1a, p1a, 255.0, 255.0)
+                n_spans = _segment(
+                    cov,
+                    col1,
+                    col2,
+                    spans,
+                    0,
+                    size,
+                    stride,
+                    nch,
+                    ax,
+                    ay,
+                    ax,
+                    ay,
+                    r,
+                    inv_ramp,
+                    p1a,
+                    p1a,
+                    255.0,
+                    255.0,
+                )
             for k in range(a + 1, e):
                 x = float(xy[k, 0])
                 y = float(xy[k, 1])
@@ -404,14 +466,32 @@ def _render_kernel(xy, stroke_offsets, drawing_offsets, idx, size, nch, hw, ramp
                     grown = np.empty((2 * spans.shape[0], 2), np.int64)
                     grown[:n_spans] = spans[:n_spans]
                     spans = grown
-                n_spans = _segment(cov, col1, col2, spans, n_spans, size, stride, nch, ax, ay,
-                                   bx, by, r, inv_ramp, p1a, p1b, 255.0 - (k - 1 - a) * inv_s,
-                                   255.0 - (k - a) * inv_s)
+                n_spans = _segment(
+                    cov,
+                    col1,
+                    col2,
+                    spans,
+                    n_spans,
+                    size,
+                    stride,
+                    nch,
+                    ax,
+                    ay,
+                    bx,
+                    by,
+                    r,
+                    inv_ramp,
+                    p1a,
+                    p1b,
+                    255.0 - (k - 1 - a) * inv_s,
+                    255.0 - (k - a) * inv_s,
+                )
                 ax = bx
                 ay = by
                 p1a = p1b
-            _composite(acc, cov, col1, col2, spans, n_spans, nch,
-                       np.float32(255.0 - min(t, 10) * 13.0))
+            _composite(
+                acc, cov, col1, col2, spans, n_spans, nch, np.float32(255.0 - min(t, 10) * 13.0)
+            )
         _store(flat[b], acc, size, stride, nch)
     return out
 
@@ -435,9 +515,17 @@ def _target_mats(affine: np.ndarray | None, n: int, img_size: int) -> np.ndarray
     return m
 
 
-def render(drawings: Drawings, idx: np.ndarray | None, img_size: int, channels: int = 1,
-           line_width: float = 6.0, affine: np.ndarray | None = None, drop_prob: float = 0.0,
-           drop_seed: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+def render(
+    drawings: Drawings,
+    idx: np.ndarray | None,
+    img_size: int,
+    channels: int = 1,
+    line_width: float = 6.0,
+    affine: np.ndarray | None = None,
+    drop_prob: float = 0.0,
+    drop_seed: np.ndarray | None = None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """Render drawings ``idx`` of ``drawings`` -> uint8 ``(B, img_size, img_size, channels)``.
 
     ``idx=None`` renders all drawings. ``line_width`` is at 256 scale. ``affine`` (B, 2, 3)
@@ -476,19 +564,21 @@ def render(drawings: Drawings, idx: np.ndarray | None, img_size: int, channels: 
         seeds = np.zeros(nb, np.uint64)
     hw = 0.5 * (line_width + _CV2_EXTRA_WIDTH) * size / BASE_SIZE
     # np.asarray turns a memmap into a plain ndarray view (no copy) for numba.
-    _render_kernel(np.asarray(drawings.xy, dtype=np.uint8),
-                   np.asarray(drawings.stroke_offsets, dtype=np.int64),
-                   np.asarray(drawings.drawing_offsets, dtype=np.int64),
-                   idx, size, channels, float(hw), _edge_ramp(size),
-                   _target_mats(affine, nb, size),
-                   float(drop_prob), seeds, out)
+    _render_kernel(
+        np.asarray(drawings.xy, dtype=np.uint8),
+        np.asarray(drawings.stroke_offsets, dtype=np.int64),
+        np.asarray(drawings.drawing_offsets, dtype=np.int64),
+        idx,
+        size,
+        channels,
+        float(hw),
+        _edge_ramp(size),
+        _target_mats(affine, nb, size),
+        float(drop_prob),
+        seeds,
+        out,
+    )
     return out
-
-
-def render_strokes(strokes: list[Stroke], img_size: int, channels: int = 1,
-                   line_width: float = 6.0) -> np.ndarray:
-    """Render one drawing given as ``[(xs, ys), ...]`` -> ``(H, W, C) uint8`` (convenience)."""
-    return render(pack([strokes]), None, img_size, channels, line_width)[0]
 
 
 def warmup() -> None:
@@ -496,8 +586,10 @@ def warmup() -> None:
     no JIT cost: for in-memory arrays and for read-only ones (memory-mapped shards)."""
     d = pack([[([10, 200], [20, 220])], [([5], [5])]])
     seeds = np.arange(2, dtype=np.uint64)
-    for arrays in (d, Drawings(*(_readonly(a) for a in (d.xy, d.stroke_offsets,
-                                                          d.drawing_offsets)))):
+    for arrays in (
+        d,
+        Drawings(*(_readonly(a) for a in (d.xy, d.stroke_offsets, d.drawing_offsets))),
+    ):
         render(arrays, None, MIN_SIZE, 1)
         render(arrays, None, MIN_SIZE, 3, drop_prob=0.5, drop_seed=seeds)
 

@@ -11,7 +11,6 @@ backend switch, nothing shown on screen.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,10 +18,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from doodle.fileio import atomic_path
+from doodle.fileio import atomic_path, write_csv
 from doodle.metrics import confused_pairs, map3, per_class_map3
 from doodle.render import render
-from doodle.shards import open_shard, read_classes, train_shard_paths
+from doodle.shard_format import open_shard, read_classes, train_shard_paths
 
 _GAP = 2  # pixels between tiles
 _GAP_GREY = 96  # tiles are black: a mid-grey grid shows where each one ends
@@ -34,15 +33,6 @@ def _save_png(fig: Figure, out_png: Path) -> Path:
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, format="png", dpi=_DPI, pil_kwargs={"optimize": True})
     return out_png
-
-
-def _write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[object]]) -> Path:
-    path = Path(path)
-    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
 
 
 def _shard_files(shard_path: Path | Sequence[Path]) -> list[Path]:
@@ -59,9 +49,14 @@ def _pick_classes(n: int, max_classes: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, max_classes).round().astype(np.int64))
 
 
-def sample_tiles(files: Sequence[Path], n_classes: int, per_class: int = 6,
-                 max_classes: int = 24, img_size: int = 64, channels: int = 1
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sample_tiles(
+    files: Sequence[Path],
+    n_classes: int,
+    per_class: int = 6,
+    max_classes: int = 24,
+    img_size: int = 64,
+    channels: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The renders :func:`samples_grid` shows: ``(chosen classes, tiles (R, per_class, S, S,
     C) uint8, found per row)``. Samples are the first drawings of each class in file order
     (shards are shuffled, so they are a random sample); missing ones stay black."""
@@ -79,15 +74,22 @@ def sample_tiles(files: Sequence[Path], n_classes: int, per_class: int = 6,
                 continue
             idx = np.flatnonzero(label == c)[:need]
             if len(idx):
-                tiles[row, found[row]:found[row] + len(idx)] = render(
-                    shard.drawings, idx, img_size, channels)
+                tiles[row, found[row] : found[row] + len(idx)] = render(
+                    shard.drawings, idx, img_size, channels
+                )
                 found[row] += len(idx)
     return chosen, tiles, found
 
 
-def samples_grid(shard_path: Path | Sequence[Path], classes: Sequence[str] | None,
-                 out_png: Path, per_class: int = 6, max_classes: int = 24, img_size: int = 64,
-                 channels: int = 1) -> Path:
+def samples_grid(
+    shard_path: Path | Sequence[Path],
+    classes: Sequence[str] | None,
+    out_png: Path,
+    per_class: int = 6,
+    max_classes: int = 24,
+    img_size: int = 64,
+    channels: int = 1,
+) -> Path:
     """A grid of sample drawings: one row per class (labelled), ``per_class`` columns.
 
     ``shard_path`` is a shard file, a list of them, or a shard folder (its train shards;
@@ -97,8 +99,9 @@ def samples_grid(shard_path: Path | Sequence[Path], classes: Sequence[str] | Non
     """
     if classes is None:
         classes = read_classes(Path(shard_path))
-    chosen, tiles, found = sample_tiles(_shard_files(shard_path), len(classes), per_class,
-                                        max_classes, img_size, channels)
+    chosen, tiles, found = sample_tiles(
+        _shard_files(shard_path), len(classes), per_class, max_classes, img_size, channels
+    )
 
     # One mosaic image (tiles separated by grey lines) and one imshow: small and fast.
     step = img_size + _GAP
@@ -107,9 +110,11 @@ def samples_grid(shard_path: Path | Sequence[Path], classes: Sequence[str] | Non
     for r in range(len(chosen)):
         for k in range(per_class):
             y, x = _GAP + r * step, _GAP + k * step
-            mosaic[y:y + img_size, x:x + img_size] = tiles[r, k]
-    names = [f"{classes[c]} ({found[r]})" if found[r] < per_class else str(classes[c])
-             for r, c in enumerate(chosen)]
+            mosaic[y : y + img_size, x : x + img_size] = tiles[r, k]
+    names = [
+        f"{classes[c]} ({found[r]})" if found[r] < per_class else str(classes[c])
+        for r, c in enumerate(chosen)
+    ]
 
     # Small renders shown bigger (pixel for pixel), big ones at 64 px a tile: the PNG stays
     # a few hundred KB whatever img_size is.
@@ -118,24 +123,39 @@ def samples_grid(shard_path: Path | Sequence[Path], classes: Sequence[str] | Non
     fig_w, fig_h = label_w + round(w * scale) + 10, top + round(h * scale) + bottom
     fig = Figure(figsize=(fig_w / _DPI, fig_h / _DPI))
     ax = fig.add_axes((label_w / fig_w, bottom / fig_h, w * scale / fig_w, h * scale / fig_h))
-    ax.imshow(mosaic[..., 0] if channels == 1 else mosaic, cmap="gray", vmin=0, vmax=255,
-              interpolation="nearest" if scale >= 1 else "antialiased")
-    ax.set_yticks([_GAP + r * step + img_size / 2 for r in range(len(chosen))], names,
-                  fontsize=8)
+    ax.imshow(
+        mosaic[..., 0] if channels == 1 else mosaic,
+        cmap="gray",
+        vmin=0,
+        vmax=255,
+        interpolation="nearest" if scale >= 1 else "antialiased",
+    )
+    ax.set_yticks([_GAP + r * step + img_size / 2 for r in range(len(chosen))], names, fontsize=8)
     ax.set_xticks([])
     ax.tick_params(length=0)
     for spine in ax.spines.values():
         spine.set_visible(False)
     shown = "all" if len(chosen) == len(classes) else f"{len(chosen)} of"
-    fig.suptitle(f"Sample drawings as the model sees them ({img_size} px, channels="
-                 f"{channels}); {shown} {len(classes)} classes", fontsize=9,
-                 y=1 - 8 / fig_h, va="top")
+    fig.suptitle(
+        f"Sample drawings as the model sees them ({img_size} px, channels="
+        f"{channels}); {shown} {len(classes)} classes",
+        fontsize=9,
+        y=1 - 8 / fig_h,
+        va="top",
+    )
     return _save_png(fig, out_png)
 
 
-def _barh(labels: Sequence[str], values: Sequence[float], notes: Sequence[str], title: str,
-          xlabel: str, out_png: Path, xlim: tuple[float, float] | None = None,
-          vline: float | None = None) -> Path:
+def _barh(
+    labels: Sequence[str],
+    values: Sequence[float],
+    notes: Sequence[str],
+    title: str,
+    xlabel: str,
+    out_png: Path,
+    xlim: tuple[float, float] | None = None,
+    vline: float | None = None,
+) -> Path:
     """A horizontal bar chart, first item at the top, each bar annotated with its note."""
     n = max(len(labels), 1)
     fig = Figure(figsize=(8, 1.2 + 0.22 * n))
@@ -163,8 +183,14 @@ def _barh(labels: Sequence[str], values: Sequence[float], notes: Sequence[str], 
     return _save_png(fig, out_png)
 
 
-def per_class_report(probs: np.ndarray, labels: np.ndarray, classes: Sequence[str],
-                     out_dir: Path, worst: int = 40, pairs: int = 20) -> dict[str, Path]:
+def per_class_report(
+    probs: np.ndarray,
+    labels: np.ndarray,
+    classes: Sequence[str],
+    out_dir: Path,
+    worst: int = 40,
+    pairs: int = 20,
+) -> dict[str, Path]:
     """Per-class MAP@3 and the most confused pairs -> CSV + PNG files in ``out_dir``.
 
     ``per_class_map3.csv`` (class,map3,count; worst first, classes without rows left out),
@@ -177,36 +203,58 @@ def per_class_report(probs: np.ndarray, labels: np.ndarray, classes: Sequence[st
     probs = np.asarray(probs, dtype=np.float32)
     classes = [str(c) for c in classes]
     if probs.shape != (len(labels), len(classes)):
-        raise ValueError(f"probs shape {probs.shape} != ({len(labels)} rows, "
-                         f"{len(classes)} classes)")
+        raise ValueError(
+            f"probs shape {probs.shape} != ({len(labels)} rows, {len(classes)} classes)"
+        )
     scores = per_class_map3(probs, labels, len(classes))
     counts = np.bincount(labels, minlength=len(classes))
     present = np.flatnonzero(counts > 0)
     order = present[np.lexsort((present, scores[present]))]  # worst first, ties by index
-    out = {"per_class_csv": _write_csv(
-        out_dir / "per_class_map3.csv", ("class", "map3", "count"),
-        [(classes[i], f"{scores[i]:.4f}", int(counts[i])) for i in order])}
+    out = {
+        "per_class_csv": write_csv(
+            out_dir / "per_class_map3.csv",
+            ("class", "map3", "count"),
+            [(classes[i], f"{scores[i]:.4f}", int(counts[i])) for i in order],
+        )
+    }
     overall = map3(probs, labels) if len(labels) else float("nan")
     top = order[:worst]
     out["per_class_png"] = _barh(
-        [classes[i] for i in top], [float(scores[i]) for i in top],
+        [classes[i] for i in top],
+        [float(scores[i]) for i in top],
         [f"{scores[i]:.3f} (n={counts[i]})" for i in top],
         f"Holdout MAP@3 per class, worst first: "
         f"{'all' if len(top) == len(present) else f'the {len(top)} worst of'} {len(present)}"
-        f" classes", "MAP@3",
-        out_dir / "per_class_map3.png", xlim=(0, 1.12), vline=overall)
+        f" classes",
+        "MAP@3",
+        out_dir / "per_class_map3.png",
+        xlim=(0, 1.12),
+        vline=overall,
+    )
 
     confused = confused_pairs(probs, labels, classes, n=pairs)
     n_of = dict(zip(classes, counts.tolist(), strict=True))
-    rows = [(p["true"], p["pred"], p["count"], f"{p['count'] / n_of[p['true']]:.4f}",
-             f"{p['true']} -> {p['pred']}") for p in confused]
-    out["pairs_csv"] = _write_csv(out_dir / "confused_pairs.csv",
-                                  ("true", "pred", "count", "share", "pair"), rows)
+    rows = [
+        (
+            p["true"],
+            p["pred"],
+            p["count"],
+            f"{p['count'] / n_of[p['true']]:.4f}",
+            f"{p['true']} -> {p['pred']}",
+        )
+        for p in confused
+    ]
+    out["pairs_csv"] = write_csv(
+        out_dir / "confused_pairs.csv", ("true", "pred", "count", "share", "pair"), rows
+    )
     out["pairs_png"] = _barh(
-        [r[4] for r in rows], [r[2] for r in rows],
+        [r[4] for r in rows],
+        [r[2] for r in rows],
         [f"{r[2]} ({float(r[3]):.0%} of {r[0]})" for r in rows],
         f"Most frequent top-1 mistakes on the holdout (true -> predicted), {len(labels):,} rows",
-        "drawings", out_dir / "confused_pairs.png")
+        "drawings",
+        out_dir / "confused_pairs.png",
+    )
     return out
 
 

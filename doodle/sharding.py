@@ -19,6 +19,10 @@ process is one chunk of a class file or one shard.
 
 Bad rows are counted per reason and listed (file, row, reason) in ``skipped_rows.csv``;
 the stage fails only when a file is unreadable or nothing usable is left.
+
+Why one module of ~550 lines: the spill, distribute and write steps share the worker
+processes' state (``_Job``, set once per worker) and the spill-file layout; split apart,
+each piece would need the others' internals. Reading CSV rows is :mod:`doodle.csvrows`.
 """
 
 from __future__ import annotations
@@ -37,6 +41,17 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from doodle.csvrows import (
+    BAD_CSV_ROW,
+    BAD_KEY_ID,
+    DUPLICATE_KEY_ID,
+    TEST_REQUIRED,
+    TRAIN_REQUIRED,
+    UNKNOWN_CLASS,
+    SkipLog,
+    parse_key_id,
+    read_csv_rows,
+)
 from doodle.errors import DoodleError
 from doodle.fileio import (
     atomic_path,
@@ -48,21 +63,23 @@ from doodle.fileio import (
 )
 from doodle.layout import DATASET_FILE
 from doodle.rawdata import LOCATION_FILE, ZIP_ERRORS, Member, RawData, RawDataError, open_raw
-from doodle.shards import write_shard
+from doodle.shard_format import write_shard
 from doodle.strokes import Drawings, concat, pack, parse_many
 
 # Rows parsed before they are spilled: bounds memory whatever the size of a class file.
 CHUNK_ROWS = 20_000
-BAD_CSV_ROW = "bad_csv_row"
-BAD_KEY_ID = "bad_key_id"
-UNKNOWN_CLASS = "unknown_class"
-DUPLICATE_KEY_ID = "duplicate_key_id"
-TRAIN_REQUIRED = ["countrycode", "drawing", "key_id", "word"]
-TEST_REQUIRED = ["key_id", "countrycode", "drawing"]
 # One per drawing in the spill files; file/row say where it came from, so a duplicate
 # key_id found when its shard is finalised can still be reported with file and row.
-_RECORD = np.dtype([("key_id", "<i8"), ("label", "<i2"), ("n_strokes", "<i4"), ("cc", "S2"),
-                    ("file", "<i4"), ("row", "<i8")])
+_RECORD = np.dtype(
+    [
+        ("key_id", "<i8"),
+        ("label", "<i2"),
+        ("n_strokes", "<i4"),
+        ("cc", "S2"),
+        ("file", "<i4"),
+        ("row", "<i8"),
+    ]
+)
 # Disk the stage needs per byte of class CSV: shards are about a third of the CSV text,
 # and the spill files hold the same drawings once more until each shard is written.
 DISK_PER_CSV_BYTE = 0.5
@@ -100,92 +117,6 @@ def resolve_workers(workers: int, csv_bytes: int | None = None) -> int:
     return max(1, min(cores, csv_bytes // BYTES_PER_AUTO_WORKER))
 
 
-class SkipLog:
-    """Counts skipped rows per file and reason and lists each one (file, row, reason),
-    written in row order on :meth:`close` (drawings are checked a chunk at a time, after
-    the row's other fields)."""
-
-    HEADER = ["file", "row", "reason", "detail"]
-
-    def __init__(self, path: Path, header: bool = True):
-        self.counts: dict[str, Counter] = {}
-        self.path, self.header = Path(path), header
-        self._rows: list[tuple[str, int, str, str]] = []
-
-    def skip(self, file: str, row: int, reason: str, detail: str = "") -> None:
-        self.counts.setdefault(file, Counter())[reason] += 1
-        self._rows.append((file, row, reason, detail[:200]))
-
-    def close(self) -> None:
-        with open(self.path, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            if self.header:
-                w.writerow(self.HEADER)
-            w.writerows(sorted(self._rows, key=lambda r: r[1]))  # stable: row, then order
-
-
-def read_csv_rows(source: Member | Path, required: list[str], log: SkipLog
-                  ) -> Iterator[tuple[int, dict]]:
-    """Yield ``(row_number, {column: value})`` for a Kaggle CSV (row 1 = first data row).
-
-    ``source`` is a file or a zip member. Handles a UTF-8 BOM and CRLF endings; rows with
-    the wrong field count are skipped and logged. A missing column, an undecodable file or
-    a damaged archive raises :class:`ShardStageError`.
-    """
-    member = source if isinstance(source, Member) else Member(str(source))
-    name = member.name
-    try:
-        with member.open_text() as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            if header is None:
-                raise ShardStageError(f"{name}: empty file (no header row)")
-            header = [h.strip() for h in header]
-            missing = [c for c in required if c not in header]
-            if missing:
-                raise ShardStageError(f"{name}: missing column(s) {missing}; header is "
-                                      f"{header}, expected {required}")
-            idx = {c: header.index(c) for c in required}
-            while True:
-                # Row numbers are file lines minus the header line, so "row 5" is line 6.
-                row_no = reader.line_num
-                try:
-                    row = next(reader)
-                except StopIteration:
-                    break
-                except csv.Error as e:
-                    log.skip(name, row_no, BAD_CSV_ROW, str(e))
-                    continue
-                if reader.line_num > row_no + 1:
-                    # Kaggle rows are one line each: an unbalanced quote joined several lines
-                    # into one record. List every line so none is lost without a trace.
-                    span = f"lines {row_no + 1}-{reader.line_num}"
-                    for r in range(row_no, reader.line_num):
-                        log.skip(name, r, BAD_CSV_ROW, f"{span} form one record (unbalanced "
-                                 "quote?)")
-                    continue
-                if len(row) != len(header):
-                    if row:  # blank lines are not rows
-                        log.skip(name, row_no, BAD_CSV_ROW,
-                                 f"{len(row)} fields, header has {len(header)}")
-                    continue
-                yield row_no, {c: row[i] for c, i in idx.items()}
-    except UnicodeDecodeError as e:
-        raise ShardStageError(f"{name}: not UTF-8 text ({e})") from None
-    except ZIP_ERRORS as e:
-        raise ShardStageError(f"{name}: corrupt or truncated zip ({e}); download it "
-                              "again") from None
-    except OSError as e:
-        raise ShardStageError(f"{name}: unreadable ({e})") from None
-
-
-def _parse_key_id(text: str) -> int:
-    key = int(text)
-    if key < 0 or key >= 2**63:
-        raise ValueError(f"key_id {text} out of range")
-    return key
-
-
 # -- spill files ------------------------------------------------------------------------------
 # A spill is three flat files: points (uint8 x,y), points per stroke (int32) and one _RECORD
 # per drawing. A class spill is written chunk by chunk, each chunk sorted by shard; its
@@ -197,8 +128,9 @@ def _spill_paths(folder: Path, stem: str) -> tuple[Path, Path, Path]:
     return tuple(folder / f"{stem}.{ext}" for ext in _EXTS)
 
 
-def _append(paths: tuple[Path, Path, Path], xy: np.ndarray, lens: np.ndarray,
-            rec: np.ndarray) -> None:
+def _append(
+    paths: tuple[Path, Path, Path], xy: np.ndarray, lens: np.ndarray, rec: np.ndarray
+) -> None:
     for p, arr in zip(paths, (xy, lens, rec), strict=True):
         with open(p, "ab") as f:
             arr.tofile(f)
@@ -218,10 +150,10 @@ def _load_spill(folder: Path, stem: str) -> tuple[Drawings, np.ndarray]:
 class _Job:
     """What every worker needs (sent once, to each worker)."""
 
-    folder: Path               # the spill folder
+    folder: Path  # the spill folder
     n_shards: int
     label_of: dict[str, int]
-    names: list[str]           # class file names, by file number (for messages)
+    names: list[str]  # class file names, by file number (for messages)
     seed: int
     val_size: int
 
@@ -240,7 +172,7 @@ class _ClassResult:
     rows: int
     kept: int
     counts: dict[str, Counter]
-    chunks: np.ndarray   # (chunks, n_shards, 3): drawings, strokes, points
+    chunks: np.ndarray  # (chunks, n_shards, 3): drawings, strokes, points
 
 
 def _spill_class(task: tuple[int, Member]) -> _ClassResult:
@@ -274,8 +206,9 @@ def _spill_class(task: tuple[int, Member]) -> _ClassResult:
         drawings, rec = drawings.take(order), rec[order]
         counts = np.bincount(shard, minlength=job.n_shards)
         starts = drawings.drawing_offsets[np.r_[0, np.cumsum(counts)]]
-        chunks.append(np.stack([counts, np.diff(starts),
-                                np.diff(drawings.stroke_offsets[starts])], axis=1))
+        chunks.append(
+            np.stack([counts, np.diff(starts), np.diff(drawings.stroke_offsets[starts])], axis=1)
+        )
         _append(paths, drawings.xy, np.diff(drawings.stroke_offsets).astype(np.int32), rec)
         return len(good)
 
@@ -283,7 +216,7 @@ def _spill_class(task: tuple[int, Member]) -> _ClassResult:
         for row_no, row in read_csv_rows(member, TRAIN_REQUIRED, log):
             read += 1
             try:
-                key = _parse_key_id(row["key_id"])
+                key = parse_key_id(row["key_id"])
             except ValueError:
                 log.skip(name, row_no, BAD_KEY_ID, repr(row["key_id"]))
                 continue
@@ -292,8 +225,9 @@ def _spill_class(task: tuple[int, Member]) -> _ClassResult:
                 log.skip(name, row_no, UNKNOWN_CLASS, repr(row["word"]))
                 continue
             texts.append(row["drawing"])
-            recs.append((key, label, 0, row["countrycode"][:2].encode("ascii", "replace"),
-                         file_no, row_no))
+            recs.append(
+                (key, label, 0, row["countrycode"][:2].encode("ascii", "replace"), file_no, row_no)
+            )
             if len(recs) >= CHUNK_ROWS:
                 kept += flush()
         kept += flush()
@@ -321,8 +255,7 @@ def _distribute(result: _ClassResult, folder: Path, n_shards: int) -> None:
                 bounds = np.cumsum(np.r_[[[0, 0, 0]], chunk], axis=0)
                 for s in np.flatnonzero(chunk[:, 0]):
                     (d0, s0, p0), (d1, s1, p1) = bounds[s], bounds[s + 1]
-                    _append(_spill_paths(folder, f"{s:03d}"), xy[p0:p1], lens[s0:s1],
-                            rec[d0:d1])
+                    _append(_spill_paths(folder, f"{s:03d}"), xy[p0:p1], lens[s0:s1], rec[d0:d1])
         finally:
             for f in files:
                 f.close()
@@ -365,11 +298,13 @@ def _read_test(task: tuple[Member, Member | None, list[str]]) -> _TestResult:
     try:
         for row_no, row in read_csv_rows(test, TEST_REQUIRED, log):
             try:
-                key = _parse_key_id(row["key_id"])
+                key = parse_key_id(row["key_id"])
             except ValueError:
-                raise ShardStageError(f"{name}: row {row_no}: key_id {row['key_id']!r} is not "
-                                      "an integer; every test row needs one for the "
-                                      "submission") from None
+                raise ShardStageError(
+                    f"{name}: row {row_no}: key_id {row['key_id']!r} is not "
+                    "an integer; every test row needs one for the "
+                    "submission"
+                ) from None
             if key in seen:
                 log.skip(name, row_no, DUPLICATE_KEY_ID, str(key))
                 continue
@@ -412,7 +347,7 @@ class _ShardResult:
     shard: int
     n_train: int
     n_holdout: int
-    duplicates: list[tuple[str, int, int]]   # (file, row, key_id)
+    duplicates: list[tuple[str, int, int]]  # (file, row, key_id)
 
 
 def _write_shard(s: int) -> _ShardResult:
@@ -425,8 +360,10 @@ def _write_shard(s: int) -> _ShardResult:
     keys = rec["key_id"][order]
     dup = np.zeros(len(rec), bool)
     dup[order[1:][keys[1:] == keys[:-1]]] = True
-    duplicates = [(job.names[rec["file"][i]], int(rec["row"][i]), int(rec["key_id"][i]))
-                  for i in np.flatnonzero(dup)]
+    duplicates = [
+        (job.names[rec["file"][i]], int(rec["row"][i]), int(rec["key_id"][i]))
+        for i in np.flatnonzero(dup)
+    ]
     keep = np.flatnonzero(~dup)
     perm = keep[np.random.default_rng([job.seed, s]).permutation(len(keep))]
     drawings, rec = drawings.take(perm), rec[perm]
@@ -434,19 +371,30 @@ def _write_shard(s: int) -> _ShardResult:
     if s == job.n_shards - 1:  # the holdout = the first val_size rows of the last shard
         n_holdout = min(job.val_size, len(rec))
         hold = np.arange(n_holdout)
-        write_shard(out / "holdout.qds", drawings.take(hold), rec["label"][hold],
-                    rec["key_id"][hold], rec["cc"][hold], {"split": "holdout"})
+        write_shard(
+            out / "holdout.qds",
+            drawings.take(hold),
+            rec["label"][hold],
+            rec["key_id"][hold],
+            rec["cc"][hold],
+            {"split": "holdout"},
+        )
         rest = np.arange(n_holdout, len(rec))
         drawings, rec = drawings.take(rest), rec[rest]
-    write_shard(out / f"train-{s:03d}.qds", drawings, rec["label"], rec["key_id"], rec["cc"],
-                {"split": "train", "shard": s})
+    write_shard(
+        out / f"train-{s:03d}.qds",
+        drawings,
+        rec["label"],
+        rec["key_id"],
+        rec["cc"],
+        {"split": "train", "shard": s},
+    )
     for p in _spill_paths(job.folder, f"{s:03d}"):
         remove(p)  # written: free its disk now, so the data is on disk about once
     return _ShardResult(s, len(rec), n_holdout, duplicates)
 
 
-def _run_tasks(pool, fn: Callable, tasks: Iterable, total: int, desc: str, unit: str
-               ) -> Iterator:
+def _run_tasks(pool, fn: Callable, tasks: Iterable, total: int, desc: str, unit: str) -> Iterator:
     """``fn`` over ``tasks`` in order: in worker processes, or here when ``pool`` is None."""
     results = pool.imap(fn, tasks) if pool is not None else map(fn, tasks)
     yield from tqdm(results, total=total, desc=desc, unit=unit)
@@ -458,13 +406,26 @@ def class_list(raw: RawData) -> list[str]:
 
 
 # The shard stage's figures in reports/shard.json (the rest is in data/shards/report.json).
-METRIC_KEYS = ("classes", "train_rows", "holdout_rows", "test_rows", "test_labelled",
-               "skipped_total")
+METRIC_KEYS = (
+    "classes",
+    "train_rows",
+    "holdout_rows",
+    "test_rows",
+    "test_labelled",
+    "skipped_total",
+)
 REPORT_FILE = "report.json"
 
 
-def shard_dataset(raw_dir: Path, out_dir: Path, n_shards: int, val_size: int, seed: int,
-                  report_path: Path, workers: int = 1) -> dict:
+def shard_dataset(
+    raw_dir: Path,
+    out_dir: Path,
+    n_shards: int,
+    val_size: int,
+    seed: int,
+    report_path: Path,
+    workers: int = 1,
+) -> dict:
     """Run the whole stage on ``raw_dir`` (a Kaggle-layout folder or zip, or a download
     folder pointing at one); returns the report (also written to ``report_path``)."""
     t0 = time.time()
@@ -484,8 +445,7 @@ def shard_dataset(raw_dir: Path, out_dir: Path, n_shards: int, val_size: int, se
         tmp.mkdir(parents=True)
         folder = tmp / ".spill"
         folder.mkdir()
-        job = _Job(folder, n_shards, {c: i for i, c in enumerate(classes)}, names, seed,
-                   val_size)
+        job = _Job(folder, n_shards, {c: i for i, c in enumerate(classes)}, names, seed, val_size)
         pool = None
         if workers > 1:
             # spawn: workers start clean (no inherited threads or locks). They are born
@@ -494,7 +454,8 @@ def shard_dataset(raw_dir: Path, out_dir: Path, n_shards: int, val_size: int, se
             old = signal.signal(signal.SIGINT, signal.SIG_IGN)
             try:
                 pool = multiprocessing.get_context("spawn").Pool(
-                    workers, initializer=_init_worker, initargs=(job,))
+                    workers, initializer=_init_worker, initargs=(job,)
+                )
             finally:
                 signal.signal(signal.SIGINT, old)
         else:
@@ -513,12 +474,14 @@ def shard_dataset(raw_dir: Path, out_dir: Path, n_shards: int, val_size: int, se
             (tmp / DATASET_FILE).write_bytes(info.read_bytes())
     write_json(report_path, {k: report[k] for k in METRIC_KEYS})
     skipped = report["skipped"]
-    print(f"shard: {report['rows_read']:,} rows read, {report['train_rows']:,} train, "
-          f"{report['holdout_rows']:,} holdout, {report['test_rows']:,} test, "
-          f"{report['skipped_total']:,} skipped "
-          f"({', '.join(f'{k}={v}' for k, v in skipped.items()) or 'none'}); "
-          f"{human_bytes(report['bytes'])} in {time.time() - t0:.1f}s with {workers} "
-          f"worker(s) -> {out_dir}")
+    print(
+        f"shard: {report['rows_read']:,} rows read, {report['train_rows']:,} train, "
+        f"{report['holdout_rows']:,} holdout, {report['test_rows']:,} test, "
+        f"{report['skipped_total']:,} skipped "
+        f"({', '.join(f'{k}={v}' for k, v in skipped.items()) or 'none'}); "
+        f"{human_bytes(report['bytes'])} in {time.time() - t0:.1f}s with {workers} "
+        f"worker(s) -> {out_dir}"
+    )
     return report
 
 
@@ -529,8 +492,9 @@ def _shard_all(pool, job: _Job, raw: RawData, members: list[Member], tmp: Path) 
     test_async = pool.apply_async(_read_test, (test_task,)) if pool is not None else None
     per_file: dict[str, dict] = {}
     counts: dict[str, Counter] = {}
-    for res in _run_tasks(pool, _spill_class, enumerate(members), len(members),
-                          "shard: read classes", "file"):
+    for res in _run_tasks(
+        pool, _spill_class, enumerate(members), len(members), "shard: read classes", "file"
+    ):
         _distribute(res, folder, job.n_shards)
         per_file[members[res.file_no].name] = {"rows": res.rows, "kept": res.kept}
         counts.update(res.counts)
@@ -538,13 +502,15 @@ def _shard_all(pool, job: _Job, raw: RawData, members: list[Member], tmp: Path) 
     counts.update(test.counts)
     n_train = n_holdout = 0
     duplicates: list[tuple[str, int, int]] = []
-    for res in _run_tasks(pool, _write_shard, range(job.n_shards), job.n_shards,
-                          "shard: shuffle+write", "shard"):
+    for res in _run_tasks(
+        pool, _write_shard, range(job.n_shards), job.n_shards, "shard: shuffle+write", "shard"
+    ):
         n_train += res.n_train
         n_holdout += res.n_holdout
         duplicates += res.duplicates
-    write_shard(tmp / "test.qds", test.drawings, test.label, test.key_id, test.cc,
-                {"split": "test"})
+    write_shard(
+        tmp / "test.qds", test.drawings, test.label, test.key_id, test.cc, {"split": "test"}
+    )
     write_json(tmp / "classes.json", classes)
     # The skipped-rows list, in a fixed order: class files, test file, duplicates by shard.
     with open(tmp / "skipped_rows.csv", "w", newline="", encoding="utf-8") as f:
@@ -558,30 +524,47 @@ def _shard_all(pool, job: _Job, raw: RawData, members: list[Member], tmp: Path) 
             per_file[name]["kept"] -= 1
     remove(folder)
     if n_train == 0:
-        raise ShardStageError(f"{raw.origin}: no usable training drawings (see the skipped "
-                              "rows report)")
+        raise ShardStageError(
+            f"{raw.origin}: no usable training drawings (see the skipped rows report)"
+        )
     for f, c in counts.items():
         per_file.setdefault(f, {"rows": 0, "kept": 0})["skipped"] = dict(c)
     skipped = Counter()
     for c in counts.values():
         skipped.update(c)
     report = {
-        "source": raw.origin, "classes": len(classes), "n_shards": job.n_shards,
+        "source": raw.origin,
+        "classes": len(classes),
+        "n_shards": job.n_shards,
         "rows_read": sum(v["rows"] for v in per_file.values()),
-        "train_rows": n_train, "holdout_rows": n_holdout, "test_rows": len(test.key_id),
+        "train_rows": n_train,
+        "holdout_rows": n_holdout,
+        "test_rows": len(test.key_id),
         "test_labelled": int((test.label >= 0).sum()),
-        "skipped": dict(skipped), "skipped_total": int(sum(skipped.values())),
+        "skipped": dict(skipped),
+        "skipped_total": int(sum(skipped.values())),
         "files": per_file,
     }
-    report["empty_classes"] = [c for c, m in zip(classes, members, strict=True)
-                               if not per_file[m.name]["kept"]]
+    report["empty_classes"] = [
+        c for c, m in zip(classes, members, strict=True) if not per_file[m.name]["kept"]
+    ]
     if report["empty_classes"]:
         print(f"shard: warning: no usable rows for class(es) {report['empty_classes']}")
     if n_holdout < job.val_size:
-        report["warning"] = (f"holdout has {n_holdout} rows, fewer than val_size="
-                             f"{job.val_size} (the last shard is smaller); lower shard.n_shards")
+        report["warning"] = (
+            f"holdout has {n_holdout} rows, fewer than val_size="
+            f"{job.val_size} (the last shard is smaller); lower shard.n_shards"
+        )
     return report
 
 
-__all__ = ["LOCATION_FILE", "ShardStageError", "SkipLog", "read_csv_rows", "shard_dataset",
-           "shard_of", "class_list", "resolve_workers"]
+__all__ = [
+    "LOCATION_FILE",
+    "ShardStageError",
+    "SkipLog",
+    "read_csv_rows",
+    "shard_dataset",
+    "shard_of",
+    "class_list",
+    "resolve_workers",
+]

@@ -33,8 +33,14 @@ NON_NUMERIC = "non_numeric_coordinate"
 NON_INTEGER = "non_integer_coordinate"
 OUT_OF_RANGE = "coordinate_out_of_range"
 DRAWING_REASONS = (
-    BAD_JSON, NOT_A_DRAWING, EMPTY_DRAWING, EMPTY_STROKE, XY_MISMATCH,
-    NON_NUMERIC, NON_INTEGER, OUT_OF_RANGE,
+    BAD_JSON,
+    NOT_A_DRAWING,
+    EMPTY_DRAWING,
+    EMPTY_STROKE,
+    XY_MISMATCH,
+    NON_NUMERIC,
+    NON_INTEGER,
+    OUT_OF_RANGE,
 )
 
 
@@ -71,8 +77,10 @@ def parse_drawing(text: str) -> list[Stroke]:
         raise DrawingError(EMPTY_DRAWING)
     strokes: list[Stroke] = []
     for i, stroke in enumerate(data):
-        if not isinstance(stroke, list) or len(stroke) < 2 or not all(
-            isinstance(c, list) for c in stroke
+        if (
+            not isinstance(stroke, list)
+            or len(stroke) < 2
+            or not all(isinstance(c, list) for c in stroke)
         ):
             raise DrawingError(NOT_A_DRAWING, f"stroke {i} is not [[xs], [ys]]")
         xs, ys = stroke[0], stroke[1]
@@ -249,12 +257,6 @@ def parse_many(texts: Sequence[str]) -> tuple[Drawings, list[DrawingError | None
     return concat(pieces), errors
 
 
-def drawing_to_json(strokes: Sequence[Stroke]) -> str:
-    """Kaggle's compact JSON for a drawing."""
-    return json.dumps([[list(map(int, xs)), list(map(int, ys))] for xs, ys in strokes],
-                      separators=(",", ":"))
-
-
 @dataclass
 class Drawings:
     """Many drawings in flat arrays (see the module docstring)."""
@@ -264,8 +266,9 @@ class Drawings:
     drawing_offsets: np.ndarray
 
     @classmethod
-    def from_lengths(cls, xy: np.ndarray, stroke_lengths: np.ndarray,
-                     n_strokes: np.ndarray) -> Drawings:
+    def from_lengths(
+        cls, xy: np.ndarray, stroke_lengths: np.ndarray, n_strokes: np.ndarray
+    ) -> Drawings:
         """Points plus points-per-stroke and strokes-per-drawing (how files store them)."""
         return cls(xy, offsets(stroke_lengths), offsets(n_strokes))
 
@@ -278,14 +281,16 @@ class Drawings:
 
     @property
     def n_points(self) -> np.ndarray:
-        return (self.stroke_offsets[self.drawing_offsets[1:]]
-                - self.stroke_offsets[self.drawing_offsets[:-1]]).astype(np.int32)
+        return (
+            self.stroke_offsets[self.drawing_offsets[1:]]
+            - self.stroke_offsets[self.drawing_offsets[:-1]]
+        ).astype(np.int32)
 
     def strokes(self, i: int) -> list[Stroke]:
         """Drawing ``i`` as Python ``(xs, ys)`` lists (for tests and pictures, not hot loops)."""
         out = []
         for s in range(self.drawing_offsets[i], self.drawing_offsets[i + 1]):
-            pts = self.xy[self.stroke_offsets[s]:self.stroke_offsets[s + 1]]
+            pts = self.xy[self.stroke_offsets[s] : self.stroke_offsets[s + 1]]
             out.append((pts[:, 0].tolist(), pts[:, 1].tolist()))
         return out
 
@@ -334,8 +339,9 @@ def pack(drawings: Iterable[Sequence[Stroke]]) -> Drawings:
     xy = np.empty((len(xs_all), 2), dtype=np.uint8)
     xy[:, 0] = xs_all
     xy[:, 1] = ys_all
-    return Drawings.from_lengths(xy, np.asarray(stroke_lens, np.int64),
-                                 np.asarray(n_strokes, np.int64))
+    return Drawings.from_lengths(
+        xy, np.asarray(stroke_lens, np.int64), np.asarray(n_strokes, np.int64)
+    )
 
 
 def concat(parts: Sequence[Drawings]) -> Drawings:

@@ -196,15 +196,16 @@ def _spaced_labels(word: str, valid_labels: set[str]) -> list[str]:
 def check_submission(path: Path, shard_dir: Path) -> int:
     """Validate ``path`` against the test set and classes in ``shard_dir``; returns the row
     count, or raises InputError after printing every problem (file and row)."""
-    from doodle.shards import open_shard, read_classes
+    from doodle.shard_format import open_shard, read_classes
 
     keys = open_shard(Path(shard_dir) / "test.qds").key_id
     problems = validate_submission(path, keys, read_classes(shard_dir))
     for p in problems:
         print(f"{path}: {p}", file=sys.stderr)
     if problems:
-        raise InputError(f"{path}: not valid ({len(problems)} problem(s) shown above); "
-                         "nothing was submitted")
+        raise InputError(
+            f"{path}: not valid ({len(problems)} problem(s) shown above); nothing was submitted"
+        )
     return len(keys)
 
 
@@ -212,8 +213,10 @@ def read_dataset_info(folder: Path) -> dict:
     """What the data is, as the download stage recorded it (the shard stage keeps a copy)."""
     path = Path(folder) / DATASET_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: re-run the pipeline (dvc repro) so that "
-                                "the download stage records what the data is")
+        raise FileNotFoundError(
+            f"{path} not found: re-run the pipeline (dvc repro) so that "
+            "the download stage records what the data is"
+        )
     return json.loads(path.read_text())
 
 
@@ -224,11 +227,15 @@ def submission_guard(shard_dir: Path, force: bool = False) -> dict:
     info = read_dataset_info(shard_dir)
     reason = None
     if info["kind"] == "synthetic":
-        reason = ("submission.csv was built from synthetic data (data.source: synthetic); "
-                  "Kaggle would score it as noise")
+        reason = (
+            "submission.csv was built from synthetic data (data.source: synthetic); "
+            "Kaggle would score it as noise"
+        )
     elif info["test_rows"] != COMPETITION_TEST_ROWS:
-        reason = (f"submission.csv was built from a test set of {info['test_rows']:,} rows "
-                  f"({info['origin']}), not the competition's {COMPETITION_TEST_ROWS:,}")
+        reason = (
+            f"submission.csv was built from a test set of {info['test_rows']:,} rows "
+            f"({info['origin']}), not the competition's {COMPETITION_TEST_ROWS:,}"
+        )
     if reason and not force:
         raise SubmitRefused(f"{reason}. Nothing was sent; --force uploads anyway.")
     if reason:
@@ -241,14 +248,17 @@ def submission_message(metrics_path: Path) -> str:
     import subprocess
 
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, check=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         rev = "unknown-rev"
     try:
         m = json.loads(Path(metrics_path).read_text())
-        score = (f"{m['final']}, holdout MAP@3 {float(m['holdout_map3']):.4f} "
-                 f"({m['rows']['score']} held-apart rows)")
+        score = (
+            f"{m['final']}, holdout MAP@3 {float(m['holdout_map3']):.4f} "
+            f"({m['rows']['score']} held-apart rows)"
+        )
     except (OSError, ValueError, KeyError, TypeError):
         score = "holdout MAP@3 unknown"
     return f"doodle {rev}: {score}"

@@ -38,7 +38,7 @@ from doodle.augment import Augment, flip_affines, random_affines
 from doodle.errors import InputError
 from doodle.fileio import atomic_path, check_disk_space, human_bytes, tree_size
 from doodle.render import render
-from doodle.shards import open_shard, read_header, train_shard_paths
+from doodle.shard_format import open_shard, read_header, train_shard_paths
 from doodle.strokes import Drawings, offsets
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -88,13 +88,18 @@ def split_files(tfrec_dir: Path, split: str) -> list[Path]:
     if not read_manifest(tfrec_dir).get("enabled", False):
         raise FileNotFoundError(
             f"{tfrec_dir} holds no TFRecords (tfrecord.enabled is false); set "
-            "tfrecord.enabled: true in params.yaml to read tfrecord.input: tfrecord")
+            "tfrecord.enabled: true in params.yaml to read tfrecord.input: tfrecord"
+        )
     stem = re.compile(r"^train-\d+$" if split == "train" else rf"^{split}$")
-    files = sorted(p for p in tfrec_dir.glob(f"*{SUFFIX}")
-                   if (m := _NAME_RE.match(p.name)) and stem.match(m["stem"]))
+    files = sorted(
+        p
+        for p in tfrec_dir.glob(f"*{SUFFIX}")
+        if (m := _NAME_RE.match(p.name)) and stem.match(m["stem"])
+    )
     if not files:
-        raise FileNotFoundError(f"{tfrec_dir}: no {split} TFRecord files; re-run the tfrecord "
-                                "stage")
+        raise FileNotFoundError(
+            f"{tfrec_dir}: no {split} TFRecord files; re-run the tfrecord stage"
+        )
     return files
 
 
@@ -162,19 +167,25 @@ def _key(name: bytes) -> bytes:
 
 
 _K_XY, _K_SL, _K_LABEL, _K_KEY, _K_CC = map(
-    _key, (b"xy", b"stroke_lengths", b"label", b"key_id", b"countrycode"))
+    _key, (b"xy", b"stroke_lengths", b"label", b"key_id", b"countrycode")
+)
 _BYTES, _INT64 = b"\x0a", b"\x1a"
 
 
-def encode_examples(drawings: Drawings, label: np.ndarray, key_id: np.ndarray,
-                    countrycode: np.ndarray, start: int = 0, stop: int | None = None
-                    ) -> list[bytes]:
+def encode_examples(
+    drawings: Drawings,
+    label: np.ndarray,
+    key_id: np.ndarray,
+    countrycode: np.ndarray,
+    start: int = 0,
+    stop: int | None = None,
+) -> list[bytes]:
     """Serialized ``tf.train.Example`` records of drawings ``start:stop`` (no TensorFlow;
     ~5x faster than building ``tf.train.Example`` objects)."""
     stop = len(drawings) if stop is None else stop
-    d_off = np.asarray(drawings.drawing_offsets[start:stop + 1], np.int64)
-    s_off = np.asarray(drawings.stroke_offsets[d_off[0]:d_off[-1] + 1], np.int64)
-    xy = np.ascontiguousarray(drawings.xy[s_off[0]:s_off[-1]], np.uint8).reshape(-1).tobytes()
+    d_off = np.asarray(drawings.drawing_offsets[start : stop + 1], np.int64)
+    s_off = np.asarray(drawings.stroke_offsets[d_off[0] : d_off[-1] + 1], np.int64)
+    xy = np.ascontiguousarray(drawings.xy[s_off[0] : s_off[-1]], np.uint8).reshape(-1).tobytes()
     s_buf, s_pos = _varints(np.diff(s_off))
     k_buf, k_pos = _varints(np.asarray(key_id[start:stop], np.int64))
     labels = np.asarray(label[start:stop], np.int64).tolist()
@@ -186,18 +197,19 @@ def encode_examples(drawings: Drawings, label: np.ndarray, key_id: np.ndarray,
     out = []
     for i in range(stop - start):
         a, b = d_rel[i], d_rel[i + 1]
-        feats = (_entry(_K_XY, _BYTES, xy[p_rel[a]:p_rel[b]])
-                 + _entry(_K_SL, _INT64, s_buf[s_pos[a]:s_pos[b]])
-                 + label_entry[labels[i]]
-                 + _entry(_K_KEY, _INT64, k_buf[k_pos[i]:k_pos[i + 1]])
-                 + cc_entry[ccs[i]])
+        feats = (
+            _entry(_K_XY, _BYTES, xy[p_rel[a] : p_rel[b]])
+            + _entry(_K_SL, _INT64, s_buf[s_pos[a] : s_pos[b]])
+            + label_entry[labels[i]]
+            + _entry(_K_KEY, _INT64, k_buf[k_pos[i] : k_pos[i + 1]])
+            + cc_entry[ccs[i]]
+        )
         out.append(b"\x0a" + _vlen(len(feats)) + feats)  # Example.features(1)
     return out
 
 
 # -- conversion -----------------------------------------------------------------------------
-def convert_shard(shard_path: Path, out_dir: Path, chunk: int = 8192, progress=None
-                  ) -> dict:
+def convert_shard(shard_path: Path, out_dir: Path, chunk: int = 8192, progress=None) -> dict:
     """Write one shard as ``<stem>-n<count>.tfrec`` (GZIP) in ``out_dir``; returns its entry."""
     import tensorflow as tf
 
@@ -207,13 +219,18 @@ def convert_shard(shard_path: Path, out_dir: Path, chunk: int = 8192, progress=N
     opts = tf.io.TFRecordOptions(compression_type=COMPRESSION)
     with atomic_path(Path(out_dir) / name) as tmp, tf.io.TFRecordWriter(str(tmp), opts) as w:
         for i in range(0, n, chunk):
-            for rec in encode_examples(shard.drawings, shard.label, shard.key_id,
-                                       shard.countrycode, i, min(n, i + chunk)):
+            for rec in encode_examples(
+                shard.drawings, shard.label, shard.key_id, shard.countrycode, i, min(n, i + chunk)
+            ):
                 w.write(rec)
             if progress is not None:
                 progress(min(n, i + chunk) - i)
-    return {"name": name, "source": Path(shard_path).name, "rows": n,
-            "bytes": (Path(out_dir) / name).stat().st_size}
+    return {
+        "name": name,
+        "source": Path(shard_path).name,
+        "rows": n,
+        "bytes": (Path(out_dir) / name).stat().st_size,
+    }
 
 
 def _convert_worker(args: tuple[str, str]) -> dict:
@@ -221,16 +238,20 @@ def _convert_worker(args: tuple[str, str]) -> dict:
     return convert_shard(Path(args[0]), Path(args[1]))
 
 
-def convert_shards(shard_dir: Path, out_dir: Path, *, enabled: bool = True, workers: int = 1,
-                   progress: bool = True) -> dict:
+def convert_shards(
+    shard_dir: Path, out_dir: Path, *, enabled: bool = True, workers: int = 1, progress: bool = True
+) -> dict:
     """Convert every shard of ``shard_dir`` into ``out_dir`` (written atomically: temp folder,
     then rename). When not ``enabled`` only a small manifest is written (no TensorFlow
     needed). Returns the manifest, plus ``seconds``."""
     t0 = time.time()
     shard_dir, out_dir = Path(shard_dir), Path(out_dir)
     if not enabled:
-        manifest = {"enabled": False, "format_version": FORMAT_VERSION,
-                    "note": "tfrecord.enabled is false: no TFRecords were written"}
+        manifest = {
+            "enabled": False,
+            "format_version": FORMAT_VERSION,
+            "note": "tfrecord.enabled is false: no TFRecords were written",
+        }
         with atomic_path(out_dir) as tmp:
             tmp.mkdir(parents=True)
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -247,8 +268,9 @@ def convert_shards(shard_dir: Path, out_dir: Path, *, enabled: bool = True, work
     check_disk_space(out_dir, sum(p.stat().st_size for p in sources), "writing TFRecords")
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
-        with tqdm(total=total, desc="tfrecord", unit="drawing", unit_scale=True,
-                  disable=not progress) as bar:
+        with tqdm(
+            total=total, desc="tfrecord", unit="drawing", unit_scale=True, disable=not progress
+        ) as bar:
             if workers == 1:
                 entries = [convert_shard(p, tmp, progress=bar.update) for p in sources]
             else:
@@ -263,14 +285,22 @@ def convert_shards(shard_dir: Path, out_dir: Path, *, enabled: bool = True, work
                         entries.append(e)
         if (shard_dir / "classes.json").is_file():
             (tmp / "classes.json").write_bytes((shard_dir / "classes.json").read_bytes())
-        manifest = {"enabled": True, "format_version": FORMAT_VERSION,
-                    "compression": COMPRESSION, "features": {
-                        "xy": "bytes (uint8 x,y pairs)", "stroke_lengths": "int64 list",
-                        "label": "int64", "key_id": "int64", "countrycode": "bytes"},
-                    "rows": sum(e["rows"] for e in entries),
-                    "bytes": sum(e["bytes"] for e in entries),
-                    "source_bytes": sum(p.stat().st_size for p in sources),
-                    "files": entries}
+        manifest = {
+            "enabled": True,
+            "format_version": FORMAT_VERSION,
+            "compression": COMPRESSION,
+            "features": {
+                "xy": "bytes (uint8 x,y pairs)",
+                "stroke_lengths": "int64 list",
+                "label": "int64",
+                "key_id": "int64",
+                "countrycode": "bytes",
+            },
+            "rows": sum(e["rows"] for e in entries),
+            "bytes": sum(e["bytes"] for e in entries),
+            "source_bytes": sum(p.stat().st_size for p in sources),
+            "files": entries,
+        }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     manifest["seconds"] = round(time.time() - t0, 2)
     manifest["dir_bytes"] = tree_size(out_dir)
@@ -280,36 +310,42 @@ def convert_shards(shard_dir: Path, out_dir: Path, *, enabled: bool = True, work
 def summary_line(manifest: dict, out_dir: Path) -> str:
     """One line for the stage log."""
     if not manifest.get("enabled"):
-        return ("tfrecord: disabled (tfrecord.enabled: false); wrote only "
-                f"{Path(out_dir) / MANIFEST}")
+        return (
+            f"tfrecord: disabled (tfrecord.enabled: false); wrote only {Path(out_dir) / MANIFEST}"
+        )
     rows, nbytes = manifest["rows"], manifest["bytes"]
-    return (f"tfrecord: {rows:,} drawings in {len(manifest['files'])} files, "
-            f"{manifest['seconds']:.1f}s, {human_bytes(nbytes)} "
-            f"({nbytes / max(rows, 1):.0f} B/drawing; shards "
-            f"{human_bytes(manifest['source_bytes'])}) -> {out_dir}")
+    return (
+        f"tfrecord: {rows:,} drawings in {len(manifest['files'])} files, "
+        f"{manifest['seconds']:.1f}s, {human_bytes(nbytes)} "
+        f"({nbytes / max(rows, 1):.0f} B/drawing; shards "
+        f"{human_bytes(manifest['source_bytes'])}) -> {out_dir}"
+    )
 
 
 # -- reading --------------------------------------------------------------------------------
 def _features(with_points: bool = True) -> dict:
     import tensorflow as tf
 
-    f = {"stroke_lengths": tf.io.RaggedFeature(tf.int64, row_splits_dtype=tf.int64),
-         "label": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
-         "key_id": tf.io.FixedLenFeature([], tf.int64, default_value=0),
-         "countrycode": tf.io.FixedLenFeature([], tf.string, default_value="")}
+    f = {
+        "stroke_lengths": tf.io.RaggedFeature(tf.int64, row_splits_dtype=tf.int64),
+        "label": tf.io.FixedLenFeature([], tf.int64, default_value=-1),
+        "key_id": tf.io.FixedLenFeature([], tf.int64, default_value=0),
+        "countrycode": tf.io.FixedLenFeature([], tf.string, default_value=""),
+    }
     if with_points:
         f["xy"] = tf.io.FixedLenFeature([], tf.string)
     return f
 
 
-def flat_batch(xy: Sequence[bytes], stroke_lengths: np.ndarray, n_strokes: np.ndarray
-               ) -> Drawings:
+def flat_batch(xy: Sequence[bytes], stroke_lengths: np.ndarray, n_strokes: np.ndarray) -> Drawings:
     """A parsed batch (per-drawing xy bytes + ragged stroke lengths) -> flat ``Drawings``."""
     pts = np.frombuffer(b"".join(xy), np.uint8).reshape(-1, 2)
     d = Drawings.from_lengths(pts, stroke_lengths, n_strokes)
     if d.stroke_offsets[-1] != len(pts) or d.drawing_offsets[-1] != len(stroke_lengths):
-        raise InputError(f"corrupt TFRecord batch: {len(pts)} points but stroke lengths sum "
-                         f"to {d.stroke_offsets[-1]}")
+        raise InputError(
+            f"corrupt TFRecord batch: {len(pts)} points but stroke lengths sum "
+            f"to {d.stroke_offsets[-1]}"
+        )
     return d
 
 
@@ -328,16 +364,19 @@ class Records:
         return len(self.label)
 
 
-def read_records(files: Sequence[Path | str], with_points: bool = True,
-                 batch: int = 8192) -> Records:
+def read_records(
+    files: Sequence[Path | str], with_points: bool = True, batch: int = 8192
+) -> Records:
     """Every record of ``files`` in order (columns; the strokes too when ``with_points``)."""
     import tensorflow as tf
 
     feats = _features(with_points)
-    ds = (tf.data.TFRecordDataset([str(f) for f in files], compression_type=COMPRESSION)
-          .batch(batch).map(lambda s: tf.io.parse_example(s, feats)))
-    cols: dict[str, list] = {k: [] for k in ("label", "key_id", "countrycode", "sl", "ns",
-                                             "xy")}
+    ds = (
+        tf.data.TFRecordDataset([str(f) for f in files], compression_type=COMPRESSION)
+        .batch(batch)
+        .map(lambda s: tf.io.parse_example(s, feats))
+    )
+    cols: dict[str, list] = {k: [] for k in ("label", "key_id", "countrycode", "sl", "ns", "xy")}
     for b in ds:
         cols["label"].append(b["label"].numpy())
         cols["key_id"].append(b["key_id"].numpy())
@@ -354,8 +393,14 @@ def read_records(files: Sequence[Path | str], with_points: bool = True,
     d_off, s_off = offsets(ns), offsets(sl)
     n_points = (s_off[d_off[1:]] - s_off[d_off[:-1]]).astype(np.int32)
     drawings = flat_batch(cols["xy"], sl, ns) if with_points else None
-    return Records(drawings, cat("label", np.int64), cat("key_id", np.int64),
-                   cat("countrycode", "S2"), ns.astype(np.int32), n_points)
+    return Records(
+        drawings,
+        cat("label", np.int64),
+        cat("key_id", np.int64),
+        cat("countrycode", "S2"),
+        ns.astype(np.int32),
+        n_points,
+    )
 
 
 class TFRecordIndex:
@@ -373,8 +418,10 @@ class TFRecordIndex:
         if self._rec is None:
             self._rec = read_records(self.files, with_points=False)
             if len(self._rec) != self.total:
-                raise InputError(f"{self.files}: {len(self._rec)} records but the names say "
-                                 f"{self.total}; re-run the tfrecord stage")
+                raise InputError(
+                    f"{self.files}: {len(self._rec)} records but the names say "
+                    f"{self.total}; re-run the tfrecord stage"
+                )
         return self._rec
 
     def column(self, name: str) -> np.ndarray:
@@ -391,10 +438,22 @@ class TFRecordIndex:
         return self.records.n_points
 
 
-def _render_batch(xy: np.ndarray, stroke_lengths: np.ndarray, n_strokes: np.ndarray,
-                  label: np.ndarray, batch_index: np.ndarray, *, img_size: int, channels: int,
-                  line_width: float, n_classes: int, training: bool, seed: int,
-                  augment: Augment, flip: bool) -> tuple[np.ndarray, np.ndarray]:
+def _render_batch(
+    xy: np.ndarray,
+    stroke_lengths: np.ndarray,
+    n_strokes: np.ndarray,
+    label: np.ndarray,
+    batch_index: np.ndarray,
+    *,
+    img_size: int,
+    channels: int,
+    line_width: float,
+    n_classes: int,
+    training: bool,
+    seed: int,
+    augment: Augment,
+    flip: bool,
+) -> tuple[np.ndarray, np.ndarray]:
     """The body of the per-batch ``tf.numpy_function``: flat arrays -> (images, one-hot)."""
     if training and (label < 0).any():
         raise InputError("unlabelled drawings (label -1) cannot be used for training")
@@ -416,12 +475,24 @@ def _render_batch(xy: np.ndarray, stroke_lengths: np.ndarray, n_strokes: np.ndar
     return images, onehot
 
 
-def make_tf_dataset(files: Sequence[Path | str], *, batch_size: int, img_size: int,
-                    channels: int = 1, line_width: float = 6.0, n_classes: int,
-                    training: bool = False, seed: int = 0, augment: Augment | None = None,
-                    shuffle_buffer: int = 50_000, deterministic: bool = True,
-                    with_labels: bool | None = None, flip: bool = False,
-                    skip_batches: int = 0, cycle_length: int | None = None) -> tf.data.Dataset:
+def make_tf_dataset(
+    files: Sequence[Path | str],
+    *,
+    batch_size: int,
+    img_size: int,
+    channels: int = 1,
+    line_width: float = 6.0,
+    n_classes: int,
+    training: bool = False,
+    seed: int = 0,
+    augment: Augment | None = None,
+    shuffle_buffer: int = 50_000,
+    deterministic: bool = True,
+    with_labels: bool | None = None,
+    flip: bool = False,
+    skip_batches: int = 0,
+    cycle_length: int | None = None,
+) -> tf.data.Dataset:
     """A ``tf.data`` pipeline of rendered batches from TFRecord files.
 
     Training: the files in a seeded order reshuffled every pass (``repeat`` forever; give
@@ -449,13 +520,20 @@ def make_tf_dataset(files: Sequence[Path | str], *, batch_size: int, img_size: i
     batch_size, img_size, channels = int(batch_size), int(img_size), int(channels)
     if training:
         cycle = max(1, min(len(files), cycle_length or 8))
-        ds = (tf.data.Dataset.from_tensor_slices(files)
-              .shuffle(len(files), seed=seed, reshuffle_each_iteration=True).repeat()
-              .interleave(lambda f: tf.data.TFRecordDataset(f, compression_type=COMPRESSION),
-                          cycle_length=cycle, block_length=1, num_parallel_calls=autotune,
-                          deterministic=deterministic)
-              .shuffle(max(1, int(shuffle_buffer)), seed=seed, reshuffle_each_iteration=True)
-              .batch(batch_size, drop_remainder=True))
+        ds = (
+            tf.data.Dataset.from_tensor_slices(files)
+            .shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+            .repeat()
+            .interleave(
+                lambda f: tf.data.TFRecordDataset(f, compression_type=COMPRESSION),
+                cycle_length=cycle,
+                block_length=1,
+                num_parallel_calls=autotune,
+                deterministic=deterministic,
+            )
+            .shuffle(max(1, int(shuffle_buffer)), seed=seed, reshuffle_each_iteration=True)
+            .batch(batch_size, drop_remainder=True)
+        )
     else:
         ds = tf.data.TFRecordDataset(files, compression_type=COMPRESSION)
         if all(_NAME_RE.match(Path(f).name) for f in files):
@@ -473,22 +551,36 @@ def make_tf_dataset(files: Sequence[Path | str], *, batch_size: int, img_size: i
         return i, p["xy"], sl.flat_values, sl.row_lengths(), p["label"]
 
     def draw(xy: Any, values: Any, lengths: Any, label: Any, index: Any):
-        return _render_batch(xy, values, lengths, label, index, img_size=img_size,
-                             channels=channels, line_width=float(line_width),
-                             n_classes=int(n_classes), training=training, seed=int(seed),
-                             augment=augment, flip=flip)
+        return _render_batch(
+            xy,
+            values,
+            lengths,
+            label,
+            index,
+            img_size=img_size,
+            channels=channels,
+            line_width=float(line_width),
+            n_classes=int(n_classes),
+            training=training,
+            seed=int(seed),
+            augment=augment,
+            flip=flip,
+        )
 
     def to_images(i, xy, values, lengths, label):
-        x, y = tf.numpy_function(draw, [xy, values, lengths, label, i],
-                                 [tf.uint8, tf.float32], stateful=False)
+        x, y = tf.numpy_function(
+            draw, [xy, values, lengths, label, i], [tf.uint8, tf.float32], stateful=False
+        )
         b = batch_size if training else None
         x.set_shape([b, img_size, img_size, channels])
         y.set_shape([b, int(n_classes)])
         return (x, y) if with_labels else x
 
-    ds = (ds.map(parse, num_parallel_calls=autotune, deterministic=deterministic)
-          .map(to_images, num_parallel_calls=autotune, deterministic=deterministic)
-          .prefetch(autotune))
+    ds = (
+        ds.map(parse, num_parallel_calls=autotune, deterministic=deterministic)
+        .map(to_images, num_parallel_calls=autotune, deterministic=deterministic)
+        .prefetch(autotune)
+    )
     opts = tf.data.Options()
     opts.deterministic = deterministic
     return ds.with_options(opts)

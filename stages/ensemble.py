@@ -10,7 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from doodle.cli import run_stage  # noqa: E402  (first: quiet start-up, environment check)
 from doodle.config import load_params  # noqa: E402
-from doodle.ensemble import run_ensemble  # noqa: E402
+from doodle.ensemble.choose import run_ensemble  # noqa: E402
 from doodle.fileio import write_json  # noqa: E402
 from doodle.metrics import top_k  # noqa: E402
 from doodle.reports import holdout_report  # noqa: E402
@@ -21,18 +21,25 @@ def main() -> None:
     params = load_params()
     members = list(params.members)
     pred = Path("data/predictions")
-    r = run_ensemble([pred / m / "holdout.npz" for m in members],
-                     [pred / m / "test.npz" for m in members], params.ensemble, members)
+    r = run_ensemble(
+        [pred / m / "holdout.npz" for m in members],
+        [pred / m / "test.npz" for m in members],
+        params.ensemble,
+        members,
+    )
     write_submission(Path("submission.csv"), r.test_key_ids, top_k(r.test_scores, 3), r.classes)
-    write_submission(Path("reports/holdout_submission.csv"), r.score_key_ids,
-                     top_k(r.score_scores, 3), r.classes)
+    write_submission(
+        Path("reports/holdout_submission.csv"), r.score_key_ids, top_k(r.score_scores, 3), r.classes
+    )
     write_json(Path("reports/metrics.json"), r.metrics)
     holdout_report(pred / r.metrics["best_member"] / "holdout.npz", Path("reports"))
     m = r.metrics
     test = f", test MAP@3 {m['test_map3']:.4f}" if "test_map3" in m else ""
-    print(f"ensemble: final={m['final']}, holdout MAP@3 {m['holdout_map3']:.4f} on "
-          f"{m['rows']['score']:,} held-apart rows{test}; {len(r.test_key_ids):,} rows -> "
-          "submission.csv")
+    print(
+        f"ensemble: final={m['final']}, holdout MAP@3 {m['holdout_map3']:.4f} on "
+        f"{m['rows']['score']:,} held-apart rows{test}; {len(r.test_key_ids):,} rows -> "
+        "submission.csv"
+    )
 
 
 if __name__ == "__main__":

@@ -15,9 +15,14 @@ def main() -> None:
     cfg = params.member(MEMBER)
     from doodle.predict import predict_member
 
-    predict_member(Path("models") / MEMBER / "model.keras", Path("data/shards"),
-                   Path("data/predictions") / MEMBER, cfg, params.runtime,
-                   tta_flip=params.predict.tta_flip)
+    predict_member(
+        Path("models") / MEMBER / "model.keras",
+        Path("data/shards"),
+        Path("data/predictions") / MEMBER,
+        cfg,
+        params.runtime,
+        tta_flip=params.predict.tta_flip,
+    )
 
 
 if __name__ == "__main__":

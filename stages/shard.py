@@ -12,9 +12,15 @@ from doodle.sharding import shard_dataset  # noqa: E402
 
 def main() -> None:
     cfg = load_params().shard
-    shard_dataset(Path("data/raw"), Path("data/shards"), n_shards=cfg.n_shards,
-                  val_size=cfg.val_size, seed=cfg.seed, report_path=Path("reports/shard.json"),
-                  workers=cfg.workers)
+    shard_dataset(
+        Path("data/raw"),
+        Path("data/shards"),
+        n_shards=cfg.n_shards,
+        val_size=cfg.val_size,
+        seed=cfg.seed,
+        report_path=Path("reports/shard.json"),
+        workers=cfg.workers,
+    )
     samples_grid(Path("data/shards"), None, Path("reports/samples.png"))
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from doodle.cli import run_stage  # noqa: E402  (first: quiet start-up, environment check)
 from doodle.config import load_params  # noqa: E402
+from doodle.download import source_fingerprint  # noqa: E402
 from doodle.fileio import write_json  # noqa: E402
-from doodle.sources import source_fingerprint  # noqa: E402
 
 
 def main() -> None:

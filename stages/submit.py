@@ -1,8 +1,8 @@
 """Validate submission.csv, then submit it to Kaggle (not a DVC stage: it has side effects).
 
-    python stages/submit.py --dry-run     # validate only, no network
-    python stages/submit.py [-m MESSAGE]  # validate, check it is a real submission, upload
-    python stages/submit.py --force       # upload even if the data is not the competition's
+python stages/submit.py --dry-run     # validate only, no network
+python stages/submit.py [-m MESSAGE]  # validate, check it is a real submission, upload
+python stages/submit.py --force       # upload even if the data is not the competition's
 """
 
 import argparse
@@ -21,10 +21,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--file", type=Path, default=Path("submission.csv"))
     ap.add_argument("--dry-run", action="store_true", help="validate only, submit nothing")
-    ap.add_argument("--force", action="store_true",
-                    help="upload even when the data is synthetic or not the competition's")
-    ap.add_argument("-m", "--message", default=None,
-                    help="Kaggle's description (default: git rev, method and holdout MAP@3)")
+    ap.add_argument(
+        "--force",
+        action="store_true",
+        help="upload even when the data is synthetic or not the competition's",
+    )
+    ap.add_argument(
+        "-m",
+        "--message",
+        default=None,
+        help="Kaggle's description (default: git rev, method and holdout MAP@3)",
+    )
     args = ap.parse_args()
     n = check_submission(args.file, SHARDS)
     print(f"submit: {args.file} is valid ({n:,} rows)")

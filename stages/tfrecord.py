@@ -18,8 +18,12 @@ def main() -> None:
 
     params = load_params()
     out = Path("data/tfrecord")
-    manifest = convert_shards(Path("data/shards"), out, enabled=params.tfrecord.enabled,
-                              workers=params.runtime.tfrecord_workers)
+    manifest = convert_shards(
+        Path("data/shards"),
+        out,
+        enabled=params.tfrecord.enabled,
+        workers=params.runtime.tfrecord_workers,
+    )
     print(summary_line(manifest, out))
 
 

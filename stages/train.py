@@ -13,10 +13,11 @@ MEMBER = sys.argv[1] if len(sys.argv) > 1 else "base"
 def main() -> None:
     params = load_params()
     cfg = params.member(MEMBER)  # checked before Keras is imported
-    from doodle.training import train_member
+    from doodle.training.fit import train_member
 
-    train_member(cfg, params.runtime, Path("data/shards"), Path("models") / MEMBER,
-                 Path("dvclive") / MEMBER)
+    train_member(
+        cfg, params.runtime, Path("data/shards"), Path("models") / MEMBER, Path("dvclive") / MEMBER
+    )
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ def synthetic_shards(synthetic_raw, tmp_path_factory) -> Path:
     from doodle.sharding import shard_dataset
 
     out = tmp_path_factory.mktemp("shards") / "shards"
-    shard_dataset(synthetic_raw, out, n_shards=4, val_size=40, seed=0,
-                  report_path=out.parent / "shard.json")
+    shard_dataset(
+        synthetic_raw, out, n_shards=4, val_size=40, seed=0, report_path=out.parent / "shard.json"
+    )
     return out

@@ -12,8 +12,16 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-COPY = ("doodle", "stages", "params.yaml", "dvc.yaml", ".dvc/config", ".dvcignore",
-        ".gitignore", "pyproject.toml")
+COPY = (
+    "doodle",
+    "stages",
+    "params.yaml",
+    "dvc.yaml",
+    ".dvc/config",
+    ".dvcignore",
+    ".gitignore",
+    "pyproject.toml",
+)
 
 # `source` (a fingerprint of the data source) is DVC's always_changed: it runs every time,
 # and what follows runs only when the fingerprint changed.
@@ -25,9 +33,11 @@ TINY = {
     "arch": "mobilenet",  # MobileNet v1: a third of v2's graph-tracing time, same pipeline
     "data": {"synthetic": {"classes": 6, "train_per_class": 40, "test_per_class": 4}},
     "shard": {"n_shards": 4, "val_size": 30},
-    "train": {"alpha": 0.35, "batch_size": 16, "epochs": 1, "steps_per_epoch": 3,
-              "jit": False},
-    "runtime": {"workers": 1, "checkpoint_every": 2, "verbose": 2},
+    "train": {"alpha": 0.35, "batch_size": 16, "epochs": 1, "steps_per_epoch": 3, "jit": False},
+    # eager: no graph tracing (a third of a tiny stage's time). These repos test the DVC
+    # wiring and the stages' logic; graph-mode training is tested in test_training.py and
+    # test_learning.py.
+    "runtime": {"workers": 1, "checkpoint_every": 2, "verbose": 2, "eager": True},
     "ensemble": {"stack_folds": 2},
 }
 
@@ -59,20 +69,25 @@ def make_repo(dest: Path, overrides: dict | None = None) -> Path:
     params = merge(params, merge(TINY, overrides or {}))
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     # A local identity: `dvc exp run` commits, and a clean CI machine has no global one.
-    for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "test@example.com"],
-                ["git", "config", "user.name", "doodle tests"], ["git", "add", "-A"],
-                ["git", "commit", "-qm", "init"]):
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "config", "user.email", "test@example.com"],
+        ["git", "config", "user.name", "doodle tests"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-qm", "init"],
+    ):
         subprocess.run(cmd, cwd=dest, check=True)
     return dest
 
 
-def run(cmd: list[str], cwd: Path, check: bool = True, timeout: int = 900
-        ) -> subprocess.CompletedProcess:
-    p = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True,
-                       timeout=timeout)
+def run(
+    cmd: list[str], cwd: Path, check: bool = True, timeout: int = 900
+) -> subprocess.CompletedProcess:
+    p = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
     if check and p.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout[-4000:]}\n"
-                             f"{p.stderr[-4000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout[-4000:]}\n{p.stderr[-4000:]}"
+        )
     return p
 
 
@@ -91,16 +106,20 @@ def status(repo: Path) -> dict:
 
 def stages_run(output: str) -> list[str]:
     """Stage names DVC reports as running in a repro/exp run output."""
-    return [line.split("'")[1] for line in output.splitlines()
-            if line.startswith("Running stage '")]
+    return [
+        line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")
+    ]
 
 
 def activated_env() -> dict:
     """What `source .venv/bin/activate` gives a fresh shell: the venv first, then only the
     system's own folders (no other Python, no PYTHONPATH)."""
     venv_bin = Path(sys.executable).parent
-    e = {k: v for k, v in os.environ.items()
-         if k not in ("PATH", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    e = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PATH", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+    }
     e["PATH"] = os.pathsep.join([str(venv_bin), "/usr/local/bin", "/usr/bin", "/bin"])
     e["VIRTUAL_ENV"] = str(venv_bin.parent)
     e["COLUMNS"] = "200"  # a terminal's width: DVC sizes its tables to it
@@ -109,19 +128,26 @@ def activated_env() -> dict:
 
 def shell(line: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run one command line as a user types it, in an activated environment."""
-    p = subprocess.run(["bash", "-c", line], cwd=cwd, env=activated_env(),
-                       capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run(
+        ["bash", "-c", line],
+        cwd=cwd,
+        env=activated_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if p.returncode != 0:
-        raise AssertionError(f"{line!r} failed ({p.returncode}):\n{p.stdout[-4000:]}\n"
-                             f"{p.stderr[-4000:]}")
+        raise AssertionError(
+            f"{line!r} failed ({p.returncode}):\n{p.stdout[-4000:]}\n{p.stderr[-4000:]}"
+        )
     return p
 
 
 def readme_block(marker: str) -> list[str]:
     """The lines of the README code block that follows the comment containing ``marker``."""
     text = (ROOT / "README.md").read_text()
-    after = text[text.index(marker):]
-    block = after[after.index("```"):].split("\n", 1)[1]
+    after = text[text.index(marker) :]
+    block = after[after.index("```") :].split("\n", 1)[1]
     return [ln for ln in block[: block.index("```")].splitlines() if ln.strip()]
 
 
@@ -135,7 +161,7 @@ def read_test_keys(repo):
 
 def check_submission(repo, n_rows):
     """submission.csv is valid for the repo's test set of ``n_rows`` rows."""
-    from doodle.shards import read_classes
+    from doodle.shard_format import read_classes
     from doodle.submission import validate_submission
 
     keys = read_test_keys(repo)

@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 import yaml
 
+from doodle.download import SourceError, fetch_path
+from doodle.errors import InputError
 from doodle.fileio import DiskSpaceError, check_disk_space
+from doodle.shard_format import ShardError, open_shard, read_header, train_shard_paths
 from doodle.sharding import ShardStageError, shard_dataset
-from doodle.shards import ShardError, open_shard, read_header, train_shard_paths
-from doodle.sources import SourceError, fetch_path
 from tests.pipeline_utils import merge
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +30,7 @@ BY_ID = {c["id"]: c for c in CASES}
 N_SHARDS, VAL_SIZE = 2, 2
 ODD_NAMES = {
     "The Eiffel Tower.csv": "class_spaces.csv",
-    "it's \"quoted\", too.csv": "class_quotes.csv",
+    'it\'s "quoted", too.csv': "class_quotes.csv",
     "café crème 日本.csv": "class_non_ascii.csv",
 }
 
@@ -55,8 +56,10 @@ def lay_files(raw: Path, files: dict[str, str]) -> None:
 def long_drawing_row(n_strokes: int = 40, points: int = 500) -> str:
     """A cat row whose drawing has ``n_strokes * points`` points (all coordinates 0..255)."""
     rng = np.random.default_rng(3)
-    strokes = [[rng.integers(0, 256, points).tolist(), rng.integers(0, 256, points).tolist()]
-               for _ in range(n_strokes)]
+    strokes = [
+        [rng.integers(0, 256, points).tolist(), rng.integers(0, 256, points).tolist()]
+        for _ in range(n_strokes)
+    ]
     cell = json.dumps(strokes).replace('"', '""')
     return f'US,"{cell}",5999999999999999,True,2017-03-01 10:00:00.5,cat\n'
 
@@ -89,7 +92,7 @@ def make_input(case: dict, tmp: Path) -> Path:
         with zipfile.ZipFile(z) as zf:
             info = zf.getinfo("train_simplified/cat.csv")
         start = info.header_offset + 30 + len(info.filename) + 20  # inside its data
-        data[start:start + 40] = bytes(40)
+        data[start : start + 40] = bytes(40)
         z.write_bytes(bytes(data))
         return z
     if make == "zip_without_train":
@@ -107,15 +110,25 @@ def make_input(case: dict, tmp: Path) -> Path:
         folder.mkdir()
         for f in sorted((raw / "train_simplified").glob("*.csv")):
             with open(f, newline="", encoding="utf-8") as fh:
-                lines = [json.dumps({"word": r["word"], "countrycode": r["countrycode"],
-                                     "key_id": r["key_id"], "drawing": json.loads(r["drawing"])},
-                                    ensure_ascii=False) for r in csv.DictReader(fh)]
+                lines = [
+                    json.dumps(
+                        {
+                            "word": r["word"],
+                            "countrycode": r["countrycode"],
+                            "key_id": r["key_id"],
+                            "drawing": json.loads(r["drawing"]),
+                        },
+                        ensure_ascii=False,
+                    )
+                    for r in csv.DictReader(fh)
+                ]
             if f.stem == "cat":
                 lines[2] = "not json" if make == "ndjson_bad_record" else lines[2]
                 lines[3] = lines[3].replace('"US"', '"Curaçao"')
             encoding = "latin-1" if make == "ndjson_not_utf8" and f.stem == "cat" else "utf-8"
             (folder / f"full_simplified_{f.stem}.ndjson").write_text(
-                "\n".join(lines) + "\n", encoding=encoding)
+                "\n".join(lines) + "\n", encoding=encoding
+            )
         return folder
     if make == "truncated_shard":
         out = tmp / "shards"
@@ -143,8 +156,10 @@ def run_case(case: dict, tmp: Path) -> tuple[dict, Path]:
 
 def skipped_rows(shard_dir: Path, raw: Path) -> list[tuple[str, int, str]]:
     with open(shard_dir / "skipped_rows.csv", newline="", encoding="utf-8") as f:
-        return [(Path(r["file"]).relative_to(raw).as_posix(), int(r["row"]), r["reason"])
-                for r in csv.DictReader(f)]
+        return [
+            (Path(r["file"]).relative_to(raw).as_posix(), int(r["row"]), r["reason"])
+            for r in csv.DictReader(f)
+        ]
 
 
 def check_expect(case: dict, result: dict) -> None:
@@ -164,7 +179,7 @@ def no_temp_left(folder: Path) -> None:
 def test_case(case: dict, tmp_path: Path) -> None:
     outcome = case["outcome"]
     if outcome == "error":
-        with pytest.raises((ShardStageError, SourceError, ShardError)) as err:
+        with pytest.raises((ShardStageError, InputError, SourceError, ShardError)) as err:
             run_case(case, tmp_path)
         msg = str(err.value)
         for part in case["message"]:
@@ -211,15 +226,22 @@ def test_case(case: dict, tmp_path: Path) -> None:
 def test_every_row_accounted_for(tmp_path: Path) -> None:
     """Lines of a class file = header + kept + listed as skipped (nothing dropped silently)."""
     raw = base_raw(tmp_path / "raw")
-    sources = [c["files"]["train_simplified/cat.csv"] for c in CASES
-               if c.get("files", {}).get("train_simplified/cat.csv", "").endswith(".csv")
-               and c["outcome"] != "error"]
+    sources = [
+        c["files"]["train_simplified/cat.csv"]
+        for c in CASES
+        if c.get("files", {}).get("train_simplified/cat.csv", "").endswith(".csv")
+        and c["outcome"] != "error"
+    ]
     assert len(sources) > 15
     # All the bad cat files at once, each as its own class file with word "cat".
     lay_files(raw, {"train_simplified/cat.csv": "-"})
     for i, src in enumerate(sources):
-        shutil.copyfile(CORPUS / src, raw / "train_simplified" / "cat.csv" if i == 0 else
-                        raw / "train_simplified" / f"zz{i:02d}.csv")
+        shutil.copyfile(
+            CORPUS / src,
+            raw / "train_simplified" / "cat.csv"
+            if i == 0
+            else raw / "train_simplified" / f"zz{i:02d}.csv",
+        )
     report = shard_dataset(raw, tmp_path / "s", N_SHARDS, VAL_SIZE, 0, tmp_path / "r.json")
     listed = skipped_rows(tmp_path / "s", raw)
     for f in sorted((raw / "train_simplified").glob("*.csv")):
@@ -232,12 +254,15 @@ def test_every_row_accounted_for(tmp_path: Path) -> None:
 def test_long_drawing_kept_intact(tmp_path: Path) -> None:
     out = tmp_path / "shards"
     run_case(BY_ID["long_drawing"], tmp_path)
-    from doodle.shards import read_classes
+    from doodle.shard_format import read_classes
 
     cat = read_classes(out).index("cat")
     paths = [*train_shard_paths(out), out / "holdout.qds"]
-    n_points = [int(s.drawings.n_points[i]) for s in map(open_shard, paths)
-                for i in np.flatnonzero(s.key_id == 5999999999999999)]
+    n_points = [
+        int(s.drawings.n_points[i])
+        for s in map(open_shard, paths)
+        for i in np.flatnonzero(s.key_id == 5999999999999999)
+    ]
     assert n_points == [20_000]
     shard = next(s for s in map(open_shard, paths) if 5999999999999999 in s.key_id)
     assert shard.label[list(shard.key_id).index(5999999999999999)] == cat
@@ -251,11 +276,10 @@ def test_class_names_round_trip(tmp_path: Path) -> None:
     assert summary["classes"] == 6
     shard_dataset(copied, tmp_path / "s", N_SHARDS, VAL_SIZE, 0, tmp_path / "r.json")
     classes = json.loads((tmp_path / "s" / "classes.json").read_text(encoding="utf-8"))
-    assert set(classes) >= {"The Eiffel Tower", "it's \"quoted\", too", "café crème 日本"}
+    assert set(classes) >= {"The Eiffel Tower", 'it\'s "quoted", too', "café crème 日本"}
     paths = [*train_shard_paths(tmp_path / "s"), tmp_path / "s" / "holdout.qds"]
     labels = np.concatenate([open_shard(p).label for p in paths])
-    counts = dict(zip(classes, np.bincount(labels, minlength=len(classes)).tolist(),
-                      strict=True))
+    counts = dict(zip(classes, np.bincount(labels, minlength=len(classes)).tolist(), strict=True))
     assert counts == {c: 8 if c in ("apple", "cat", "dog") else 4 for c in classes}
 
 
@@ -298,8 +322,14 @@ def run_stage_script(stage: str, cwd: Path, params: dict) -> subprocess.Complete
     """Run a stage script with the repo's params.yaml, ``params`` merged over it."""
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
     (cwd / "params.yaml").write_text(yaml.safe_dump(merge(base, params)))
-    return subprocess.run([sys.executable, str(ROOT / "stages" / f"{stage}.py")], cwd=cwd,
-                          env=_stage_env(), capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "stages" / f"{stage}.py")],
+        cwd=cwd,
+        env=_stage_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 CLI_CASES = [c for c in CASES if c.get("cli")]
@@ -339,11 +369,19 @@ def test_case_through_stage_script(case: dict, tmp_path: Path) -> None:
 
 def test_stage_script_bad_params(tmp_path: Path) -> None:
     """A broken or incomplete params.yaml: one line on stderr, exit code 1."""
-    for text, want in (("shard:\n  n_shards: [2\n", "shard: error: params.yaml: invalid YAML: "),
-                       ("data: {}\n", "shard: error: params.yaml: missing key img_size")):
+    for text, want in (
+        ("shard:\n  n_shards: [2\n", "shard: error: params.yaml: invalid YAML: "),
+        ("data: {}\n", "shard: error: params.yaml: missing key img_size"),
+    ):
         (tmp_path / "params.yaml").write_text(text)
-        p = subprocess.run([sys.executable, str(ROOT / "stages" / "shard.py")], cwd=tmp_path,
-                           env=_stage_env(), capture_output=True, text=True, timeout=120)
+        p = subprocess.run(
+            [sys.executable, str(ROOT / "stages" / "shard.py")],
+            cwd=tmp_path,
+            env=_stage_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
         errors = [ln for ln in p.stderr.splitlines() if ln.startswith("shard: error: ")]
         assert len(errors) == 1 and errors[0].startswith(want), p.stderr
@@ -367,8 +405,12 @@ def test_fixtures_match_their_generator(tmp_path: Path) -> None:
         sys.path.remove(str(CORPUS))
     make_corpus.main(tmp_path)
     made = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
-    kept = {p.relative_to(CORPUS): p.read_bytes() for d in ("base", "files")
-            for p in (CORPUS / d).rglob("*") if p.is_file()}
+    kept = {
+        p.relative_to(CORPUS): p.read_bytes()
+        for d in ("base", "files")
+        for p in (CORPUS / d).rglob("*")
+        if p.is_file()
+    }
     assert made == kept
 
 

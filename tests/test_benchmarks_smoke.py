@@ -13,22 +13,36 @@ import numpy as np
 
 from benchmarks.bench_loader import bench_loader, write_csv_from_shards
 from benchmarks.bench_shard import bench_shard, expand_raw, unique_key_ids
-from doodle.shards import open_shard, read_classes, train_shard_paths
+from doodle.shard_format import open_shard, read_classes, train_shard_paths
 
 SHARD_KEYS = [
-    "shard_drawings_per_s_small", "shard_peak_rss_mb_small", "shard_rows_small",
-    "shard_drawings_per_s_large", "shard_peak_rss_mb_large", "shard_rows_large",
-    "shard_peak_rss_mb_large_fixed_shards", "shard_rss_ratio_large_vs_small",
-    "shard_rss_ratio_large_fixed_shards_vs_small", "shard_peak_rss_mb_large_more_classes",
+    "shard_drawings_per_s_small",
+    "shard_peak_rss_mb_small",
+    "shard_rows_small",
+    "shard_drawings_per_s_large",
+    "shard_peak_rss_mb_large",
+    "shard_rows_large",
+    "shard_peak_rss_mb_large_fixed_shards",
+    "shard_rss_ratio_large_vs_small",
+    "shard_rss_ratio_large_fixed_shards_vs_small",
+    "shard_peak_rss_mb_large_more_classes",
     "shard_rss_ratio_large_more_classes_vs_small",
 ]
 LOADER_KEYS = [
-    "loader_ratio_vs_from_generator", "pydataset_batches_per_s", "from_generator_batches_per_s",
-    "pydataset_images_per_s", "pydataset_direct_batches_per_s",
-    "pydataset_enqueuer_batches_per_s", "loader_ratio_per_cpu_s",
+    "loader_ratio_vs_from_generator",
+    "pydataset_batches_per_s",
+    "from_generator_batches_per_s",
+    "pydataset_images_per_s",
+    "pydataset_direct_batches_per_s",
+    "pydataset_enqueuer_batches_per_s",
+    "loader_ratio_per_cpu_s",
+    "sequence_loader_per_s",
 ]
 RENDER_KEYS = [
-    "render_per_core_64", "render_per_core_128", "baseline_render_per_core_64", "agreement_mad_64",
+    "render_per_core_64",
+    "render_per_core_128",
+    "baseline_render_per_core_64",
+    "agreement_mad_64",
 ]
 
 
@@ -65,9 +79,18 @@ def test_expand_raw_class_copies_are_distinct_classes(synthetic_raw, tmp_path):
 
 
 def test_bench_shard_returns_its_keys(tmp_path):
-    res = bench_shard(tmp_path, n_classes=3, small_per_class=40, large_per_class=160,
-                      small_shards=2, large_shards=8, base_per_class=10, test_per_class=2,
-                      val_size=5, log=lambda _: None)
+    res = bench_shard(
+        tmp_path,
+        n_classes=3,
+        small_per_class=40,
+        large_per_class=160,
+        small_shards=2,
+        large_shards=8,
+        base_per_class=10,
+        test_per_class=2,
+        val_size=5,
+        log=lambda _: None,
+    )
     for key in SHARD_KEYS:
         assert key in res, key
     assert res["shard_rows_small"] == 120 and res["shard_rows_large"] == 480
@@ -91,8 +114,15 @@ def test_loader_csv_holds_the_shards_drawings(synthetic_shards, tmp_path):
 
 
 def test_bench_loader_returns_its_keys(synthetic_shards, tmp_path):
-    res = bench_loader(synthetic_shards, tmp_path / "d.csv", batch_size=16, img_size=32,
-                       seconds=0.3, rounds=1, log=lambda _: None)
+    res = bench_loader(
+        synthetic_shards,
+        tmp_path / "d.csv",
+        batch_size=16,
+        img_size=32,
+        seconds=0.3,
+        rounds=1,
+        log=lambda _: None,
+    )
     for key in LOADER_KEYS:
         assert key in res, key
     assert res["loader_measured_with"].startswith("keras OrderedEnqueuer")
@@ -102,10 +132,20 @@ def test_bench_loader_returns_its_keys(synthetic_shards, tmp_path):
 def test_bench_loader_runs_without_tensorflow(synthetic_shards, tmp_path, monkeypatch):
     # A JAX-only GPU box has no TensorFlow: the tf.data variants are skipped, not fatal.
     find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "tensorflow" else find_spec(name, *a))
-    res = bench_loader(synthetic_shards, tmp_path / "d.csv", batch_size=16, img_size=32,
-                       seconds=0.2, rounds=1, log=lambda _: None)
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "tensorflow" else find_spec(name, *a),
+    )
+    res = bench_loader(
+        synthetic_shards,
+        tmp_path / "d.csv",
+        batch_size=16,
+        img_size=32,
+        seconds=0.2,
+        rounds=1,
+        log=lambda _: None,
+    )
     assert res["loader_baseline"] == "baseline_python_only"
     assert "loader_ratio_vs_python_generator" in res
     assert "from_generator_batches_per_s" not in res
@@ -116,8 +156,9 @@ def test_run_all_quick_writes_report(tmp_path, capsys):
     from benchmarks.run_all import main
 
     out = tmp_path / "bench.json"
-    rc = main(["--quick", "--seconds", "0.2", "--out", str(out),
-               "--workdir", str(tmp_path / "work")])
+    rc = main(
+        ["--quick", "--seconds", "0.2", "--out", str(out), "--workdir", str(tmp_path / "work")]
+    )
     report = json.loads(out.read_text())
     for key in SHARD_KEYS + LOADER_KEYS + ["machine", "targets", "notes"]:
         assert key in report, key
@@ -151,3 +192,59 @@ def test_fulldata_bench_makes_a_kaggle_zip_and_measures_the_stages(tmp_path):
     assert res["rows"] == 3_400 and res["workers"] == 2
     assert res["peak_disk_bytes"] > 0 and res["peak_worker_rss_mb"] > 0
     assert not (tmp_path / "work").exists()
+
+
+def test_quality_bench_reference_loader_summary_and_picture(synthetic_shards, tmp_path):
+    """The quality benchmark's parts that do not train: the reference recipe's loader is
+    the cv2 renderer on the pipeline's own stream, and the summary/picture read the runs."""
+    from benchmarks.bench_quality import draw, reference_dataset_class, summarise
+    from benchmarks.reference import reference_strokes_image
+    from doodle.dataset import DrawingDataset
+
+    paths = train_shard_paths(synthetic_shards)
+    ref = reference_dataset_class()(
+        paths, img_size=32, batch_size=8, n_classes=8, training=True, seed=1, steps_per_epoch=3
+    )
+    x, y = ref[1]
+    assert x.dtype == np.uint8 and x.shape == (8, 32, 32, 1)
+    ours = DrawingDataset(
+        paths, img_size=32, batch_size=8, n_classes=8, training=True, seed=1, steps_per_epoch=3
+    )
+    assert np.array_equal(y, ours[1][1])  # the same drawings in the same order
+    shard_idx, row = ref.locate(1)
+    drawing = ref.shards[shard_idx[0]].drawings.strokes(int(row[0]))
+    assert np.array_equal(x[0, :, :, 0], reference_strokes_image(drawing, 32))
+
+    runs = [
+        {
+            "recipe": r,
+            "seed": s,
+            "images_per_s": 10.0,
+            "curve": [
+                {"images": i, "accuracy": a + s / 10, "map3": a + s / 10 + 0.1}
+                for i, a in ((100, 0.2), (200, 0.4))
+            ],
+        }
+        for r in ("default", "lstm")
+        for s in (0, 1)
+    ]
+    summary = summarise(runs)
+    assert summary["lstm"]["seeds"] == 2 and summary["lstm"]["images"] == 200
+    assert summary["default"]["map3_mean"] == 0.55 and summary["default"]["map3_spread"] == 0.1
+    draw("tiny", runs, tmp_path / "q.png")
+    assert (tmp_path / "q.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_quality_bench_variants_override_the_default_recipe():
+    from benchmarks import bench_quality as bq
+
+    name, over = bq.parse_variant("wide=line_width:8,augment.flip:0,channels:3")
+    assert (name, over) == ("wide", {"line_width": 8, "augment.flip": 0, "channels": 3})
+    bq.VARIANTS[name] = over
+    try:
+        cfg = bq.member("wide", seed=1, steps=40, points=4)
+    finally:
+        del bq.VARIANTS[name]
+    assert (cfg.line_width, cfg.channels, cfg.augment.flip) == (8.0, 3, 0.0)
+    assert (cfg.seed, cfg.epochs, cfg.steps_per_epoch) == (1, 4, 10)
+    assert cfg.augment.scale == bq.member("default", 1, 40, 4).augment.scale

@@ -69,9 +69,17 @@ def test_workflow_sets_up_python_with_pip_caching():
 def test_make_targets_the_docs_name_exist():
     """Every `make X` in the README and the workflow is a real target (make -n proves it)."""
     named = set(re.findall(r"\bmake ([a-z][\w-]*)", (ROOT / "README.md").read_text()))
-    named |= {argv[1] for argv in commands(
-        [s for job in yaml.safe_load(WORKFLOW.read_text())["jobs"].values()
-         for s in job["steps"]]) if argv[0] == "make"}
+    named |= {
+        argv[1]
+        for argv in commands(
+            [
+                s
+                for job in yaml.safe_load(WORKFLOW.read_text())["jobs"].values()
+                for s in job["steps"]
+            ]
+        )
+        if argv[0] == "make"
+    }
     assert named <= make_targets(), named - make_targets()
     for target in sorted(named):
         p = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, text=True)

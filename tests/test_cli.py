@@ -44,16 +44,27 @@ def test_logging_is_configured_once_for_every_stage(capsys):
 
 def test_wrong_interpreter_gets_the_fix():
     # -S: no site-packages, like a system python without the project's packages
-    p = subprocess.run([sys.executable, "-S", str(ROOT / "stages" / "download.py")],
-                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-S", str(ROOT / "stages" / "download.py")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 1 and "Traceback" not in p.stderr
     assert "source .venv/bin/activate" in p.stderr
 
 
 def test_keras_stage_starts_with_its_own_lines(tmp_path):
     """TensorFlow loads (train imports Keras first), yet stderr holds only our error."""
-    p = subprocess.run([sys.executable, str(ROOT / "stages" / "predict.py"), "base"],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "predict.py"), "base"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 1
-    assert p.stderr.splitlines() == ["predict: error: params.yaml: params file not found "
-                                     "(run from the repo root)"]
+    assert p.stderr.splitlines() == [
+        "predict: error: params.yaml: params file not found (run from the repo root)"
+    ]

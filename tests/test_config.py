@@ -40,8 +40,10 @@ def test_repo_params_parse_and_resolve_the_default_member():
 
 def test_member_overrides_and_top_level_defaults():
     raw = copy.deepcopy(RAW)
-    raw["members"] = {"a": {}, "b": {"img_size": 96, "arch": "efficientnetb0",
-                                     "augment": {"flip": 0.0}}}
+    raw["members"] = {
+        "a": {},
+        "b": {"img_size": 96, "arch": "efficientnetb0", "augment": {"flip": 0.0}},
+    }
     params = parse_params(raw)
     a, b = params.member("a"), params.member("b")
     assert (a.img_size, a.arch) == (RAW["img_size"], RAW["arch"])
@@ -53,14 +55,34 @@ def test_member_overrides_and_top_level_defaults():
     assert params.member("a").img_size == 128 and params.member("b").img_size == 96
 
 
-@pytest.mark.parametrize("path, message", [
-    ("train.label_smothing", "unknown key train.label_smothing; did you mean "
-                             "train.label_smoothing?"),
-    ("img_sise", "unknown key img_sise; did you mean img_size?"),
-    ("ensemble.balanse", "unknown key ensemble.balanse; did you mean ensemble.balance?"),
-    ("train.augment.rotat", "unknown key train.augment.rotat; did you mean "
-                            "train.augment.rotate?"),
-])
+def test_sequence_member_reads_shards_whatever_the_image_input():
+    raw = copy.deepcopy(RAW)
+    raw["tfrecord"] |= {"enabled": True, "input": "tfrecord"}
+    raw["members"] = {"cnn": {}, "seq": {"arch": "lstm", "seq_len": 64}}
+    params = parse_params(raw)
+    cnn, seq = params.member("cnn"), params.member("seq")
+    assert (cnn.input, cnn.sequence) == ("tfrecord", False)
+    assert (seq.input, seq.sequence, seq.seq_len) == ("shards", True, 64)
+    raw["members"]["seq"]["seq_len"] = 1
+    with pytest.raises(ConfigError, match="members.seq: seq_len must be >= 2"):
+        parse_params(raw).member("seq")
+
+
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        (
+            "train.label_smothing",
+            "unknown key train.label_smothing; did you mean train.label_smoothing?",
+        ),
+        ("img_sise", "unknown key img_sise; did you mean img_size?"),
+        ("ensemble.balanse", "unknown key ensemble.balanse; did you mean ensemble.balance?"),
+        (
+            "train.augment.rotat",
+            "unknown key train.augment.rotat; did you mean train.augment.rotate?",
+        ),
+    ],
+)
 def test_misspelt_key_names_path_and_fix(path, message):
     with pytest.raises(ConfigError) as e:
         parse_params(with_change(path, 1))
@@ -69,38 +91,49 @@ def test_misspelt_key_names_path_and_fix(path, message):
 
 def test_misspelt_member_override_names_path_and_fix():
     raw = with_change("members", {"base": {}, "big": {"img_sise": 96}})
-    with pytest.raises(ConfigError, match=r"unknown key members\.big\.img_sise; did you mean "
-                                          r"members\.big\.img_size\?"):
+    with pytest.raises(
+        ConfigError,
+        match=r"unknown key members\.big\.img_sise; did you mean "
+        r"members\.big\.img_size\?",
+    ):
         parse_params(raw)
     raw = with_change("members", {"big": {"augment": {"fllip": 0.0}}})
-    with pytest.raises(ConfigError, match=r"members\.big\.augment\.fllip; did you mean "
-                                          r"members\.big\.augment\.flip\?"):
+    with pytest.raises(
+        ConfigError,
+        match=r"members\.big\.augment\.fllip; did you mean "
+        r"members\.big\.augment\.flip\?",
+    ):
         parse_params(raw)
 
 
-@pytest.mark.parametrize("path", ["train.alpha", "train.augment.flip", "runtime.workers",
-                                  "ensemble.score_fraction", "img_size"])
+@pytest.mark.parametrize(
+    "path",
+    ["train.alpha", "train.augment.flip", "runtime.workers", "ensemble.score_fraction", "img_size"],
+)
 def test_missing_key_is_an_error_not_a_silent_default(path):
     with pytest.raises(ConfigError, match=f"missing key {path}"):
         parse_params(with_change(path, delete=True))
 
 
-@pytest.mark.parametrize("path, value, fragment", [
-    ("img_size", "big", "img_size: expected a whole number"),
-    ("img_size", 64.5, "img_size: expected a whole number"),
-    ("train.scale_lr", "yes", "train.scale_lr: expected true or false"),
-    ("train.channels", 2, "train.channels: expected one of 1, 3"),
-    ("arch", "vgg", "arch: expected one of"),
-    ("train.jit", "sometimes", "train.jit: expected one of"),
-    ("train.learning_rate", "fast", "train.learning_rate: expected a number"),
-    ("ensemble.final", "median", "ensemble.final must be one of"),
-    ("members", {"big": {"img_size": 16}}, "members.big: img_size 16 not in 32..256"),
-    ("members", {"big": {"batch_size": "64"}}, "members.big.batch_size: expected a whole"),
-    ("members", {"big": [1]}, "members.big must be a mapping"),
-    ("tfrecord.input", "tfrecord", "tfrecord.input: tfrecord needs tfrecord.enabled: true"),
-    ("data.source", "local", "data.source: local needs data.local.path"),
-    ("data.source", "../x.zip", "data.source: expected one of 'synthetic', 'kaggle', 'local'"),
-])
+@pytest.mark.parametrize(
+    "path, value, fragment",
+    [
+        ("img_size", "big", "img_size: expected a whole number"),
+        ("img_size", 64.5, "img_size: expected a whole number"),
+        ("train.scale_lr", "yes", "train.scale_lr: expected true or false"),
+        ("train.channels", 2, "train.channels: expected one of 1, 3"),
+        ("arch", "vgg", "arch: expected one of"),
+        ("train.jit", "sometimes", "train.jit: expected one of"),
+        ("train.learning_rate", "fast", "train.learning_rate: expected a number"),
+        ("ensemble.final", "median", "ensemble.final must be one of"),
+        ("members", {"big": {"img_size": 16}}, "members.big: img_size 16 not in 32..256"),
+        ("members", {"big": {"batch_size": "64"}}, "members.big.batch_size: expected a whole"),
+        ("members", {"big": [1]}, "members.big must be a mapping"),
+        ("tfrecord.input", "tfrecord", "tfrecord.input: tfrecord needs tfrecord.enabled: true"),
+        ("data.source", "local", "data.source: local needs data.local.path"),
+        ("data.source", "../x.zip", "data.source: expected one of 'synthetic', 'kaggle', 'local'"),
+    ],
+)
 def test_wrong_values_name_the_key(path, value, fragment):
     with pytest.raises(ConfigError) as e:
         parse_params(with_change(path, value))
@@ -120,19 +153,27 @@ def test_unknown_member_name():
 
 def test_package_has_no_config_fallbacks():
     """params.yaml is the one source of defaults: no `cfg.get(key, default)` in the package."""
-    offenders = [f"{p.name}:{i}" for p in (ROOT / "doodle").glob("*.py")
-                 for i, line in enumerate(p.read_text().splitlines(), 1)
-                 if "cfg.get(" in line or "params.get(" in line]
+    offenders = [
+        f"{p.name}:{i}"
+        for p in (ROOT / "doodle").glob("*.py")
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if "cfg.get(" in line or "params.get(" in line
+    ]
     assert offenders == []
 
 
 def test_stage_stops_on_a_misspelt_key(tmp_path):
     """A stage script stops at once, in one line that names the key and the fix."""
-    (tmp_path / "params.yaml").write_text(
-        yaml.safe_dump(with_change("train.label_smothing", 0.1)))
-    p = subprocess.run([sys.executable, str(ROOT / "stages" / "train.py"), "base"],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(with_change("train.label_smothing", 0.1)))
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "train.py"), "base"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 1
     assert p.stderr.strip().splitlines() == [
         "train: error: params.yaml: unknown key train.label_smothing; did you mean "
-        "train.label_smoothing?"]
+        "train.label_smoothing?"
+    ]

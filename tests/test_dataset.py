@@ -3,14 +3,22 @@ import numpy as np
 from doodle.augment import Augment, flip_affines, random_affines
 from doodle.dataset import DrawingDataset
 from doodle.render import render
-from doodle.shards import open_shard, train_shard_paths
+from doodle.shard_format import open_shard, train_shard_paths
 
 AUG = Augment(flip=0.5, scale=0.1, shift=0.05, rotate=8, stroke_dropout=0.1)
 
 
 def _train(shards, **kw):
-    args = dict(batch_size=16, img_size=32, n_classes=8, training=True, seed=3, augment=AUG,
-                shuffle_buffer=50, steps_per_epoch=6)
+    args = dict(
+        batch_size=16,
+        img_size=32,
+        n_classes=8,
+        training=True,
+        seed=3,
+        augment=AUG,
+        shuffle_buffer=50,
+        steps_per_epoch=6,
+    )
     return DrawingDataset(train_shard_paths(shards), **(args | kw))
 
 
@@ -81,3 +89,26 @@ def test_random_affines_identity_when_off():
     # a pure flip maps x -> 255 - x and keeps y
     assert np.allclose(m[:, 0, 0], -1) and np.allclose(m[:, 0, 2], 255)
     assert np.allclose(m[:, 1, 1], 1) and np.allclose(m[:, 1, 2], 0)
+
+
+def test_sequence_dataset_same_stream_as_images(synthetic_shards):
+    """The sequence family reads the same drawings, labels and augmentation draws."""
+    from doodle.dataset import SequenceDataset
+    from doodle.sequences import FEATURES
+
+    args = dict(
+        batch_size=16,
+        n_classes=8,
+        training=True,
+        seed=3,
+        augment=AUG,
+        shuffle_buffer=50,
+        steps_per_epoch=6,
+    )
+    seq = SequenceDataset(train_shard_paths(synthetic_shards), seq_len=40, **args)
+    img = _train(synthetic_shards)
+    x, y = seq[1]
+    assert x.dtype == np.float32 and x.shape == (16, 40, len(FEATURES))
+    assert np.array_equal(y, img[1][1])
+    assert np.array_equal(seq[1][0], x)  # deterministic
+    assert not np.array_equal(seq[2][0], x)

@@ -9,19 +9,33 @@ import yaml
 from tests.conftest import ROOT
 
 
+def module_file(name: str) -> str | None:
+    """``doodle.x.y`` -> ``doodle/x/y.py`` or the package's ``doodle/x/y/__init__.py``."""
+    base = name.replace(".", "/")
+    for path in (f"{base}.py", f"{base}/__init__.py"):
+        if (ROOT / path).is_file():
+            return path
+    return None
+
+
 def doodle_imports(path: Path) -> set[str]:
-    """``doodle/<m>.py`` files imported anywhere in ``path`` (lazy imports included)."""
-    out = set()
+    """Package files imported anywhere in ``path`` (lazy imports included); importing a
+    module of a subpackage runs the subpackage's ``__init__.py`` too."""
+    names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("doodle"):
-            if node.module == "doodle":
-                out |= {f"doodle/{a.name}.py" for a in node.names}
-            else:
-                out.add(node.module.replace(".", "/") + ".py")
+            names.add(node.module)
+            names |= {f"{node.module}.{a.name}" for a in node.names}  # `from pkg import mod`
         elif isinstance(node, ast.Import):
-            out |= {a.name.replace(".", "/") + ".py" for a in node.names
-                    if a.name.startswith("doodle.")}
-    return {m for m in out if (ROOT / m).is_file()}
+            names |= {a.name for a in node.names if a.name.startswith("doodle.")}
+    out = set()
+    for name in names:
+        parts = name.split(".")
+        for i in range(2, len(parts) + 1):  # doodle.ensemble.choose -> ensemble/__init__ too
+            found = module_file(".".join(parts[:i]))
+            if found:
+                out.add(found)
+    return out
 
 
 def closure(script: Path) -> set[str]:
@@ -41,5 +55,8 @@ def test_every_stage_lists_the_modules_it_runs():
         script = ROOT / stage["cmd"].split()[1]
         deps = {d for d in stage["deps"] if d.startswith("doodle/")}
         assert str(script.relative_to(ROOT)) in stage["deps"], name
-        assert deps == closure(script), (name, sorted(closure(script) - deps),
-                                         sorted(deps - closure(script)))
+        assert deps == closure(script), (
+            name,
+            sorted(closure(script) - deps),
+            sorted(deps - closure(script)),
+        )

@@ -8,18 +8,11 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from doodle.config import EnsembleConfig
-from doodle.ensemble import (
-    Stacker,
-    balance,
-    balanced_subset,
-    blend,
-    fit_blend_weights,
-    load_member_predictions,
-    run_ensemble,
-    split_holdout,
-    stack_cv,
-    stack_fit_predict,
-)
+from doodle.ensemble.balance import balance, balanced_subset
+from doodle.ensemble.blend import blend, fit_blend_weights
+from doodle.ensemble.choose import run_ensemble, split_holdout
+from doodle.ensemble.members import load_member_predictions
+from doodle.ensemble.stack import Stacker, stack_cv, stack_fit_predict
 from doodle.metrics import map3
 
 FAST = {"max_iter": 30}  # keep the gradient boosting small: these tests must be quick
@@ -261,8 +254,17 @@ def write_members(tmp_path, n_members=2, n_hold=240, n_test=96, c=24, seed=0):
     return holdout, test, classes, test_keys
 
 
-CFG = EnsembleConfig(blend=True, stack=True, stack_model="hgb", stack_top_k=5, stack_folds=3,
-                     balance=True, final="auto", score_fraction=0.5, seed=0)
+CFG = EnsembleConfig(
+    blend=True,
+    stack=True,
+    stack_model="hgb",
+    stack_top_k=5,
+    stack_folds=3,
+    balance=True,
+    final="auto",
+    score_fraction=0.5,
+    seed=0,
+)
 
 
 def test_split_holdout_balanced_score_rows_when_possible():
@@ -316,7 +318,8 @@ def test_auto_choice_is_the_best_fit_row_figure(tmp_path):
     m = run_ensemble(holdout, test, CFG).metrics
     best = max(m["choice"], key=m["choice"].get)
     assert best.startswith(m["final"] + "_") and ("_balanced_" in best) == m["final"].endswith(
-        "_balanced")
+        "_balanced"
+    )
     m = run_ensemble(holdout, test, dataclasses.replace(CFG, balance=False)).metrics
     assert not m["final"].endswith("_balanced")
     assert not any("_balanced" in k for k in m["choice"])
@@ -329,8 +332,9 @@ def test_one_member_explicit_final_and_known_test_labels(tmp_path):
             arrays = dict(z)
         arrays["label"] = np.repeat(np.arange(len(classes)), 4)
         np.savez(path, **arrays)
-    cfg = dataclasses.replace(CFG, blend=False, stack=False, balance=False,
-                              final="blend_balanced", seed=1)
+    cfg = dataclasses.replace(
+        CFG, blend=False, stack=False, balance=False, final="blend_balanced", seed=1
+    )
     r = run_ensemble(holdout, test, cfg)
     assert r.metrics["final"] == "blend_balanced" and r.metrics["choice"] == {}
     assert r.metrics["blend_weights"] == {"model0": 1.0} and "stack" not in r.metrics["holdout"]

@@ -19,9 +19,14 @@ def repo(tmp_path_factory):
     tests/test_pipeline.py runs the whole pipeline and its re-run rules.)"""
     # enough steps to learn something and a 120-row holdout: different params give
     # different headline scores (3 steps leave every model at the same constant guess)
-    repo = make_repo(tmp_path_factory.mktemp("exprepo"), {
-        "data": {"synthetic": {"train_per_class": 100}}, "shard": {"val_size": 120},
-        "train": {"steps_per_epoch": 15}})
+    repo = make_repo(
+        tmp_path_factory.mktemp("exprepo"),
+        {
+            "data": {"synthetic": {"train_per_class": 100}},
+            "shard": {"val_size": 120},
+            "train": {"steps_per_epoch": 15},
+        },
+    )
     shell("dvc repro shard", repo)
     return repo
 
@@ -33,8 +38,13 @@ def test_readme_exp_lines_as_typed(repo, tmp_path):
     assert lines[0] == "dvc exp run -S img_size=128"
     outputs = [shell(line, repo).stdout for line in lines]
     # the data stages are up to date: never re-run by a change of img_size
-    assert stages_run(outputs[0]) == [WATCH, "tfrecord", "train@base", "predict@base",
-                                      "ensemble"], outputs[0]
+    assert stages_run(outputs[0]) == [
+        WATCH,
+        "tfrecord",
+        "train@base",
+        "predict@base",
+        "ensemble",
+    ], outputs[0]
 
     table = json.loads(dvc("exp", "show", "--json", cwd=repo).stdout)
     rows = [r["data"] for exp in table[1]["experiments"] for r in exp["revs"]]

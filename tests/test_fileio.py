@@ -1,6 +1,6 @@
 import pytest
 
-from doodle.fileio import DiskSpaceError, atomic_path, check_disk_space, clean_stale_temps
+from doodle.fileio import DiskSpaceError, atomic_path, check_disk_space
 
 
 def test_atomic_file_replaced_only_on_success(tmp_path):
@@ -28,11 +28,14 @@ def test_atomic_folder_swap(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["dir"]
 
 
-def test_stale_temps_cleaned(tmp_path):
-    (tmp_path / ".x.tmp-1234abcd").write_text("")
-    (tmp_path / "keep").write_text("")
-    assert clean_stale_temps(tmp_path) == 1
-    assert [p.name for p in tmp_path.iterdir()] == ["keep"]
+def test_stale_temps_of_a_killed_run_are_cleaned(tmp_path):
+    """A temp sibling a killed run left is removed by the next write of that output, and
+    nothing else is touched."""
+    (tmp_path / ".x.tmp-1234abcd").write_text("half")
+    (tmp_path / ".other.tmp-1234abcd").write_text("not ours")
+    with atomic_path(tmp_path / "x") as tmp:
+        tmp.write_text("whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.tmp-1234abcd", "x"]
 
 
 def test_disk_space_message(tmp_path):

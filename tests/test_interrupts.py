@@ -25,8 +25,10 @@ from doodle.fileio import DiskSpaceError, check_disk_space
 from tests.pipeline_utils import merge
 
 ROOT = Path(__file__).resolve().parents[1]
-DOWNLOAD = {"source": "synthetic",
-            "synthetic": {"classes": 24, "train_per_class": 400, "test_per_class": 10, "seed": 1}}
+DOWNLOAD = {
+    "source": "synthetic",
+    "synthetic": {"classes": 24, "train_per_class": 400, "test_per_class": 10, "seed": 1},
+}
 # many shards: a wide write phase; 2 worker processes: Ctrl-C and SIGKILL with a pool
 SHARD = {"n_shards": 120, "val_size": 200, "seed": 0, "workers": 2}
 COPIES = 20  # each synthetic row repeated with new key_ids: 24 x 80 x 20 = 38,400 drawings
@@ -39,13 +41,22 @@ def start(stage: str, cwd: Path, params: dict) -> subprocess.Popen:
     log = open(cwd / f"{stage}.log", "w")  # a file, not a pipe: a full pipe would stall it
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("DOODLE_TRACEBACK", None)
-    return subprocess.Popen([sys.executable, str(ROOT / "stages" / f"{stage}.py")], cwd=cwd,
-                            env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "stages" / f"{stage}.py")],
+        cwd=cwd,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
-def wait_until(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 25.0,
-               log: Path | None = None) -> None:
+def wait_until(
+    proc: subprocess.Popen,
+    ready: Callable[[], bool],
+    timeout: float = 25.0,
+    log: Path | None = None,
+) -> None:
     """Poll until ``ready()``; fail if the process ends first (it finished too soon)."""
     deadline = time.monotonic() + timeout
     while not ready():
@@ -68,12 +79,14 @@ def temps(folder: Path, name: str) -> list[Path]:
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
-def assert_old_or_nothing(data: Path, name: str, old: dict[str, bytes] | None,
-                          inputs: tuple[str, ...] = ()) -> None:
+def assert_old_or_nothing(
+    data: Path, name: str, old: dict[str, bytes] | None, inputs: tuple[str, ...] = ()
+) -> None:
     """``data/name`` is exactly the old output (or absent); other entries are the stage's
     ``inputs`` or temp siblings."""
     out = data / name
@@ -104,8 +117,9 @@ def test_download_killed(tmp_path: Path, had_output: bool) -> None:
     proc = start("download", tmp_path, {"data": DOWNLOAD})
 
     def writing() -> bool:  # some class files written, many to go
-        return any(len(list((t / "train_simplified").glob("*.csv"))) >= 2
-                   for t in temps(data, "raw"))
+        return any(
+            len(list((t / "train_simplified").glob("*.csv"))) >= 2 for t in temps(data, "raw")
+        )
 
     wait_until(proc, writing, log=tmp_path / "download.log")
     assert kill(proc, signal.SIGKILL) == -signal.SIGKILL
@@ -113,8 +127,15 @@ def test_download_killed(tmp_path: Path, had_output: bool) -> None:
     assert len(temps(data, "raw")) == 1  # the killed run's temp folder, dot-prefixed
 
     # The next run completes and removes the stale temp folder the killed one left.
-    small = {**DOWNLOAD, "synthetic": {**DOWNLOAD["synthetic"], "train_per_class": 3,
-                                       "test_per_class": 1, "classes": 3}}
+    small = {
+        **DOWNLOAD,
+        "synthetic": {
+            **DOWNLOAD["synthetic"],
+            "train_per_class": 3,
+            "test_per_class": 1,
+            "classes": 3,
+        },
+    }
     done = start("download", tmp_path, {"data": small})
     assert done.wait(timeout=60) == 0, (tmp_path / "download.log").read_text()
     assert sorted(p.name for p in data.iterdir()) == ["raw"]
@@ -145,7 +166,7 @@ def big_raw(tmp_path_factory) -> Path:
 
 def test_big_raw_is_valid(big_raw: Path, tmp_path: Path) -> None:
     """The amplified rows parse (so the kill tests below interrupt real work)."""
-    from doodle.sharding import read_csv_rows
+    from doodle.csvrows import read_csv_rows
 
     class Log:
         def skip(self, *args: object) -> None:
@@ -184,8 +205,11 @@ def test_shard_killed(tmp_path: Path, big_raw: Path, point: str, had_output: boo
         (reports / "shard.json").write_text('{"old": true}\n')
         old_report = snapshot(reports)
     proc = start("shard", tmp_path, {"shard": SHARD})
-    wait_until(proc, lambda: any(KILL_POINTS[point](t) for t in temps(data, "shards")),
-               log=tmp_path / "shard.log")
+    wait_until(
+        proc,
+        lambda: any(KILL_POINTS[point](t) for t in temps(data, "shards")),
+        log=tmp_path / "shard.log",
+    )
     assert kill(proc, signal.SIGKILL) == -signal.SIGKILL
     assert_old_or_nothing(data, "shards", old, inputs=("raw",))
     assert len(temps(data, "shards")) == 1
@@ -198,8 +222,11 @@ def test_shard_ctrl_c_cleans_up(tmp_path: Path, big_raw: Path) -> None:
     data = _shard_workdir(tmp_path, big_raw)
     old = old_output(data / "shards")
     proc = start("shard", tmp_path, {"shard": SHARD})
-    wait_until(proc, lambda: any(KILL_POINTS["spilling"](t) for t in temps(data, "shards")),
-               log=tmp_path / "shard.log")
+    wait_until(
+        proc,
+        lambda: any(KILL_POINTS["spilling"](t) for t in temps(data, "shards")),
+        log=tmp_path / "shard.log",
+    )
     assert kill(proc, signal.SIGINT) == 130
     assert_old_or_nothing(data, "shards", old, inputs=("raw",))
     assert temps(data, "shards") == []
@@ -211,8 +238,11 @@ def test_shard_after_a_kill_completes(tmp_path: Path, big_raw: Path) -> None:
     """A run after a killed one succeeds, replaces the output and drops the stale temp."""
     data = _shard_workdir(tmp_path, big_raw)
     proc = start("shard", tmp_path, {"shard": SHARD})
-    wait_until(proc, lambda: any(KILL_POINTS["spilling"](t) for t in temps(data, "shards")),
-               log=tmp_path / "shard.log")
+    wait_until(
+        proc,
+        lambda: any(KILL_POINTS["spilling"](t) for t in temps(data, "shards")),
+        log=tmp_path / "shard.log",
+    )
     kill(proc, signal.SIGKILL)
     assert len(temps(data, "shards")) == 1
     again = start("shard", tmp_path, {"shard": SHARD})
@@ -227,8 +257,9 @@ def test_shard_after_a_kill_completes(tmp_path: Path, big_raw: Path) -> None:
 
 
 def test_check_disk_space_names_the_size(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(shutil, "disk_usage",
-                        lambda p: shutil._ntuple_diskusage(100 << 30, 99 << 30, 1 << 30))
+    monkeypatch.setattr(
+        shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(100 << 30, 99 << 30, 1 << 30)
+    )
     with pytest.raises(DiskSpaceError) as err:
         check_disk_space(tmp_path / "not" / "yet", 3 << 30, "sharding")
     msg = str(err.value)
@@ -246,13 +277,26 @@ def test_tfrecord_killed(tmp_path: Path, big_raw: Path, had_output: bool) -> Non
     from doodle.sharding import shard_dataset
 
     data = tmp_path / "data"
-    shard_dataset(big_raw, data / "shards", n_shards=SHARD["n_shards"], val_size=200, seed=0,
-                  report_path=tmp_path / "shard.json")
+    shard_dataset(
+        big_raw,
+        data / "shards",
+        n_shards=SHARD["n_shards"],
+        val_size=200,
+        seed=0,
+        report_path=tmp_path / "shard.json",
+    )
     old = old_output(data / "tfrecord") if had_output else None
-    proc = start("tfrecord", tmp_path, {"tfrecord": {"enabled": True, "input": "shards"},
-                                        "runtime": {"tfrecord_workers": 1}})
-    wait_until(proc, lambda: any(any(t.glob("*.tfrec")) for t in temps(data, "tfrecord")),
-               timeout=120, log=tmp_path / "tfrecord.log")
+    proc = start(
+        "tfrecord",
+        tmp_path,
+        {"tfrecord": {"enabled": True, "input": "shards"}, "runtime": {"tfrecord_workers": 1}},
+    )
+    wait_until(
+        proc,
+        lambda: any(any(t.glob("*.tfrec")) for t in temps(data, "tfrecord")),
+        timeout=120,
+        log=tmp_path / "tfrecord.log",
+    )
     assert kill(proc, signal.SIGKILL) == -signal.SIGKILL
     assert_old_or_nothing(data, "tfrecord", old, inputs=("shards",))
     assert len(temps(data, "tfrecord")) == 1

@@ -157,8 +157,7 @@ class FakeClient:
         self.error = error
         self.calls = []
 
-    def competition_download_file(self, competition, file_name, path, force=False,
-                                  quiet=False):
+    def competition_download_file(self, competition, file_name, path, force=False, quiet=False):
         """As kaggle does: the file (Kaggle serves the test CSV zipped) lands in ``path``;
         ``interrupt`` stops one half-way, as a dropped connection does."""
         self.calls.append(("download", competition, file_name, path))
@@ -195,7 +194,10 @@ def test_download_fetches_only_the_named_files_once(tmp_path, monkeypatch):
     assert download_files("comp", NAMES, folder) == folder
     assert [c[2] for c in client.calls] == list(NAMES)  # by name: nothing else
     assert sorted(p.name for p in folder.iterdir()) == [
-        "complete.json", "test_simplified.csv.zip", "train_simplified.zip"]
+        "complete.json",
+        "test_simplified.csv.zip",
+        "train_simplified.zip",
+    ]
     sizes = json.loads((folder / "complete.json").read_text())
     assert sizes["train_simplified.zip"] == {"file": "train_simplified.zip", "bytes": 1002}
     # a second run reuses what is complete and never calls Kaggle
@@ -217,23 +219,24 @@ def test_interrupted_download_leaves_nothing_that_looks_finished(tmp_path, monke
     with pytest.raises(KeyboardInterrupt):
         download_files("comp", NAMES, folder)
     # the first file is complete and recorded; the second left no file and no temp folder
-    assert sorted(p.name for p in folder.iterdir()) == ["complete.json",
-                                                        "train_simplified.zip"]
+    assert sorted(p.name for p in folder.iterdir()) == ["complete.json", "train_simplified.zip"]
     assert list(json.loads((folder / "complete.json").read_text())) == ["train_simplified.zip"]
 
 
 def test_download_403_hints_at_rules(tmp_path, monkeypatch):
     monkeypatch.setattr(kaggle_api, "api", lambda: FakeClient(RuntimeError("403 Forbidden")))
-    with pytest.raises(kaggle_api.KaggleError,
-                       match="competitions/quickdraw-doodle-recognition/rules"):
+    with pytest.raises(
+        kaggle_api.KaggleError, match="competitions/quickdraw-doodle-recognition/rules"
+    ):
         download_files("quickdraw-doodle-recognition", NAMES, tmp_path / "comp")
     assert list((tmp_path / "comp").iterdir()) == []
 
 
 def test_kaggle_errors_reach_the_user_in_one_line(tmp_path, monkeypatch):
     """Whatever the client raises (here a 400), the user reads Kaggle's own words."""
-    monkeypatch.setattr(kaggle_api, "api",
-                        lambda: FakeClient(RuntimeError("400 Bad Request:\n daily limit")))
+    monkeypatch.setattr(
+        kaggle_api, "api", lambda: FakeClient(RuntimeError("400 Bad Request:\n daily limit"))
+    )
     sub = tmp_path / "submission.csv"
     sub.write_text("key_id,word\n")
     with pytest.raises(kaggle_api.KaggleError, match="with an error: 400 Bad Request: daily"):
@@ -257,13 +260,19 @@ def test_download_checks_the_disk_before_writing(tmp_path, monkeypatch):
     from doodle.fileio import DiskSpaceError
 
     client = FakeClient()
-    client.listed = {"train_simplified.zip": 7 << 30, "test_simplified.csv": 80 << 20,
-                     "train_raw.zip": 200 << 30}
+    client.listed = {
+        "train_simplified.zip": 7 << 30,
+        "test_simplified.csv": 80 << 20,
+        "train_raw.zip": 200 << 30,
+    }
     monkeypatch.setattr(kaggle_api, "api", lambda: client)
-    monkeypatch.setattr(shutil, "disk_usage",
-                        lambda p: shutil._ntuple_diskusage(100 << 30, 95 << 30, 5 << 30))
-    with pytest.raises(DiskSpaceError,
-                       match=r"downloading train_simplified.zip, test_simplified.csv needs "
-                             r"about 7\.1 GiB .* only 5\.0 GiB is free"):
+    monkeypatch.setattr(
+        shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(100 << 30, 95 << 30, 5 << 30)
+    )
+    with pytest.raises(
+        DiskSpaceError,
+        match=r"downloading train_simplified.zip, test_simplified.csv needs "
+        r"about 7\.1 GiB .* only 5\.0 GiB is free",
+    ):
         download_files("comp", NAMES, tmp_path / "comp")
     assert [c[0] for c in client.calls] == []  # nothing downloaded

@@ -16,20 +16,31 @@ pytestmark = pytest.mark.slow
 
 
 def test_short_training_run_learns(tmp_path):
-    write_synthetic(tmp_path / "raw", train_per_class=200, test_per_class=2, seed=5,
-                    n_classes=8)
-    shard_dataset(tmp_path / "raw", tmp_path / "shards", n_shards=2, val_size=200, seed=0,
-                  report_path=tmp_path / "shard.json")
+    write_synthetic(tmp_path / "raw", train_per_class=200, test_per_class=2, seed=5, n_classes=8)
+    shard_dataset(
+        tmp_path / "raw",
+        tmp_path / "shards",
+        n_shards=2,
+        val_size=200,
+        seed=0,
+        report_path=tmp_path / "shard.json",
+    )
     raw = copy.deepcopy(yaml.safe_load((ROOT / "params.yaml").read_text()))
     raw["img_size"] = 32
-    raw["train"].update(alpha=0.35, batch_size=32, epochs=3, steps_per_epoch=50,
-                        learning_rate=0.003, jit=False)
+    raw["train"].update(
+        alpha=0.35, batch_size=32, epochs=3, steps_per_epoch=50, learning_rate=0.003, jit=False
+    )
     raw["runtime"].update(workers=1, checkpoint_every=0, verbose=0, eval_batch_size=100)
     params = parse_params(raw)
-    from doodle.training import train_member
+    from doodle.training.fit import train_member
 
-    summary = train_member(params.member("base"), params.runtime, tmp_path / "shards",
-                           tmp_path / "m", tmp_path / "live")
+    summary = train_member(
+        params.member("base"),
+        params.runtime,
+        tmp_path / "shards",
+        tmp_path / "m",
+        tmp_path / "live",
+    )
     # chance MAP@3 with 8 classes is (1 + 1/2 + 1/3) / 8 = 0.23; twice that at least
     assert summary["val_map3"] > 0.46, summary
     assert (tmp_path / "m" / "model.keras").is_file()

@@ -17,8 +17,10 @@ pytestmark = pytest.mark.e2e
 def local_repo(tmp_path_factory, synthetic_raw):
     src = tmp_path_factory.mktemp("kaggle") / "quickdraw"
     shutil.copytree(synthetic_raw, src)
-    repo = make_repo(tmp_path_factory.mktemp("localrepo"),
-                     {"data": {"source": "local", "local": {"path": str(src)}}})
+    repo = make_repo(
+        tmp_path_factory.mktemp("localrepo"),
+        {"data": {"source": "local", "local": {"path": str(src)}}},
+    )
     return repo, src
 
 
@@ -63,8 +65,11 @@ def test_local_zip_is_streamed_not_extracted(local_repo, tmp_path):
     assert all(p.stat().st_nlink == 2 for p in (repo / "data/shards").glob("*.qds"))
     report = json.loads((repo / "data/shards/report.json").read_text())
     assert report["source"] == str(z) and report["rows_read"] == 8 * 60 + 1
-    assert all(name.startswith(f"{z}:train_simplified/") for name in report["files"]
-               if not name.endswith("test_simplified.csv"))
+    assert all(
+        name.startswith(f"{z}:train_simplified/")
+        for name in report["files"]
+        if not name.endswith("test_simplified.csv")
+    )
     # touched: a cheap fingerprint (no reading) sees a new file, and re-runs what reads it
     os.utime(z)
     out = dvc("repro", "shard", cwd=repo).stdout

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from doodle.shards import open_shard, read_classes
+from doodle.shard_format import open_shard, read_classes
 from tests.pipeline_utils import (
     ALL_STAGES,
     WATCH,
@@ -23,7 +23,6 @@ from tests.pipeline_utils import (
 )
 
 pytestmark = pytest.mark.e2e
-
 
 
 def _map3_of_csv(path, truth: dict[int, str]) -> float:
@@ -67,20 +66,21 @@ def test_repro_gives_a_valid_submission_and_an_honest_headline(repo):
         scored = [int(r["key_id"]) for r in csv.DictReader(f)]
     assert len(scored) == m["rows"]["score"] and m["rows"]["fit"] + len(scored) == 30
     assert m["holdout_map3"] == pytest.approx(
-        _map3_of_csv(repo / "reports/holdout_submission.csv", truth), abs=1e-12)
+        _map3_of_csv(repo / "reports/holdout_submission.csv", truth), abs=1e-12
+    )
     # test_map3: the submission itself against the synthetic test labels
     with open(repo / "data/raw/test_solution.csv", newline="") as f:
         solution = {int(r["key_id"]): r["word"] for r in csv.DictReader(f)}
-    assert m["test_map3"] == pytest.approx(_map3_of_csv(repo / "submission.csv", solution),
-                                           abs=1e-12)
+    assert m["test_map3"] == pytest.approx(
+        _map3_of_csv(repo / "submission.csv", solution), abs=1e-12
+    )
     # metrics stay small: the shard stage's per-file counts live in data/shards/report.json
     shard = json.loads((repo / "reports/shard.json").read_text())
     assert shard["classes"] == 6 and shard["skipped_total"] == 0 and "files" not in shard
     assert "files" in json.loads((repo / "data/shards/report.json").read_text())
     shown = json.loads(dvc("metrics", "show", "--json", cwd=repo).stdout)
     files = next(iter(shown.values()))["data"]
-    assert set(files) == {"reports/shard.json", "reports/metrics.json",
-                          "dvclive/base/metrics.json"}
+    assert set(files) == {"reports/shard.json", "reports/metrics.json", "dvclive/base/metrics.json"}
     pred = np.load(repo / "data/predictions/base/test.npz")
     assert pred["probs"].dtype == np.float16 and pred["probs"].shape == (24, 6)
     info = json.loads((repo / "data/shards/dataset.json").read_text())
@@ -92,13 +92,21 @@ def test_second_repro_runs_nothing(repo):
     assert stages_run(out) == [WATCH]  # the fingerprint alone, unchanged: nothing follows
 
 
-@pytest.mark.parametrize("key, value", [
-    ("runtime.workers", 2), ("runtime.verbose", 0), ("runtime.eval_batch_size", 7),
-    ("runtime.predict_batch_size", 9), ("runtime.checkpoint_every", 1),
-    ("runtime.tfrecord_workers", 1), ("shard.workers", 1),
-    ("data.kaggle.competition", "another"),            # not the active source
-    ("data.local.ndjson_test_per_class", 3),
-])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("runtime.workers", 2),
+        ("runtime.verbose", 0),
+        ("runtime.eval_batch_size", 7),
+        ("runtime.predict_batch_size", 9),
+        ("runtime.checkpoint_every", 1),
+        ("runtime.tfrecord_workers", 1),
+        ("runtime.eager", False),
+        ("shard.workers", 1),
+        ("data.kaggle.competition", "another"),  # not the active source
+        ("data.local.ndjson_test_per_class", 3),
+    ],
+)
 def test_runtime_only_knobs_rerun_nothing(repo, key, value):
     before = (repo / "params.yaml").read_text()
     try:
@@ -122,8 +130,14 @@ def test_submit_refuses_synthetic_data_without_network(repo, tmp_path):
         e = env()
         if home:  # no credentials anywhere: a call to Kaggle would fail on them
             e = {k: v for k, v in e.items() if not k.startswith("KAGGLE")} | {"HOME": home}
-        return subprocess.run([sys.executable, "stages/submit.py", *args], cwd=repo, env=e,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "stages/submit.py", *args],
+            cwd=repo,
+            env=e,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     ok = submit("--dry-run")
     assert ok.returncode == 0 and "is valid (24 rows)" in ok.stdout
@@ -132,7 +146,8 @@ def test_submit_refuses_synthetic_data_without_network(repo, tmp_path):
     assert p.stderr.strip().splitlines() == [
         "submit: error: submission.csv was built from synthetic data (data.source: "
         "synthetic); Kaggle would score it as noise. Nothing was sent; --force uploads "
-        "anyway."]
+        "anyway."
+    ]
     # --force gets past the guard, to the credentials check (and no further, offline)
     p = submit("--force", home=str(tmp_path))
     assert p.returncode == 1 and "KAGGLE_API_TOKEN" in p.stderr and "Traceback" not in p.stderr
@@ -144,10 +159,38 @@ def test_submit_refuses_synthetic_data_without_network(repo, tmp_path):
     assert p.returncode == 1 and "row 3" in p.stderr and "Traceback" not in p.stderr
 
 
-def test_exp_run_tfrecord_input_path(repo):
-    out = dvc("exp", "run", "-S", "img_size=32",
-              "-S", "tfrecord.enabled=true", "-S", "tfrecord.input=tfrecord", cwd=repo).stdout
-    assert stages_run(out) == [WATCH, "tfrecord", "train@base", "predict@base", "ensemble"], out
+def test_exp_run_tfrecord_input_and_a_sequence_member(repo):
+    """One experiment: the image member reads TFRecords through tf.data, a second member
+    of the stroke-sequence family (added on the command line) reads the shards, and the
+    ensemble blends and stacks both."""
+    out = dvc(
+        "exp",
+        "run",
+        "-S",
+        "img_size=32",
+        "-S",
+        "tfrecord.enabled=true",
+        "-S",
+        "tfrecord.input=tfrecord",
+        "-S",
+        "++members.seq.arch=lstm",
+        "-S",
+        "++members.seq.seq_len=48",
+        cwd=repo,
+    ).stdout
+    assert sorted(stages_run(out)) == sorted(
+        [WATCH, "tfrecord", "train@base", "predict@base", "train@seq", "predict@seq", "ensemble"]
+    ), out
     assert sorted(p.name.split("-n")[0] for p in (repo / "data/tfrecord").glob("*.tfrec")) == [
-        "holdout", "test", "train-000", "train-001", "train-002", "train-003"]
+        "holdout",
+        "test",
+        "train-000",
+        "train-001",
+        "train-002",
+        "train-003",
+    ]
+    assert "lstm 48 points" in out
     check_submission(repo, 24)
+    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    assert sorted(metrics["members"]) == ["base", "seq"]
+    assert sorted(metrics["blend_weights"]) == ["base", "seq"]

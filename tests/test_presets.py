@@ -14,8 +14,7 @@ PRESETS = sorted((ROOT / "presets").glob("*.args"))
 
 
 def preset_args(path: Path) -> list[str]:
-    return " ".join(ln for ln in path.read_text().splitlines()
-                    if not ln.startswith("#")).split()
+    return " ".join(ln for ln in path.read_text().splitlines() if not ln.startswith("#")).split()
 
 
 def apply(params: dict, args: list[str]) -> dict:
@@ -50,8 +49,14 @@ def test_preset_gives_a_valid_config(path):
 
 
 def test_make_exp_passes_the_preset_first():
-    out = subprocess.run(["make", "-n", "exp", "PRESET=kaggle-full", "ARGS=-S seed=1"],
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["make", "-n", "exp", "PRESET=kaggle-full", "ARGS=-S seed=1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     line = next(ln for ln in out.splitlines() if " exp run " in ln)
     assert line.split(" exp run ", 1)[1].split() == preset_args(
-        ROOT / "presets/kaggle-full.args") + ["-S", "seed=1"]
+        ROOT / "presets/kaggle-full.args"
+    ) + ["-S", "seed=1"]

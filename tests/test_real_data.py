@@ -13,8 +13,13 @@ pytestmark = pytest.mark.e2e
 
 @pytest.mark.skipif(not REAL_SAMPLE.is_dir(), reason="real sample not available")
 def test_real_sample_flows_through_every_stage(tmp_path):
-    repo = make_repo(tmp_path, {"data": {"source": "local", "local": {"path": str(REAL_SAMPLE)}},
-                                "shard": {"n_shards": 10, "val_size": 200}})
+    repo = make_repo(
+        tmp_path,
+        {
+            "data": {"source": "local", "local": {"path": str(REAL_SAMPLE)}},
+            "shard": {"n_shards": 10, "val_size": 200},
+        },
+    )
     out = dvc("repro", cwd=repo).stdout
     assert stages_run(out) == ALL_STAGES
     check_submission(repo, 1695)

@@ -20,7 +20,7 @@ def test_push_then_pull_on_another_host_skips_download_and_shard(tmp_path):
     dvc("remote", "add", "-d", "store", str(tmp_path / "remote"), cwd=a)
     _git("add", "-A", cwd=a)
     _git("commit", "-qm", "shards", cwd=a)
-    dvc("push", "--with-deps", "shard", cwd=a)   # data/raw and data/shards
+    dvc("push", "--with-deps", "shard", cwd=a)  # data/raw and data/shards
 
     _git("clone", "-q", str(a), str(tmp_path / "host_b"), cwd=tmp_path)
     b = tmp_path / "host_b"

@@ -11,10 +11,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for benchmarks.reference
 
-from benchmarks.reference import reference_image  # noqa: E402
-from doodle.render import render, render_strokes, warmup  # noqa: E402
-from doodle.shards import open_shard, write_shard  # noqa: E402
-from doodle.strokes import drawing_to_json, pack  # noqa: E402
+from benchmarks.reference import reference_image, reference_strokes_image  # noqa: E402
+from doodle.render import render, warmup  # noqa: E402
+from doodle.shard_format import open_shard, write_shard  # noqa: E402
+from doodle.strokes import pack  # noqa: E402
+
+
+def render_strokes(strokes, img_size: int, channels: int = 1) -> np.ndarray:
+    """One drawing given as ``[(xs, ys), ...]`` -> ``(H, W, C) uint8``."""
+    return render(pack([strokes]), None, img_size, channels)[0]
+
 
 # Mean absolute difference (0..255) allowed against the cv2 reference on random synthetic
 # drawings; on the real sample the measured figure is ~1.1 at 64 and 128 px.
@@ -72,8 +78,10 @@ def test_horizontal_line_rows_columns_and_grey():
 
 
 def test_line_width_scales_with_size():
-    thick = [(render_strokes([([10, 200], [128, 128])], s)[..., 0] > 127).sum(axis=0).max()
-             for s in (64, 128, 256)]
+    thick = [
+        (render_strokes([([10, 200], [128, 128])], s)[..., 0] > 127).sum(axis=0).max()
+        for s in (64, 128, 256)
+    ]
     assert thick[0] < thick[1] < thick[2]  # 6 px at 256 -> ~2 at 64
     assert thick[2] == 7  # like cv2.line(thickness=6): 7 source pixels
 
@@ -116,8 +124,9 @@ def test_memmap_shard_equals_in_memory(raw, tmp_path):
     assert isinstance(shard.drawings.xy, np.memmap)
     idx = np.array([7, 0, 39, 7, 12])
     for channels in (1, 3):
-        np.testing.assert_array_equal(render(shard.drawings, idx, 64, channels),
-                                      render(d, idx, 64, channels))
+        np.testing.assert_array_equal(
+            render(shard.drawings, idx, 64, channels), render(d, idx, 64, channels)
+        )
 
 
 def test_idx_order_and_out_buffer(raw):
@@ -180,7 +189,7 @@ def test_stroke_dropout(raw):
     # drop_prob=1: exactly one whole stroke survives, in its original stroke colour.
     one = render(d, None, 64, drop_prob=1.0, drop_seed=seeds)
     for i, strokes in enumerate(raw):
-        alone = render(pack([strokes]), None, 64, drop_prob=1.0, drop_seed=seeds[i:i + 1])
+        alone = render(pack([strokes]), None, 64, drop_prob=1.0, drop_seed=seeds[i : i + 1])
         np.testing.assert_array_equal(one[i], alone[0])  # independent of the batch
         got = one[i, ..., 0].astype(float)
         assert got.max() > 0
@@ -214,13 +223,13 @@ def test_invalid_channels_and_idx():
 @pytest.mark.parametrize("size", [64, 128])
 def test_agreement_with_cv2_reference(raw, size):
     ours = render(pack(raw), None, size)[..., 0].astype(np.int16)
-    ref = np.stack([reference_image(drawing_to_json(s), size) for s in raw]).astype(np.int16)
+    ref = np.stack([reference_strokes_image(s, size) for s in raw]).astype(np.int16)
     mad = np.abs(ours - ref).mean()
     assert mad < MAD_BOUND, mad
     assert abs(float(ours.mean()) - float(ref.mean())) < 1.5  # same amount of ink
 
 
-def test_reference_image_is_the_source_documents_renderer():
+def test_reference_image_is_the_reference_kernels_renderer():
     js = json.dumps([[[10, 200], [20, 20]], [[5], [5]]])
     img = reference_image(js, 256)
     assert (img[17:24, 20:190] == 255).all() and not img[16].any() and not img[24].any()

@@ -16,7 +16,7 @@ from matplotlib.image import imread
 from doodle.metrics import confused_pairs
 from doodle.render import render
 from doodle.reports import holdout_report, per_class_report, sample_tiles, samples_grid
-from doodle.shards import open_shard, read_classes, train_shard_paths
+from doodle.shard_format import open_shard, read_classes, train_shard_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_LIMIT = 500_000
@@ -55,13 +55,19 @@ def test_samples_grid_png(synthetic_shards: Path, tmp_path: Path) -> None:
     # The same grid from an explicit file list and class list is the same picture.
     again = samples_grid(train_shard_paths(synthetic_shards), classes, tmp_path / "b.png")
     assert out.read_bytes() == again.read_bytes()
-    rgb = samples_grid(synthetic_shards / "holdout.qds", classes, tmp_path / "c.png",
-                       per_class=2, max_classes=3, img_size=32, channels=3)
+    rgb = samples_grid(
+        synthetic_shards / "holdout.qds",
+        classes,
+        tmp_path / "c.png",
+        per_class=2,
+        max_classes=3,
+        img_size=32,
+        channels=3,
+    )
     assert check_png(rgb).shape[2] in (3, 4)
 
 
-def test_samples_grid_stays_small_for_big_renders(synthetic_shards: Path, tmp_path: Path
-                                                  ) -> None:
+def test_samples_grid_stays_small_for_big_renders(synthetic_shards: Path, tmp_path: Path) -> None:
     out = samples_grid(synthetic_shards, None, tmp_path / "big.png", img_size=256, channels=3)
     check_png(out)
 
@@ -69,8 +75,9 @@ def test_samples_grid_stays_small_for_big_renders(synthetic_shards: Path, tmp_pa
 def test_samples_grid_with_missing_classes(tmp_path: Path, synthetic_shards: Path) -> None:
     """A class without drawings gets an empty row (its count shown), not an error."""
     classes = [*read_classes(synthetic_shards), "never seen"]
-    _, tiles, found = sample_tiles([synthetic_shards / "holdout.qds"], len(classes),
-                                   per_class=6, max_classes=24, img_size=32)
+    _, tiles, found = sample_tiles(
+        [synthetic_shards / "holdout.qds"], len(classes), per_class=6, max_classes=24, img_size=32
+    )
     assert found[-1] == 0 and tiles[-1].max() == 0
     check_png(samples_grid(synthetic_shards / "holdout.qds", classes, tmp_path / "m.png"))
 
@@ -80,13 +87,13 @@ def _probs(labels: np.ndarray, ranks: np.ndarray, n_classes: int) -> np.ndarray:
     probs = np.zeros((len(labels), n_classes), np.float32)
     for i, (y, r) in enumerate(zip(labels, ranks, strict=True)):
         others = [c for c in range(n_classes) if c != y]
-        order = others[: r - 1] + [y] + others[r - 1:]
+        order = others[: r - 1] + [y] + others[r - 1 :]
         probs[i, order] = np.linspace(1.0, 0.1, n_classes)
     return probs
 
 
 def test_per_class_report(tmp_path: Path) -> None:
-    classes = ["apple", "banana", "it's \"odd\", ok", "zebra"]
+    classes = ["apple", "banana", 'it\'s "odd", ok', "zebra"]
     labels = np.array([0, 0, 1, 1, 1, 3, 3, 3, 3])  # no row of class 2
     ranks = np.array([1, 1, 2, 2, 4, 1, 4, 4, 4])
     probs = _probs(labels, ranks, 4)
@@ -100,11 +107,14 @@ def test_per_class_report(tmp_path: Path) -> None:
     pairs = read_csv(out["pairs_csv"])
     want = confused_pairs(probs, labels, classes, n=20)
     assert [(p["true"], p["pred"], int(p["count"])) for p in pairs] == [
-        (w["true"], w["pred"], w["count"]) for w in want]
+        (w["true"], w["pred"], w["count"]) for w in want
+    ]
     assert pairs and all(p["pair"] == f"{p['true']} -> {p['pred']}" for p in pairs)
     n_true = {c: int((labels == i).sum()) for i, c in enumerate(classes)}
-    assert all(float(p["share"]) == pytest.approx(int(p["count"]) / n_true[p["true"]],
-                                                  abs=1e-4) for p in pairs)
+    assert all(
+        float(p["share"]) == pytest.approx(int(p["count"]) / n_true[p["true"]], abs=1e-4)
+        for p in pairs
+    )
     for key in ("per_class_png", "pairs_png"):
         check_png(out[key])
 
@@ -131,17 +141,21 @@ def test_per_class_report_without_mistakes(tmp_path: Path) -> None:
     check_png(out["pairs_png"])
 
 
-def _write_member(folder: Path, probs: np.ndarray, labels: np.ndarray, classes: list[str]
-                  ) -> None:
+def _write_member(folder: Path, probs: np.ndarray, labels: np.ndarray, classes: list[str]) -> None:
     """A prediction file in the predict stage's format (doodle.predict.save_predictions)."""
     folder.mkdir(parents=True, exist_ok=True)
     n = len(probs)
     for split in ("holdout", "test"):
-        np.savez(folder / f"{split}.npz", probs=probs.astype(np.float16),
-                 key_id=np.arange(n, dtype=np.int64) + 10**15,
-                 label=labels.astype(np.int64) if split == "holdout" else np.full(n, -1),
-                 classes=np.array(classes, dtype=str), n_strokes=np.full(n, 3, np.int32),
-                 n_points=np.full(n, 30, np.int32), countrycode=np.full(n, "US", dtype="U2"))
+        np.savez(
+            folder / f"{split}.npz",
+            probs=probs.astype(np.float16),
+            key_id=np.arange(n, dtype=np.int64) + 10**15,
+            label=labels.astype(np.int64) if split == "holdout" else np.full(n, -1),
+            classes=np.array(classes, dtype=str),
+            n_strokes=np.full(n, 3, np.int32),
+            n_points=np.full(n, 30, np.int32),
+            countrycode=np.full(n, "US", dtype="U2"),
+        )
 
 
 def test_holdout_report_reads_a_member_file(tmp_path: Path) -> None:
@@ -151,7 +165,10 @@ def test_holdout_report_reads_a_member_file(tmp_path: Path) -> None:
     out = holdout_report(tmp_path / "pred" / "base" / "holdout.npz", tmp_path / "reports")
     rows = read_csv(out["per_class_csv"])
     assert [(r["class"], float(r["map3"])) for r in rows] == [
-        ("c", pytest.approx(1 / 3, abs=1e-4)), ("b", 0.75), ("a", 1.0)]
+        ("c", pytest.approx(1 / 3, abs=1e-4)),
+        ("b", 0.75),
+        ("a", 1.0),
+    ]
 
 
 def test_ensemble_stage_writes_the_per_class_report(tmp_path: Path) -> None:
@@ -168,8 +185,14 @@ def test_ensemble_stage_writes_the_per_class_report(tmp_path: Path) -> None:
     params["ensemble"].update(blend=False, stack=False, balance=False, final="auto")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    p = subprocess.run([sys.executable, str(ROOT / "stages" / "ensemble.py")], cwd=tmp_path,
-                       env=env, capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "stages" / "ensemble.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     rows = read_csv(tmp_path / "reports" / "per_class_map3.csv")
     want = per_class_report(good, labels, classes, tmp_path / "want")
@@ -183,8 +206,12 @@ def test_dvc_yaml_declares_the_plots() -> None:
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 
     def plots(stage: str) -> dict:
-        return {k: v for entry in stages[stage].get("plots", []) if isinstance(entry, dict)
-                for k, v in entry.items()}
+        return {
+            k: v
+            for entry in stages[stage].get("plots", [])
+            if isinstance(entry, dict)
+            for k, v in entry.items()
+        }
 
     def images(stage: str) -> list[str]:  # plain entries: cached by DVC, kept by experiments
         return [e for e in stages[stage].get("plots", []) if isinstance(e, str)]
@@ -192,8 +219,10 @@ def test_dvc_yaml_declares_the_plots() -> None:
     assert images("shard") == ["reports/samples.png"]
     assert images("ensemble") == ["reports/per_class_map3.png", "reports/confused_pairs.png"]
     ens = plots("ensemble")
-    headers = {"reports/per_class_map3.csv": ["class", "map3", "count"],
-               "reports/confused_pairs.csv": ["true", "pred", "count", "share", "pair"]}
+    headers = {
+        "reports/per_class_map3.csv": ["class", "map3", "count"],
+        "reports/confused_pairs.csv": ["true", "pred", "count", "share", "pair"],
+    }
     for path, header in headers.items():
         spec = ens[path]
         assert spec["cache"] is False and spec["x"] in header and spec["y"] in header

@@ -4,8 +4,8 @@ import json
 import numpy as np
 import pytest
 
+from doodle.shard_format import open_shard, read_classes, train_shard_paths
 from doodle.sharding import ShardStageError, shard_dataset, shard_of
-from doodle.shards import open_shard, read_classes, train_shard_paths
 from tests.conftest import REAL_SAMPLE
 
 
@@ -64,8 +64,9 @@ def test_deterministic_for_a_seed(synthetic_raw, tmp_path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     c = shard_dataset(synthetic_raw, tmp_path / "c", 4, 40, 4, tmp_path / "c.json")
     assert c["train_rows"] == a["train_rows"]
-    assert (tmp_path / "c" / "train-001.qds").read_bytes() != \
-        (tmp_path / "a" / "train-001.qds").read_bytes()
+    assert (tmp_path / "c" / "train-001.qds").read_bytes() != (
+        tmp_path / "a" / "train-001.qds"
+    ).read_bytes()
 
 
 def test_test_set_keeps_order_and_labels(synthetic_shards, synthetic_raw):
@@ -90,20 +91,28 @@ def test_bad_rows_counted_and_listed(tmp_path, synthetic_raw):
         w.writerow(["US", "[[[1,2],[3,4]]]", "abc", True, "", word])
         w.writerow(["US", "[[[1,2],[3,4]]]", 4123456789012347, True, "", "no such class"])
     report = shard_dataset(raw, tmp_path / "s", 4, 40, 0, tmp_path / "r.json")
-    assert report["skipped"] == {"xy_length_mismatch": 1, "bad_json": 1, "bad_key_id": 1,
-                                 "unknown_class": 1}
+    assert report["skipped"] == {
+        "xy_length_mismatch": 1,
+        "bad_json": 1,
+        "bad_key_id": 1,
+        "unknown_class": 1,
+    }
     with open(tmp_path / "s" / "skipped_rows.csv", newline="") as fh:
         listed = list(csv.DictReader(fh))
     assert [(r["reason"], r["row"]) for r in listed] == [
-        ("xy_length_mismatch", "61"), ("bad_json", "62"), ("bad_key_id", "63"),
-        ("unknown_class", "64")]
+        ("xy_length_mismatch", "61"),
+        ("bad_json", "62"),
+        ("bad_key_id", "63"),
+        ("unknown_class", "64"),
+    ]
     assert all(r["file"] == str(f) for r in listed)
 
 
 def test_nothing_usable_fails(tmp_path):
     (tmp_path / "raw" / "train_simplified").mkdir(parents=True)
     (tmp_path / "raw" / "train_simplified" / "cat.csv").write_text(
-        "countrycode,drawing,key_id,recognized,timestamp,word\nUS,[],4123456789012345,True,,cat\n")
+        "countrycode,drawing,key_id,recognized,timestamp,word\nUS,[],4123456789012345,True,,cat\n"
+    )
     (tmp_path / "raw" / "test_simplified.csv").write_text("key_id,countrycode,drawing\n")
     with pytest.raises(ShardStageError, match="no usable"):
         shard_dataset(tmp_path / "raw", tmp_path / "s", 2, 10, 0, tmp_path / "r.json")
@@ -129,8 +138,9 @@ def _messy_copy(raw, dest):
         first = list(csv.DictReader(f))[0]
     with open(files[1], "a", newline="") as f:
         w = csv.writer(f)
-        w.writerow([first["countrycode"], first["drawing"], first["key_id"], "True", "",
-                    files[1].stem])                                   # duplicate key_id
+        w.writerow(
+            [first["countrycode"], first["drawing"], first["key_id"], "True", "", files[1].stem]
+        )  # duplicate key_id
         w.writerow(["US", "[[[1,2],[3]]]", "5000000000000001", "True", "", files[1].stem])
     return dest
 
@@ -156,8 +166,7 @@ def test_worker_count_never_changes_a_byte(synthetic_raw, tmp_path, monkeypatch,
     outs = {}
     for workers in (1, 2):
         out = tmp_path / f"w{workers}"
-        report = shard_dataset(raw, out, 4, 40, 0, tmp_path / f"w{workers}.json",
-                               workers=workers)
+        report = shard_dataset(raw, out, 4, 40, 0, tmp_path / f"w{workers}.json", workers=workers)
         outs[workers] = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
     assert report["skipped"] == {"duplicate_key_id": 1, "xy_length_mismatch": 1}
     assert sorted(outs[1]) == sorted(outs[2]) and "report.json" in outs[1]

@@ -134,14 +134,24 @@ def test_submission_message_names_revision_and_score(tmp_path, monkeypatch):
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     (tmp_path / "f").write_text("x")
     subprocess.run(["git", "add", "f"], cwd=tmp_path, check=True)
-    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "m"],
-                   cwd=tmp_path, check=True)
-    rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tmp_path,
-                         capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run(
+        ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "m"],
+        cwd=tmp_path,
+        check=True,
+    )
+    rev = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     metrics = tmp_path / "metrics.json"
-    metrics.write_text(json.dumps({"holdout_map3": 0.912986, "final": "blend_balanced",
-                                   "rows": {"score": 888}}))
+    metrics.write_text(
+        json.dumps({"holdout_map3": 0.912986, "final": "blend_balanced", "rows": {"score": 888}})
+    )
     monkeypatch.chdir(tmp_path)
     assert submission_message(metrics) == (
-        f"doodle {rev}: blend_balanced, holdout MAP@3 0.9130 (888 held-apart rows)")
+        f"doodle {rev}: blend_balanced, holdout MAP@3 0.9130 (888 held-apart rows)"
+    )
     assert submission_message(tmp_path / "missing.json").endswith("holdout MAP@3 unknown")

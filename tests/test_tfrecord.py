@@ -14,7 +14,7 @@ import pytest
 
 from doodle.augment import Augment
 from doodle.fileio import write_json
-from doodle.shards import open_shard, write_shard
+from doodle.shard_format import open_shard, write_shard
 from doodle.strokes import pack
 from doodle.tfrecord import (
     MANIFEST,
@@ -78,14 +78,21 @@ def test_encoding_is_a_tf_example():
     cc = np.array([b"US", b"", b"G", b"FR"], dtype="S2")
     F = tf.train.Feature
     for i, rec in enumerate(encode_examples(d, label, key, cc)):
-        s0, s1 = d.stroke_offsets[d.drawing_offsets[i:i + 2]]
+        s0, s1 = d.stroke_offsets[d.drawing_offsets[i : i + 2]]
         pts = d.xy[s0:s1]
-        want = tf.train.Example(features=tf.train.Features(feature={
-            "xy": F(bytes_list=tf.train.BytesList(value=[pts.tobytes()])),
-            "stroke_lengths": F(int64_list=tf.train.Int64List(value=[len(s[0]) for s in raw[i]])),
-            "label": F(int64_list=tf.train.Int64List(value=[int(label[i])])),
-            "key_id": F(int64_list=tf.train.Int64List(value=[int(key[i])])),
-            "countrycode": F(bytes_list=tf.train.BytesList(value=[bytes(cc[i])]))}))
+        want = tf.train.Example(
+            features=tf.train.Features(
+                feature={
+                    "xy": F(bytes_list=tf.train.BytesList(value=[pts.tobytes()])),
+                    "stroke_lengths": F(
+                        int64_list=tf.train.Int64List(value=[len(s[0]) for s in raw[i]])
+                    ),
+                    "label": F(int64_list=tf.train.Int64List(value=[int(label[i])])),
+                    "key_id": F(int64_list=tf.train.Int64List(value=[int(key[i])])),
+                    "countrycode": F(bytes_list=tf.train.BytesList(value=[bytes(cc[i])])),
+                }
+            )
+        )
         assert tf.train.Example.FromString(rec) == want
 
 
@@ -93,13 +100,21 @@ def test_round_trip_names_gzip_manifest(shard_dir, tfrec_dir):
     from doodle.tfrecord import read_records
 
     names = sorted(p.name for p in tfrec_dir.iterdir())
-    assert names == sorted(["classes.json", MANIFEST, "holdout-n23.tfrec", "test-n29.tfrec",
-                            "train-000-n37.tfrec", "train-001-n0.tfrec", "train-002-n50.tfrec"])
+    assert names == sorted(
+        [
+            "classes.json",
+            MANIFEST,
+            "holdout-n23.tfrec",
+            "test-n29.tfrec",
+            "train-000-n37.tfrec",
+            "train-001-n0.tfrec",
+            "train-002-n50.tfrec",
+        ]
+    )
     assert not list(tfrec_dir.parent.glob(".*tmp-*"))  # written via a temp folder
     for split, shard in (("train", None), ("holdout", "holdout"), ("test", "test")):
         files = split_files(tfrec_dir, split)
-        shards = ([shard_dir / f"{shard}.qds"] if shard else
-                  sorted(shard_dir.glob("train-*.qds")))
+        shards = [shard_dir / f"{shard}.qds"] if shard else sorted(shard_dir.glob("train-*.qds"))
         assert [count_in_name(f) for f in files] == [len(open_shard(s)) for s in shards]
         for f in files:
             if count_in_name(f):
@@ -109,12 +124,14 @@ def test_round_trip_names_gzip_manifest(shard_dir, tfrec_dir):
         assert np.array_equal(rec.drawings.xy, np.concatenate([s.drawings.xy for s in srcs]))
         assert np.array_equal(rec.n_strokes, np.concatenate([s.drawings.n_strokes for s in srcs]))
         assert np.array_equal(rec.n_points, np.concatenate([s.drawings.n_points for s in srcs]))
-        so = np.concatenate([[0], np.cumsum(np.concatenate(
-            [np.diff(s.drawings.stroke_offsets) for s in srcs]))])
+        so = np.concatenate(
+            [[0], np.cumsum(np.concatenate([np.diff(s.drawings.stroke_offsets) for s in srcs]))]
+        )
         assert np.array_equal(rec.drawings.stroke_offsets, so)
         for col in ("label", "key_id", "countrycode"):
-            assert np.array_equal(getattr(rec, col),
-                                  np.concatenate([np.asarray(getattr(s, col)) for s in srcs]))
+            assert np.array_equal(
+                getattr(rec, col), np.concatenate([np.asarray(getattr(s, col)) for s in srcs])
+            )
     manifest = json.loads((tfrec_dir / MANIFEST).read_text())
     assert manifest["enabled"] and manifest["compression"] == "GZIP"
     assert {f["name"]: f["rows"] for f in manifest["files"]}["train-002-n50.tfrec"] == 50
@@ -124,15 +141,19 @@ def _eval_pair(shard_dir, tfrec_dir, split, **kw):
     from doodle.dataset import DrawingDataset
     from doodle.tfrecord import make_tf_dataset
 
-    args = dict(batch_size=8, img_size=kw.pop("img_size", 48), n_classes=N_CLASSES,
-                line_width=6.0) | kw
+    args = (
+        dict(batch_size=8, img_size=kw.pop("img_size", 48), n_classes=N_CLASSES, line_width=6.0)
+        | kw
+    )
     py = DrawingDataset([shard_dir / f"{split}.qds"], **args)
     tfd = make_tf_dataset(split_files(tfrec_dir, split), **args)
     return [py[i][0] for i in range(py.num_batches)], [b.numpy() for b in tfd]
 
 
-@pytest.mark.parametrize("split,kw", [("holdout", {}), ("test", {"channels": 3, "img_size": 64}),
-                                      ("holdout", {"flip": True})])
+@pytest.mark.parametrize(
+    "split,kw",
+    [("holdout", {}), ("test", {"channels": 3, "img_size": 64}), ("holdout", {"flip": True})],
+)
 def test_identical_images_to_pydataset(shard_dir, tfrec_dir, split, kw):
     py, tfb = _eval_pair(shard_dir, tfrec_dir, split, **kw)
     assert len(py) == len(tfb) == 3 + (split == "test")  # partial last batch kept
@@ -158,8 +179,7 @@ def test_eval_columns_in_order(shard_dir, tfrec_dir):
     from doodle.dataset import DrawingDataset
     from doodle.tfrecord import TFRecordIndex
 
-    py = DrawingDataset([shard_dir / "test.qds"], batch_size=8, img_size=32,
-                        n_classes=N_CLASSES)
+    py = DrawingDataset([shard_dir / "test.qds"], batch_size=8, img_size=32, n_classes=N_CLASSES)
     idx = TFRecordIndex(split_files(tfrec_dir, "test"))
     assert idx.total == py.total == 29
     for col in ("label", "key_id", "countrycode"):
@@ -176,9 +196,21 @@ def test_training_stream_deterministic_and_resumable(tfrec_dir):
     files = split_files(tfrec_dir, "train")
 
     def first(n, **kw):
-        ds = make_tf_dataset(files, **(dict(batch_size=16, img_size=32, n_classes=N_CLASSES,
-                                            training=True, seed=5, augment=aug,
-                                            shuffle_buffer=40) | kw))
+        ds = make_tf_dataset(
+            files,
+            **(
+                dict(
+                    batch_size=16,
+                    img_size=32,
+                    n_classes=N_CLASSES,
+                    training=True,
+                    seed=5,
+                    augment=aug,
+                    shuffle_buffer=40,
+                )
+                | kw
+            ),
+        )
         return [(x.numpy(), y.numpy()) for x, y in ds.take(n)]
 
     a = first(8)  # 8 x 16 > 87 drawings: crosses a pass over the files
@@ -196,20 +228,28 @@ def test_training_rejects_unlabelled(tfrec_dir):
     tf = pytest.importorskip("tensorflow")
     from doodle.tfrecord import make_tf_dataset
 
-    ds = make_tf_dataset(split_files(tfrec_dir, "test"), batch_size=4, img_size=32,
-                         n_classes=N_CLASSES, training=True)
+    ds = make_tf_dataset(
+        split_files(tfrec_dir, "test"),
+        batch_size=4,
+        img_size=32,
+        n_classes=N_CLASSES,
+        training=True,
+    )
     with pytest.raises(tf.errors.InvalidArgumentError, match="unlabelled"):
         next(iter(ds))
 
 
 def test_disabled_writes_only_the_marker_without_tensorflow(shard_dir, tmp_path):
-    code = ("import sys, json; from pathlib import Path; "
-            "from doodle.tfrecord import convert_shards, summary_line; "
-            f"m = convert_shards(Path({str(shard_dir)!r}), Path({str(tmp_path / 'tfr')!r}), "
-            "enabled=False); print(summary_line(m, Path('x'))); "
-            "assert 'tensorflow' not in sys.modules")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout
+    code = (
+        "import sys, json; from pathlib import Path; "
+        "from doodle.tfrecord import convert_shards, summary_line; "
+        f"m = convert_shards(Path({str(shard_dir)!r}), Path({str(tmp_path / 'tfr')!r}), "
+        "enabled=False); print(summary_line(m, Path('x'))); "
+        "assert 'tensorflow' not in sys.modules"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip().startswith("tfrecord: disabled") and len(out.strip().splitlines()) == 1
     assert [p.name for p in (tmp_path / "tfr").iterdir()] == [MANIFEST]
     assert json.loads((tmp_path / "tfr" / MANIFEST).read_text())["enabled"] is False
@@ -220,6 +260,11 @@ def test_disabled_writes_only_the_marker_without_tensorflow(shard_dir, tmp_path)
 def test_no_module_level_tensorflow_import_outside_tfrecord():
     for path in (ROOT / "doodle").glob("*.py"):
         for node in ast.parse(path.read_text()).body:  # module level only
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             assert not any(n.split(".")[0] == "tensorflow" for n in names), path.name

@@ -2,7 +2,9 @@ import keras
 import numpy as np
 import pytest
 
-from doodle.training import fit_segments, jit_setting, lr_schedule, set_precision
+from doodle.training.checkpoint import fit_segments
+from doodle.training.hardware import jit_setting, set_precision
+from doodle.training.schedule import lr_schedule
 
 
 def test_fit_segments_fresh_and_resumed():

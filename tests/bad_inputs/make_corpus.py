@@ -22,8 +22,10 @@ ROWS_PER_CLASS = 8
 def drawing(i: int) -> list:
     """A small valid drawing (two strokes, integer coordinates 0..255), different per ``i``."""
     a = 10 + (i * 7) % 100
-    return [[[a, a + 90, a + 90, a, a], [a, a, a + 90, a + 90, a]],
-            [[a + 10, a + 80], [a + 45, a + 45 + i % 30]]]
+    return [
+        [[a, a + 90, a + 90, a, a], [a, a, a + 90, a + 90, a]],
+        [[a + 10, a + 80], [a + 45, a + 45 + i % 30]],
+    ]
 
 
 def cell(d: object) -> str:
@@ -36,8 +38,9 @@ def key(c: int, i: int) -> int:
     return 5_000_000_000_000_000 + (c * 100 + i) * 10**7 + 12345
 
 
-def train_row(c: int, i: int, word: str | None = None, draw: str | None = None,
-              key_id: str | None = None) -> str:
+def train_row(
+    c: int, i: int, word: str | None = None, draw: str | None = None, key_id: str | None = None
+) -> str:
     word = CLASSES[c] if word is None else word
     draw = cell(drawing(c * 100 + i)) if draw is None else draw
     key_id = str(key(c, i)) if key_id is None else key_id
@@ -68,43 +71,64 @@ def main(out: Path = HERE) -> None:
     """Write ``base/`` and ``files/`` under ``out``."""
     base = out / "base"
     for c, word in enumerate(CLASSES):
-        write(base / "train_simplified" / f"{word}.csv",
-              [TRAIN_HEADER] + [train_row(c, i) for i in range(ROWS_PER_CLASS)])
+        write(
+            base / "train_simplified" / f"{word}.csv",
+            [TRAIN_HEADER] + [train_row(c, i) for i in range(ROWS_PER_CLASS)],
+        )
     test_rows = [f"{test_key(i)},GB,{cell(drawing(500 + i))}" for i in range(6)]
     write(base / "test_simplified.csv", [TEST_HEADER] + test_rows)
-    write(base / "test_solution.csv",
-          ["key_id,word"] + [f"{test_key(i)},{CLASSES[i % 3]}" for i in range(6)])
+    write(
+        base / "test_solution.csv",
+        ["key_id,word"] + [f"{test_key(i)},{CLASSES[i % 3]}" for i in range(6)],
+    )
 
     f = out / "files"
     good_json = json.dumps(drawing(1))
     # -- CSV structure -----------------------------------------------------------------------
     write(f / "csv_extra_field.csv", cat_file({2: train_row(1, 2, draw=good_json)}))
-    write(f / "csv_unclosed_quote.csv",
-          cat_file({4: train_row(1, 4, draw='"' + good_json)}))
+    write(f / "csv_unclosed_quote.csv", cat_file({4: train_row(1, 4, draw='"' + good_json)}))
     write(f / "csv_stray_quote.csv", cat_file({3: train_row(1, 3, draw=cell(drawing(3)) + "x")}))
     write(f / "utf8_bom.csv", cat_file({}), bom=True)
     write(f / "crlf.csv", cat_file({}), eol="\r\n")
-    write(f / "test_bom_crlf.csv", [TEST_HEADER] + [
-        f"{test_key(i)},GB,{cell(drawing(500 + i))}" for i in range(6)], eol="\r\n", bom=True)
+    write(
+        f / "test_bom_crlf.csv",
+        [TEST_HEADER] + [f"{test_key(i)},GB,{cell(drawing(500 + i))}" for i in range(6)],
+        eol="\r\n",
+        bom=True,
+    )
     write(f / "blank_lines.csv", cat_file({3: ""}))
-    write(f / "missing_column.csv", [",".join(TRAIN_HEADER.split(",")[:-1])] + [
-        train_row(1, i).rsplit(",", 1)[0] for i in range(3)])
-    write(f / "renamed_column.csv", cat_file({}, header=TRAIN_HEADER.replace("drawing",
-                                                                            "drawings")))
-    write(f / "reordered_columns.csv", ["word,key_id,drawing,countrycode"] + [
-        f"cat,{key(1, 60 + i)},{cell(drawing(160 + i))},FR" for i in range(3)])
-    write(f / "test_missing_column.csv", ["key_id,countrycode"] + [
-        f"{test_key(i)},GB" for i in range(3)])
+    write(
+        f / "missing_column.csv",
+        [",".join(TRAIN_HEADER.split(",")[:-1])]
+        + [train_row(1, i).rsplit(",", 1)[0] for i in range(3)],
+    )
+    write(
+        f / "renamed_column.csv", cat_file({}, header=TRAIN_HEADER.replace("drawing", "drawings"))
+    )
+    write(
+        f / "reordered_columns.csv",
+        ["word,key_id,drawing,countrycode"]
+        + [f"cat,{key(1, 60 + i)},{cell(drawing(160 + i))},FR" for i in range(3)],
+    )
+    write(
+        f / "test_missing_column.csv",
+        ["key_id,countrycode"] + [f"{test_key(i)},GB" for i in range(3)],
+    )
     write(f / "empty.csv", [])
     write(f / "header_only.csv", [TRAIN_HEADER])
     write(f / "test_header_only.csv", [TEST_HEADER])
     (f / "latin1.csv").write_bytes(
-        ("\n".join(cat_file({2: train_row(1, 2, word="caf\xe9")})) + "\n").encode("latin-1"))
+        ("\n".join(cat_file({2: train_row(1, 2, word="caf\xe9")})) + "\n").encode("latin-1")
+    )
     # -- drawings ----------------------------------------------------------------------------
-    write(f / "bad_json.csv", cat_file({2: cat_drawing("[[[1, 2], [3, 4]]"),
-                                        4: cat_drawing("not json at all")}))
-    write(f / "not_a_drawing.csv", cat_file({1: cat_drawing('{"x": [1, 2]}'),
-                                             3: cat_drawing("[[1, 2, 3]]")}))
+    write(
+        f / "bad_json.csv",
+        cat_file({2: cat_drawing("[[[1, 2], [3, 4]]"), 4: cat_drawing("not json at all")}),
+    )
+    write(
+        f / "not_a_drawing.csv",
+        cat_file({1: cat_drawing('{"x": [1, 2]}'), 3: cat_drawing("[[1, 2, 3]]")}),
+    )
     write(f / "empty_drawing.csv", cat_file({2: cat_drawing("[]")}))
     write(f / "empty_stroke.csv", cat_file({3: cat_drawing("[[[10, 20], [10, 20]], [[], []]]")}))
     write(f / "xy_mismatch.csv", cat_file({5: cat_drawing("[[[10, 20, 30], [10, 20]]]")}))
@@ -112,43 +136,87 @@ def main(out: Path = HERE) -> None:
     write(f / "coord_above_255.csv", cat_file({2: cat_drawing("[[[10, 20], [10, 256]]]")}))
     write(f / "coord_float.csv", cat_file({3: cat_drawing("[[[10.5, 20.25], [10, 20]]]")}))
     write(f / "coord_integral_float.csv", cat_file({3: cat_drawing("[[[10.0, 20.0], [1, 2]]]")}))
-    write(f / "coord_raw_data.csv", cat_file({4: cat_drawing(
-        "[[[-12.3, 40.7, 130.1], [310.5, 290.0, 280.2], [0, 31, 77]]]")}))
-    write(f / "coord_non_numeric.csv", cat_file({2: cat_drawing('[[["10", 20], [10, 20]]]'),
-                                                 4: cat_drawing("[[[true, 20], [10, 20]]]")}))
-    write(f / "test_bad_drawings.csv", [TEST_HEADER] + [
-        f"{test_key(0)},GB,{cell(drawing(500))}",
-        f"{test_key(1)},GB,\"[[[1, 2], [3]]]\"",
-        f"{test_key(2)},GB,\"[]\"",
-        f"{test_key(3)},GB,not json"])
+    write(
+        f / "coord_raw_data.csv",
+        cat_file({4: cat_drawing("[[[-12.3, 40.7, 130.1], [310.5, 290.0, 280.2], [0, 31, 77]]]")}),
+    )
+    write(
+        f / "coord_non_numeric.csv",
+        cat_file(
+            {2: cat_drawing('[[["10", 20], [10, 20]]]'), 4: cat_drawing("[[[true, 20], [10, 20]]]")}
+        ),
+    )
+    write(
+        f / "test_bad_drawings.csv",
+        [TEST_HEADER]
+        + [
+            f"{test_key(0)},GB,{cell(drawing(500))}",
+            f'{test_key(1)},GB,"[[[1, 2], [3]]]"',
+            f'{test_key(2)},GB,"[]"',
+            f"{test_key(3)},GB,not json",
+        ],
+    )
     # -- labels and ids ----------------------------------------------------------------------
     write(f / "unknown_class.csv", cat_file({3: train_row(1, 3, word="kitten")}))
-    write(f / "key_id_non_numeric.csv", cat_file({2: train_row(1, 2, key_id="abc"),
-                                                  4: train_row(1, 4, key_id="")}))
-    write(f / "key_id_out_of_range.csv", cat_file({1: train_row(1, 1, key_id="-5"),
-                                                   5: train_row(1, 5, key_id="1" * 25)}))
+    write(
+        f / "key_id_non_numeric.csv",
+        cat_file({2: train_row(1, 2, key_id="abc"), 4: train_row(1, 4, key_id="")}),
+    )
+    write(
+        f / "key_id_out_of_range.csv",
+        cat_file({1: train_row(1, 1, key_id="-5"), 5: train_row(1, 5, key_id="1" * 25)}),
+    )
     # dog.csv whose row 2 reuses a key_id of cat.csv (base) and row 4 repeats its own row 3.
-    write(f / "key_id_duplicate_train.csv", [TRAIN_HEADER] + [
-        train_row(2, 0), train_row(2, 1, key_id=str(key(1, 3))), train_row(2, 2),
-        train_row(2, 2)])
-    write(f / "test_duplicate_key_id.csv", [TEST_HEADER] + [
-        f"{test_key(i % 4)},GB,{cell(drawing(500 + i))}" for i in range(6)])
-    write(f / "test_non_numeric_key_id.csv", [TEST_HEADER] + [
-        f"{test_key(0)},GB,{cell(drawing(500))}", f"{test_key(1)},GB,{cell(drawing(501))}",
-        f"k-17,GB,{cell(drawing(502))}"])
-    write(f / "solution_unknown_class.csv", ["key_id,word"] + [
-        f"{test_key(i)},{'kitten' if i == 4 else CLASSES[i % 3]}" for i in range(6)])
+    write(
+        f / "key_id_duplicate_train.csv",
+        [TRAIN_HEADER]
+        + [
+            train_row(2, 0),
+            train_row(2, 1, key_id=str(key(1, 3))),
+            train_row(2, 2),
+            train_row(2, 2),
+        ],
+    )
+    write(
+        f / "test_duplicate_key_id.csv",
+        [TEST_HEADER] + [f"{test_key(i % 4)},GB,{cell(drawing(500 + i))}" for i in range(6)],
+    )
+    write(
+        f / "test_non_numeric_key_id.csv",
+        [TEST_HEADER]
+        + [
+            f"{test_key(0)},GB,{cell(drawing(500))}",
+            f"{test_key(1)},GB,{cell(drawing(501))}",
+            f"k-17,GB,{cell(drawing(502))}",
+        ],
+    )
+    write(
+        f / "solution_unknown_class.csv",
+        ["key_id,word"]
+        + [f"{test_key(i)},{'kitten' if i == 4 else CLASSES[i % 3]}" for i in range(6)],
+    )
     (f / "solution_latin1.csv").write_bytes(
-        ("key_id,word\n" + "".join(f"{test_key(i)},caf\xe9\n" for i in range(6))).encode(
-            "latin-1"))
+        ("key_id,word\n" + "".join(f"{test_key(i)},caf\xe9\n" for i in range(6))).encode("latin-1")
+    )
     # -- class names -------------------------------------------------------------------------
-    for word, name in (("The Eiffel Tower", "class_spaces.csv"),
-                       ("it's \"quoted\", too", "class_quotes.csv"),
-                       ("café crème 日本", "class_non_ascii.csv")):
-        write(f / name, [TRAIN_HEADER] + [
-            train_row(0, 70 + i, word='"' + word.replace('"', '""') + '"', key_id=str(
-                7_000_000_000_000_000 + hash_word(word) * 10**9 + i * 10**7))
-            for i in range(4)])
+    for word, name in (
+        ("The Eiffel Tower", "class_spaces.csv"),
+        ('it\'s "quoted", too', "class_quotes.csv"),
+        ("café crème 日本", "class_non_ascii.csv"),
+    ):
+        write(
+            f / name,
+            [TRAIN_HEADER]
+            + [
+                train_row(
+                    0,
+                    70 + i,
+                    word='"' + word.replace('"', '""') + '"',
+                    key_id=str(7_000_000_000_000_000 + hash_word(word) * 10**9 + i * 10**7),
+                )
+                for i in range(4)
+            ],
+        )
 
 
 def hash_word(word: str) -> int:

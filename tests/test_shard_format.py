@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from doodle.shards import ShardError, open_shard, write_shard
+from doodle.shard_format import ShardError, open_shard, write_shard
 from doodle.strokes import pack
 
 
@@ -9,8 +9,9 @@ def _write(tmp_path, raw):
     d = pack(raw)
     n = len(d)
     path = tmp_path / "train-000.qds"
-    write_shard(path, d, np.arange(n) % 3, 10**15 + np.arange(n), np.array(["US"] * n),
-                {"split": "train"})
+    write_shard(
+        path, d, np.arange(n) % 3, 10**15 + np.arange(n), np.array(["US"] * n), {"split": "train"}
+    )
     return path, d
 
 
@@ -49,5 +50,6 @@ def test_empty_shard(tmp_path):
 
 def test_length_mismatch_rejected(tmp_path, tiny_drawings):
     with pytest.raises(ValueError, match="label"):
-        write_shard(tmp_path / "x.qds", tiny_drawings[1], np.zeros(3), np.zeros(50),
-                    np.zeros(50, "S2"))
+        write_shard(
+            tmp_path / "x.qds", tiny_drawings[1], np.zeros(3), np.zeros(50), np.zeros(50, "S2")
+        )

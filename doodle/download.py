@@ -33,7 +33,7 @@ from tqdm import tqdm
 from doodle import synthetic
 from doodle.config import DataConfig
 from doodle.errors import DoodleError
-from doodle.fileio import atomic_path, check_disk_space, tree_size, write_json
+from doodle.fileio import atomic_path, check_disk_space, tree_size, write_csv, write_json
 from doodle.layout import (
     DATASET_FILE,
     SOLUTION_FILE,
@@ -63,17 +63,26 @@ def fetch(cfg: DataConfig, dest: Path, root: Path = Path(".")) -> dict:
     """Materialise the configured source into ``dest`` (atomically); returns a summary."""
     if cfg.source == "synthetic":
         syn = cfg.synthetic
-        return fetch_with(dest, "synthetic", "synthetic", lambda tmp: synthetic.write_synthetic(
-            tmp, train_per_class=syn.train_per_class, test_per_class=syn.test_per_class,
-            seed=syn.seed, n_classes=syn.classes))
+        return fetch_with(
+            dest,
+            "synthetic",
+            "synthetic",
+            lambda tmp: synthetic.write_synthetic(
+                tmp,
+                train_per_class=syn.train_per_class,
+                test_per_class=syn.test_per_class,
+                seed=syn.seed,
+                n_classes=syn.classes,
+            ),
+        )
     if cfg.source == "kaggle":
         from doodle import kaggle_api  # talks to Kaggle: only when asked to
 
         competition = cfg.kaggle.competition
         folder = kaggle_api.download_files(
-            competition, KAGGLE_FILES, download_dir(cfg.kaggle.download_dir, competition))
-        return fetch_with(dest, "kaggle", competition,
-                          lambda tmp: record_location(folder, tmp))
+            competition, KAGGLE_FILES, download_dir(cfg.kaggle.download_dir, competition)
+        )
+        return fetch_in_place(folder, dest, "kaggle", competition)
     return fetch_path(local_path(cfg, root), dest, cfg.local.ndjson_test_per_class)
 
 
@@ -100,21 +109,35 @@ def fetch_path(path: Path, dest: Path, ndjson_test_per_class: int) -> dict:
     path = Path(path).absolute()
     if not path.exists():
         raise SourceError(f"data.source {str(path)!r} does not exist")
-    if path.is_dir() and not (path / TRAIN_DIR).is_dir() and any(path.glob("*.ndjson")):
-        return fetch_with(dest, "local", str(path),
-                          lambda tmp: convert_ndjson(path, tmp, ndjson_test_per_class))
-    return fetch_with(dest, "local", str(path), lambda tmp: record_location(path, tmp))
+    if is_ndjson_folder(path):
+        return fetch_with(
+            dest, "local", str(path), lambda tmp: convert_ndjson(path, tmp, ndjson_test_per_class)
+        )
+    return fetch_in_place(path, dest, "local", str(path))
 
 
-def record_location(path: Path, dest: Path) -> dict:
-    """Check that ``path`` holds Kaggle's layout and point ``dest`` at it (no copy)."""
+def is_ndjson_folder(path: Path) -> bool:
+    """A folder of Google's ``*.ndjson`` files (and not Kaggle's layout)."""
+    return path.is_dir() and not (path / TRAIN_DIR).is_dir() and any(path.glob("*.ndjson"))
+
+
+def fetch_in_place(path: Path, dest: Path, kind: str, origin: str) -> dict:
+    """Check that ``path`` holds Kaggle's layout and make ``dest`` point at it (no copy)."""
     raw = _locate(path)
-    # The fingerprint makes data/raw change when a file there changes, so DVC re-runs the
-    # shard stage (the files themselves are not DVC's to hash).
-    write_json(dest / LOCATION_FILE, {"path": str(Path(path).absolute()),
-                                      "files": raw.fingerprint()})
-    return {"classes": len(raw.classes), "read_in_place": str(path),
-            "train_bytes": raw.train_bytes}
+
+    def record(tmp: Path) -> dict:
+        # The fingerprint makes data/raw change when a file there changes, so DVC re-runs
+        # the shard stage (the files themselves are not DVC's to hash).
+        write_json(
+            tmp / LOCATION_FILE, {"path": str(Path(path).absolute()), "files": raw.fingerprint()}
+        )
+        return {
+            "classes": len(raw.classes),
+            "read_in_place": str(path),
+            "train_bytes": raw.train_bytes,
+        }
+
+    return fetch_with(dest, kind, origin, record, raw=raw)
 
 
 def _locate(path: Path) -> RawData:
@@ -124,20 +147,26 @@ def _locate(path: Path) -> RawData:
         raise SourceError(str(e)) from None
 
 
-def fetch_with(dest: Path, kind: str, origin: str, build) -> dict:
-    """Run ``build(tmp)`` into a temp folder, describe the result in ``DATASET_FILE``, then
-    rename it to ``dest``; returns the summary."""
+def fetch_with(dest: Path, kind: str, origin: str, build, raw: RawData | None = None) -> dict:
+    """Run ``build(tmp)`` into a temp folder, describe the result (``raw``, when the caller
+    has located it already) in ``DATASET_FILE``, then rename it to ``dest``; returns the
+    summary."""
     with atomic_path(Path(dest)) as tmp:
         tmp.mkdir(parents=True)
         summary = build(tmp)
-        try:
-            raw = open_raw(tmp)
-        except RawDataError as e:
-            raise SourceError(str(e)) from None
+        if raw is None:
+            try:
+                raw = open_raw(tmp)
+            except RawDataError as e:
+                raise SourceError(str(e)) from None
         info = describe_dataset(raw, kind, origin)
         write_json(tmp / DATASET_FILE, info)
-        summary = {"source": origin, **summary, "test_rows": info["test_rows"],
-                   "bytes": tree_size(tmp)}
+        summary = {
+            "source": origin,
+            **summary,
+            "test_rows": info["test_rows"],
+            "bytes": tree_size(tmp),
+        }
     return summary
 
 
@@ -154,9 +183,14 @@ def describe_dataset(raw: RawData, kind: str, origin: str) -> dict:
             last = block[-1:]
     if last != b"\n":
         rows += 1  # a last line without its newline
-    return {"kind": kind, "origin": origin, "test_rows": max(rows, 0),
-            "test_sha256": digest.hexdigest(), "test_labelled": raw.solution is not None,
-            "classes": len(raw.classes)}
+    return {
+        "kind": kind,
+        "origin": origin,
+        "test_rows": max(rows, 0),
+        "test_sha256": digest.hexdigest(),
+        "test_labelled": raw.solution is not None,
+        "classes": len(raw.classes),
+    }
 
 
 def source_fingerprint(cfg: DataConfig, root: Path = Path(".")) -> dict:
@@ -168,12 +202,15 @@ def source_fingerprint(cfg: DataConfig, root: Path = Path(".")) -> dict:
     if cfg.source == "kaggle":  # a download folder emptied or replaced: download again
         folder = download_dir(cfg.kaggle.download_dir, cfg.kaggle.competition)
         files = sorted(folder.iterdir()) if folder.is_dir() else []
-        return {"source": "kaggle", "path": str(folder),
-                "files": fingerprint(f for f in files if f.is_file())}
+        return {
+            "source": "kaggle",
+            "path": str(folder),
+            "files": fingerprint(f for f in files if f.is_file()),
+        }
     path = local_path(cfg, root)
     if not path.exists():
         raise SourceError(f"data.local.path {str(path)!r} does not exist")
-    if path.is_dir() and not (path / TRAIN_DIR).is_dir() and any(path.glob("*.ndjson")):
+    if is_ndjson_folder(path):
         files = fingerprint(path.glob("*.ndjson"))
     else:
         files = _locate(path).fingerprint()
@@ -200,9 +237,10 @@ def convert_ndjson(src: Path, dest: Path, test_per_class: int, seed: int = 0) ->
             with open(f, encoding="utf-8") as fh:
                 n = sum(1 for line in fh if line.strip())
             test_idx = set(rng.sample(range(n), min(test_per_class, n // 2)))
-            with open(f, encoding="utf-8") as fh, \
-                    open(dest / TRAIN_DIR / f"{word}.csv", "w", newline="",
-                         encoding="utf-8") as out:
+            with (
+                open(f, encoding="utf-8") as fh,
+                open(dest / TRAIN_DIR / f"{word}.csv", "w", newline="", encoding="utf-8") as out,
+            ):
                 w = csv.writer(out)
                 w.writerow(TRAIN_COLUMNS)
                 i = -1
@@ -214,8 +252,10 @@ def convert_ndjson(src: Path, dest: Path, test_per_class: int, seed: int = 0) ->
                     if row is None:
                         # Kept as a raw row so the shard stage counts and reports it.
                         bad += 1
-                        tqdm.write(f"{f}:{lineno}: unreadable ndjson record; passed on as "
-                                   "bad JSON for the shard report")
+                        tqdm.write(
+                            f"{f}:{lineno}: unreadable ndjson record; passed on as "
+                            "bad JSON for the shard report"
+                        )
                         row = ["", line.strip()[:200], 0, False, "", word]
                     if i in test_idx:
                         test_rows.append([row[2], row[0], row[1], word])
@@ -224,9 +264,12 @@ def convert_ndjson(src: Path, dest: Path, test_per_class: int, seed: int = 0) ->
         except UnicodeDecodeError as e:
             raise SourceError(f"{f}: not UTF-8 text ({e})") from None
     rng.shuffle(test_rows)
-    _write_csv(dest / TEST_FILE, TEST_COLUMNS, [r[:3] for r in test_rows])
-    _write_csv(dest / SOLUTION_FILE, ["key_id", "word"],
-               [[r[0], r[3].replace(" ", "_")] for r in test_rows])
+    write_csv(dest / TEST_FILE, TEST_COLUMNS, [r[:3] for r in test_rows])
+    write_csv(
+        dest / SOLUTION_FILE,
+        ["key_id", "word"],
+        [[r[0], r[3].replace(" ", "_")] for r in test_rows],
+    )
     return {"classes": len(files), "test_rows": len(test_rows), "unreadable_records": bad}
 
 
@@ -234,15 +277,13 @@ def _ndjson_row(line: str, word: str) -> list | None:
     """One ndjson record as a Kaggle train row, or None when it is unreadable."""
     try:
         rec = json.loads(line)
-        return [rec.get("countrycode", ""), json.dumps(rec["drawing"], separators=(",", ":")),
-                int(rec["key_id"]), rec.get("recognized", True), rec.get("timestamp", ""),
-                word]
+        return [
+            rec.get("countrycode", ""),
+            json.dumps(rec["drawing"], separators=(",", ":")),
+            int(rec["key_id"]),
+            rec.get("recognized", True),
+            rec.get("timestamp", ""),
+            word,
+        ]
     except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
         return None
-
-
-def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)

@@ -46,8 +46,14 @@ class Shard:
         return len(self.label)
 
 
-def write_shard(path: Path, drawings: Drawings, label: np.ndarray, key_id: np.ndarray,
-                countrycode: np.ndarray, meta: dict | None = None) -> int:
+def write_shard(
+    path: Path,
+    drawings: Drawings,
+    label: np.ndarray,
+    key_id: np.ndarray,
+    countrycode: np.ndarray,
+    meta: dict | None = None,
+) -> int:
     """Write a shard atomically (temp file, then rename); returns bytes written."""
     n = len(drawings)
     arrays = {
@@ -85,7 +91,7 @@ def read_header(path: Path) -> tuple[dict, int]:
         head = f.read(len(MAGIC) + 8)
         if len(head) < len(MAGIC) + 8 or head[: len(MAGIC)] != MAGIC:
             raise ShardError(f"{path}: not a shard file (bad magic or truncated header)")
-        (hlen,) = struct.unpack("<Q", head[len(MAGIC):])
+        (hlen,) = struct.unpack("<Q", head[len(MAGIC) :])
         raw = f.read(hlen)
     if len(raw) != hlen:
         raise ShardError(f"{path}: truncated header ({len(raw)} of {hlen} bytes)")
@@ -97,8 +103,13 @@ def read_header(path: Path) -> tuple[dict, int]:
     # Check the size here, not only in open_shard: loaders read just the header up front
     # and open the shards later (in worker threads), where an error would surface late.
     try:
-        end = max((start + s["offset"] + int(np.prod(s["shape"])) * np.dtype(s["dtype"]).itemsize
-                   for s in (header["arrays"][name] for name in FIELDS)), default=start)
+        end = max(
+            (
+                start + s["offset"] + int(np.prod(s["shape"])) * np.dtype(s["dtype"]).itemsize
+                for s in (header["arrays"][name] for name in FIELDS)
+            ),
+            default=start,
+        )
     except (KeyError, TypeError, ValueError) as e:
         raise ShardError(f"{path}: corrupt header (bad array table: {e!r})") from None
     size = os.path.getsize(path)
@@ -120,13 +131,24 @@ def open_shard(path: Path) -> Shard:
         nbytes = int(np.prod(shape)) * dtype.itemsize
         begin = start + spec["offset"]
         if begin + nbytes > size:
-            raise ShardError(f"{path}: truncated ({size} bytes, array {name!r} needs "
-                             f"{begin + nbytes}); re-run the shard stage")
-        arrays[name] = (np.memmap(path, dtype=dtype, mode="r", offset=begin, shape=shape)
-                        if nbytes else np.zeros(shape, dtype))
+            raise ShardError(
+                f"{path}: truncated ({size} bytes, array {name!r} needs "
+                f"{begin + nbytes}); re-run the shard stage"
+            )
+        arrays[name] = (
+            np.memmap(path, dtype=dtype, mode="r", offset=begin, shape=shape)
+            if nbytes
+            else np.zeros(shape, dtype)
+        )
     drawings = Drawings(arrays["xy"], arrays["stroke_offsets"], arrays["drawing_offsets"])
-    return Shard(path, drawings, arrays["label"], arrays["key_id"], arrays["countrycode"],
-                 header.get("meta", {}))
+    return Shard(
+        path,
+        drawings,
+        arrays["label"],
+        arrays["key_id"],
+        arrays["countrycode"],
+        header.get("meta", {}),
+    )
 
 
 def train_shard_paths(shard_dir: Path) -> list[Path]:
@@ -137,5 +159,3 @@ def train_shard_paths(shard_dir: Path) -> list[Path]:
 def read_classes(shard_dir: Path) -> list[str]:
     """The class list (label index -> word) written by the shard stage."""
     return json.loads((Path(shard_dir) / "classes.json").read_text())
-
-

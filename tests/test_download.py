@@ -5,17 +5,20 @@ import zipfile
 
 import pytest
 
+from doodle.download import SourceError, fetch_path
 from doodle.rawdata import LOCATION_FILE, locate, open_raw
 from doodle.sharding import shard_dataset
-from doodle.sources import SourceError, fetch_path
 
 
 def _shard_files(raw, tmp_path, name):
     """The shard stage's output files (bytes) for ``raw``."""
     out = tmp_path / name
     shard_dataset(raw, out, 3, 20, 0, tmp_path / f"{name}.json")
-    return {p.name: p.read_bytes() for p in sorted(out.iterdir())
-            if p.name not in ("report.json", "skipped_rows.csv", "dataset.json")}
+    return {
+        p.name: p.read_bytes()
+        for p in sorted(out.iterdir())
+        if p.name not in ("report.json", "skipped_rows.csv", "dataset.json")
+    }
 
 
 def _contents(raw):
@@ -34,8 +37,7 @@ def test_local_folder_is_read_in_place(synthetic_raw, tmp_path):
     summary = fetch_path(synthetic_raw, tmp_path / "raw", 100)
     assert summary["classes"] == 8 and summary["read_in_place"] == str(synthetic_raw)
     # data/raw holds a pointer and the description, no data
-    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["dataset.json",
-                                                                     LOCATION_FILE]
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["dataset.json", LOCATION_FILE]
     assert _contents(tmp_path / "raw") == _contents(synthetic_raw)
 
 
@@ -50,8 +52,9 @@ def test_flat_zip_of_the_layout_streams_the_same_rows(synthetic_raw, tmp_path):
     z = _zip(synthetic_raw, tmp_path / "data.zip")
     fetch_path(z, tmp_path / "raw", 100)
     assert _contents(tmp_path / "raw") == _contents(synthetic_raw)
-    assert _shard_files(tmp_path / "raw", tmp_path, "z") == _shard_files(synthetic_raw,
-                                                                         tmp_path, "f")
+    assert _shard_files(tmp_path / "raw", tmp_path, "z") == _shard_files(
+        synthetic_raw, tmp_path, "f"
+    )
     assert not list(tmp_path.rglob("raw/**/*.csv"))  # nothing extracted
 
 
@@ -87,16 +90,20 @@ def test_train_zip_with_the_test_file_beside_it(synthetic_raw, tmp_path):
     assert _contents(folder) == _contents(synthetic_raw)
     # the bare zip, given as the path, finds the test file beside it
     (folder / "test_simplified.csv").write_bytes(
-        (synthetic_raw / "test_simplified.csv").read_bytes())
+        (synthetic_raw / "test_simplified.csv").read_bytes()
+    )
     os.unlink(folder / "test_simplified.csv.zip")
     assert _contents(folder / "train_simplified.zip") == _contents(synthetic_raw)
 
 
-@pytest.mark.parametrize("bad, message", [
-    ("no_train", "no train_simplified/<word>.csv class files"),
-    ("no_test", "test_simplified.csv is missing"),
-    ("not_zip", "not a zip file"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("no_train", "no train_simplified/<word>.csv class files"),
+        ("no_test", "test_simplified.csv is missing"),
+        ("not_zip", "not a zip file"),
+    ],
+)
 def test_zip_without_the_layout_is_a_sentence(synthetic_raw, tmp_path, bad, message):
     z = tmp_path / "data.zip"
     if bad == "no_train":
@@ -119,10 +126,19 @@ def test_ndjson_folder_converted_with_a_test_split(tmp_path):
     for word in ("cat", "hot air balloon"):
         with open(src / f"full_simplified_{word}.ndjson", "w") as f:
             for i in range(10):
-                f.write(json.dumps({"word": word, "countrycode": "US", "recognized": True,
-                                    "timestamp": "2017-01-01 00:00:00.0",
-                                    "key_id": str(5_000_000_000_000_000 + i + 100 * len(word)),
-                                    "drawing": [[[0, 10 + i], [0, 20]]]}) + "\n")
+                f.write(
+                    json.dumps(
+                        {
+                            "word": word,
+                            "countrycode": "US",
+                            "recognized": True,
+                            "timestamp": "2017-01-01 00:00:00.0",
+                            "key_id": str(5_000_000_000_000_000 + i + 100 * len(word)),
+                            "drawing": [[[0, 10 + i], [0, 20]]],
+                        }
+                    )
+                    + "\n"
+                )
     summary = fetch_path(src, tmp_path / "raw", 3)
     assert summary["classes"] == 2 and summary["test_rows"] == 6
     raw = tmp_path / "raw"
@@ -146,7 +162,7 @@ def test_dataset_json_describes_the_data(synthetic_raw, tmp_path):
     import hashlib
 
     from doodle.config import load_params
-    from doodle.sources import fetch
+    from doodle.download import fetch
     from tests.conftest import ROOT
 
     summary = fetch_path(synthetic_raw, tmp_path / "raw", 100)
@@ -154,9 +170,14 @@ def test_dataset_json_describes_the_data(synthetic_raw, tmp_path):
     test = synthetic_raw / "test_simplified.csv"
     with open(test, newline="") as f:
         n_rows = len(list(csv.DictReader(f)))
-    assert info == {"kind": "local", "origin": str(synthetic_raw), "test_rows": n_rows,
-                    "test_sha256": hashlib.sha256(test.read_bytes()).hexdigest(),
-                    "test_labelled": True, "classes": 8}
+    assert info == {
+        "kind": "local",
+        "origin": str(synthetic_raw),
+        "test_rows": n_rows,
+        "test_sha256": hashlib.sha256(test.read_bytes()).hexdigest(),
+        "test_labelled": True,
+        "classes": 8,
+    }
     assert summary["test_rows"] == n_rows
     data = load_params(ROOT / "params.yaml").data  # synthetic, as params.yaml ships
     small = dataclasses.replace(data.synthetic, classes=2, train_per_class=3, test_per_class=1)
@@ -169,23 +190,27 @@ def test_source_fingerprint_sees_replaced_files_without_reading_them(synthetic_r
     import shutil
 
     from doodle.config import load_params
-    from doodle.sources import source_fingerprint
+    from doodle.download import source_fingerprint
     from tests.conftest import ROOT
 
     data = load_params(ROOT / "params.yaml").data
     assert source_fingerprint(data) == {"source": "synthetic"}
     src = tmp_path / "src"
     shutil.copytree(synthetic_raw, src)
-    local = dataclasses.replace(data, source="local",
-                                local=dataclasses.replace(data.local, path=str(src)))
+    local = dataclasses.replace(
+        data, source="local", local=dataclasses.replace(data.local, path=str(src))
+    )
     first = source_fingerprint(local)
     assert len(first["files"]) == 8 + 2  # class files, test, solution
     assert source_fingerprint(local) == first
     f = src / "train_simplified" / "circle.csv"
     f.write_text(f.read_text() + "\n")  # one byte more, same name
     assert source_fingerprint(local) != first
-    kaggle = dataclasses.replace(data, source="kaggle", kaggle=dataclasses.replace(
-        data.kaggle, download_dir=str(tmp_path / "dl")))
+    kaggle = dataclasses.replace(
+        data,
+        source="kaggle",
+        kaggle=dataclasses.replace(data.kaggle, download_dir=str(tmp_path / "dl")),
+    )
     empty = source_fingerprint(kaggle)
     assert empty["files"] == [] and empty["path"].endswith("quickdraw-doodle-recognition")
     (tmp_path / "dl" / "quickdraw-doodle-recognition").mkdir(parents=True)

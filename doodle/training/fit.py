@@ -1,0 +1,241 @@
+"""One member's fit: the input streams, per-epoch holdout evaluation and tracking, the
+fit loop (what the train stage runs)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from doodle.config import MemberConfig, RuntimeConfig
+from doodle.dataset import DrawingDataset, member_dataset
+from doodle.fileio import atomic_path, remove
+from doodle.metrics import map_at_k, top_k
+from doodle.shard_format import open_shard, read_classes, read_header, train_shard_paths
+from doodle.training.checkpoint import StepCheckpoint, fingerprint, fit_segments, load_checkpoint
+from doodle.training.hardware import accelerators, distribution, set_precision
+from doodle.training.schedule import compile_model
+
+
+class HoldoutEval(keras.callbacks.Callback):
+    """Per epoch: holdout MAP@3 / accuracy / top-3, learning rate and images per second."""
+
+    def __init__(
+        self, holdout: DrawingDataset | None, labels: np.ndarray | None, global_batch: int
+    ):
+        super().__init__()
+        self.holdout, self.labels, self.global_batch = holdout, labels, global_batch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0, self._n = time.perf_counter(), 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._n = batch + 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        seconds = time.perf_counter() - self._t0
+        logs["images_per_s"] = self._n * self.global_batch / max(seconds, 1e-9)
+        logs["learning_rate"] = float(
+            keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+        )
+        if self.holdout is not None:
+            probs = self.model.predict(self.holdout, verbose=0)
+            top = top_k(probs, 3)
+            logs["val_map3"] = map_at_k(top, self.labels)
+            logs["val_accuracy"] = float((top[:, 0] == self.labels).mean())
+            logs["val_top3"] = float((top == self.labels[:, None]).any(1).mean())
+
+
+class LiveLogger(keras.callbacks.Callback):
+    """Epoch logs -> dvclive (curves for ``dvc plots show``, summary for ``dvc exp show``)."""
+
+    def __init__(self, live):
+        super().__init__()
+        self.live = live
+
+    def on_epoch_end(self, epoch, logs=None):
+        for k, v in (logs or {}).items():
+            self.live.log_metric(k, float(v))
+        self.live.next_step()
+
+
+@dataclass
+class Streams:
+    """The training stream factory and the holdout, from shards or TFRecords."""
+
+    train: Callable[[int, int], object]  # (epoch, start_step) -> a dataset Keras can fit
+    n_train: int
+    holdout: object | None
+    labels: np.ndarray | None
+    fixed_steps: bool  # tf.data repeats forever: fit needs steps_per_epoch
+
+
+def make_streams(
+    cfg: MemberConfig,
+    runtime: RuntimeConfig,
+    shard_dir: Path,
+    global_batch: int,
+    n_classes: int,
+    tfrec_dir: Path = Path("data/tfrecord"),
+) -> Streams:
+    """PyDataset over the shards (default), or tf.data over data/tfrecord when
+    ``input: tfrecord`` -- the same drawings through the same renderer."""
+    steps = cfg.steps_per_epoch
+    train_paths = train_shard_paths(shard_dir)
+    if not train_paths:
+        raise FileNotFoundError(f"{shard_dir}: no train-*.qds shards; run the shard stage")
+    stream = dict(
+        batch_size=global_batch,
+        training=True,
+        seed=cfg.seed,
+        augment=cfg.augment,
+        shuffle_buffer=cfg.shuffle_buffer,
+    )
+    eval_batch, workers = runtime.eval_batch_size, runtime.workers
+    n_train = int(sum(read_header(p)[0]["n"] for p in train_paths))
+    holdout_path = Path(shard_dir) / "holdout.qds"
+    has_holdout = holdout_path.is_file() and read_header(holdout_path)[0]["n"] > 0
+    labels = open_shard(holdout_path).label.astype(np.int64) if has_holdout else None
+
+    if cfg.input == "tfrecord":
+        from doodle.tfrecord import make_tf_dataset, split_files
+
+        common = dict(
+            img_size=cfg.img_size,
+            channels=cfg.channels,
+            line_width=cfg.line_width,
+            n_classes=n_classes,
+        )
+        return Streams(
+            train=lambda epoch, start: make_tf_dataset(
+                split_files(tfrec_dir, "train"),
+                skip_batches=epoch * steps + start,
+                **stream,
+                **common,
+            ),
+            n_train=n_train,
+            labels=labels,
+            fixed_steps=True,
+            holdout=make_tf_dataset(
+                split_files(tfrec_dir, "holdout"), batch_size=eval_batch, **common
+            )
+            if has_holdout
+            else None,
+        )
+    return Streams(
+        train=lambda epoch, start: member_dataset(
+            cfg,
+            train_paths,
+            steps_per_epoch=steps,
+            epoch=epoch,
+            start_step=start,
+            workers=workers,
+            n_classes=n_classes,
+            **stream,
+        ),
+        n_train=n_train,
+        labels=labels,
+        fixed_steps=False,
+        holdout=member_dataset(
+            cfg, [holdout_path], batch_size=eval_batch, workers=workers, n_classes=n_classes
+        )
+        if has_holdout
+        else None,
+    )
+
+
+def train_member(
+    cfg: MemberConfig,
+    runtime: RuntimeConfig,
+    shard_dir: Path,
+    model_dir: Path,
+    live_dir: Path,
+    tfrec_dir: Path = Path("data/tfrecord"),
+) -> dict:
+    """Train one member; writes ``model_dir/model.keras``; returns a summary."""
+    from dvclive import Live
+
+    shard_dir, model_dir = Path(shard_dir), Path(model_dir)
+    classes = read_classes(shard_dir)
+    kind, _ = accelerators()
+    policy = set_precision(cfg.mixed_precision, kind)
+    keras.utils.set_random_seed(cfg.seed)
+    scope, replicas, where = distribution(cfg.distribute)
+    global_batch = cfg.batch_size * replicas
+    lr = cfg.learning_rate * (replicas if cfg.scale_lr else 1)
+    epochs, steps = cfg.epochs, cfg.steps_per_epoch
+    data = make_streams(cfg, runtime, shard_dir, global_batch, len(classes), tfrec_dir)
+    fp = fingerprint(cfg, shard_dir, global_batch)
+    ckpt_dir = model_dir / "checkpoints"
+    state = load_checkpoint(ckpt_dir, fp)
+
+    with scope:
+        model = compile_model(cfg, len(classes), kind, lr)
+        model.run_eagerly = runtime.eager
+        epoch0, step0 = 0, 0
+        if state:
+            model.optimizer.build(model.trainable_variables)
+            model.load_weights(ckpt_dir / state["weights"])
+            epoch0, step0 = int(state["epoch"]), int(state["step"])
+            done = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+            print(
+                f"train: resuming {cfg.name} at epoch {epoch0}, step {step0} "
+                f"(optimizer step {done})"
+            )
+
+    shape = f"{cfg.seq_len} points" if cfg.sequence else f"{cfg.img_size}px x{cfg.channels}"
+    print(
+        f"train: {cfg.name}: {cfg.arch} {shape}, {model.count_params():,} params, {where}, "
+        f"policy {policy}, global batch {global_batch}, lr {lr:g}, {epochs} epochs x {steps} "
+        f"steps, {data.n_train:,} train drawings, "
+        f"{0 if data.labels is None else len(data.labels):,} holdout"
+    )
+    live = Live(str(live_dir), resume=state is not None, save_dvc_exp=False, dvcyaml=None)
+    callbacks = [
+        HoldoutEval(data.holdout, data.labels, global_batch),
+        LiveLogger(live),
+        StepCheckpoint(ckpt_dir, runtime.checkpoint_every, steps, fp, epoch0, step0),
+    ]
+    t0 = time.time()
+    history: dict[str, list] = {}
+    for first, start, end in fit_segments(epochs, epoch0, step0):
+        # shuffle=False: the stream already shuffles, and Keras' batch-order shuffle would
+        # make a resumed epoch repeat some batches and skip others.
+        h = model.fit(
+            data.train(first, start),
+            shuffle=False,
+            steps_per_epoch=(steps - start) if data.fixed_steps else None,
+            initial_epoch=first,
+            epochs=end,
+            callbacks=callbacks,
+            verbose=runtime.verbose,
+        )
+        for k, v in h.history.items():
+            history.setdefault(k, []).extend(v)
+    live.end()
+    with atomic_path(model_dir / "model.keras") as tmp:
+        model.save(str(tmp) + ".keras")  # Keras insists on the suffix
+        os.replace(str(tmp) + ".keras", tmp)
+    remove(ckpt_dir)  # finished: the next run with other settings starts fresh
+    summary = {
+        "name": cfg.name,
+        "seconds": round(time.time() - t0, 1),
+        "where": where,
+        "policy": policy,
+        **{k: float(v[-1]) for k, v in history.items()},
+    }
+    print(
+        f"train: {cfg.name} done in {summary['seconds']:.0f}s; "
+        + ", ".join(
+            f"{k}={v:.4f}"
+            for k, v in summary.items()
+            if k in ("loss", "accuracy", "top3", "val_map3", "images_per_s")
+        )
+    )
+    return summary
