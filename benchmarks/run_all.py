@@ -52,6 +52,9 @@ TABLE: list[tuple[str, str, str]] = [
     ("render_per_core_128", "Render, ours, 128 px", "drawings/s/core"),
     ("render_per_core_64_wall", "Render, ours, 64 px, per wall-clock second", "drawings/s"),
     ("render_per_core_128_wall", "Render, ours, 128 px, per wall-clock second", "drawings/s"),
+    ("render_fallback_per_core_64", "Render, plain-numba fallback, 64 px", "drawings/s/core"),
+    ("render_fallback_per_core_128", "Render, plain-numba fallback, 128 px", "drawings/s/core"),
+    ("render_fast_vs_fallback_64", "Render, fast path / fallback, 64 px", "x"),
     ("render_rgb_per_core_64", "Render, ours, 3 time channels, 64 px", "drawings/s/core"),
     ("render_rgb_per_core_128", "Render, ours, 3 time channels, 128 px", "drawings/s/core"),
     (
@@ -162,9 +165,37 @@ def sample_source(workdir: Path, note: Callable[[str], None]) -> tuple[Path, boo
     return dest, False
 
 
-def _render_section(raw: Path, sizes: tuple[int, ...], seconds: float, repeats: int) -> dict:
+def _render_fallback(raw: Path, seconds: float, repeats: int) -> dict:
+    """The plain-numba fallback renderer's speed (``DOODLE_RENDER=plain``, in a fresh
+    process, since the choice is made at import), beside the fast path's."""
+    import subprocess
+
+    env = os.environ | {"DOODLE_RENDER": "plain", "NUMBA_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "bench_render.py"),
+        "--sample-dir",
+        str(raw),
+        "--seconds",
+        str(seconds),
+        "--repeats",
+        str(repeats),
+    ]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    res = json.loads(out[out.index("{") :])
+    return {
+        f"render_fallback_per_core_{size}": res[f"render_per_core_{size}"]
+        for size in (64, 128)
+        if f"render_per_core_{size}" in res
+    }
+
+
+def _render_section(
+    raw: Path, sizes: tuple[int, ...], seconds: float, repeats: int, fallback: bool = True
+) -> dict:
     """bench_render on the sample's JSON drawings; its bookkeeping keys get a ``render_``
-    prefix so they cannot collide with other sections' keys."""
+    prefix so they cannot collide with other sections' keys. With ``fallback``, the
+    plain-numba renderer is measured too."""
     from benchmarks.bench_render import bench_render
     from benchmarks.reference import load_sample_json
 
@@ -178,6 +209,15 @@ def _render_section(raw: Path, sizes: tuple[int, ...], seconds: float, repeats: 
         out["render_speedup_64"] = round(
             out["render_per_core_64"] / out["baseline_render_per_core_64"], 2
         )
+    from doodle.render import FAST_PATH
+
+    out["render_fast_path"] = FAST_PATH
+    if fallback and FAST_PATH:
+        out |= _render_fallback(raw, seconds, repeats)
+        if out.get("render_fallback_per_core_64"):
+            out["render_fast_vs_fallback_64"] = round(
+                out["render_per_core_64"] / out["render_fallback_per_core_64"], 2
+            )
     return out
 
 
@@ -307,7 +347,9 @@ def run(args: argparse.Namespace, workdir: Path, log: Callable[[str], None] = pr
     # bench_render: ``repeats`` windows of ``seconds`` per figure, the median counts.
     section(
         "render",
-        lambda: _render_section(raw, (64, 128), secs / 5 if not quick else secs, 1 if quick else 5),
+        lambda: _render_section(
+            raw, (64, 128), secs / 5 if not quick else secs, 1 if quick else 5, not quick
+        ),
     )
     shard_dir = workdir / "loader-shards"
 

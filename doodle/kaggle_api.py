@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from doodle.errors import DoodleError
-from doodle.fileio import check_disk_space
+from doodle.fileio import check_disk_space, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ def download_files(competition: str, names: tuple[str, ...], folder: Path) -> Pa
                 raise KaggleError(f"expected {name} from Kaggle in {tmp}, found {found}")
             os.replace(got[0], folder / got[0].name)
             done[name] = {"file": got[0].name, "bytes": (folder / got[0].name).stat().st_size}
-            _write_manifest(manifest_path, done)
+            write_json(manifest_path, done)
             logger.info("downloaded %s (%d bytes)", folder / got[0].name, done[name]["bytes"])
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -236,12 +236,6 @@ def _complete(folder: Path, entry: dict | None) -> bool:
         return False
     f = folder / entry["file"]
     return f.is_file() and f.stat().st_size == entry["bytes"]
-
-
-def _write_manifest(path: Path, done: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(done, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def submit(path: Path, message: str, competition: str = COMPETITION) -> str:

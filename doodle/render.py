@@ -35,19 +35,21 @@ the 256-scale coordinates, and stroke dropout decided by a hash of ``(seed, stro
 
 Speed: the kernel is single-threaded (input-pipeline workers run in parallel, one batch
 each) and releases the GIL. Per capsule row it visits only a conservative run of pixels,
-8 at a time in explicit vector code (see ``_cover8``); a stroke's coverage layer is
-blended along the same runs, never over a bounding box. ``cache=True`` keeps the compiled
-kernel on disk for every later process; :func:`warmup` loads or compiles it up front.
+8 at a time; a stroke's coverage layer is blended along the same runs, never over a
+bounding box. The 8-pixel primitives are explicit vector code (:mod:`doodle.render_simd`)
+when it compiles on this numba/llvmlite, else plain numba loops doing the same float32
+arithmetic (identical images, slower; ``FAST_PATH`` says which, ``DOODLE_RENDER=plain``
+forces the fallback). The fast path's kernel is cached on disk for every later process;
+:func:`warmup` loads or compiles it up front.
 """
 
 from __future__ import annotations
 
+import os
+import warnings
+
 import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic
 
 from doodle.strokes import Drawings, pack
 
@@ -58,7 +60,7 @@ BASE_SIZE = 256
 _CV2_EXTRA_WIDTH = 1.0
 # Pixels per vector block in the row loops (8 float32 = one AVX register); the layer rows
 # are padded by one block so that a block never spills into the next row.
-_LANES = 8
+_LANES = 8  # must equal render_simd.LANES
 
 
 def _edge_ramp(size: int) -> float:
@@ -110,151 +112,93 @@ def dropout_fallback(seed: np.uint64, n_strokes: int, drop_prob: float) -> int:
     return arg
 
 
-# --- 8-lane vector blocks --------------------------------------------------------------
-# The per-pixel work is done 8 pixels at a time in explicit LLVM vector code: a row of a
-# capsule at 64-128 px is only 3-8 pixels wide, too short for LLVM's loop vectoriser (and
-# numba leaves the SLP vectoriser off), and scalar code pays a square root per pixel.
-_F32 = ir.FloatType()
-_I32 = ir.IntType(32)
-_VEC = ir.VectorType(_F32, _LANES)
-_LANE_IDS = ir.Constant(_VEC, [float(i) for i in range(_LANES)])
-_ZEROS = ir.Constant(_VEC, [0.0] * _LANES)
-_ONES = ir.Constant(_VEC, [1.0] * _LANES)
+# --- the per-pixel primitives: the vector fast path, or plain numba -------------------------
+# Both do the same float32 operations in the same order, so they give identical images
+# (tests/test_render.py compares them); the plain ones run at about a third of the speed.
+@numba.njit(nogil=True, inline="always")
+def _capsule1(px, py, dx, dy, inv_l2, r, inv_ramp):
+    t = (px * dx + py * dy) * inv_l2
+    t = t if t > _F0 else _F0
+    t = t if t < _F1 else _F1
+    ex = px - t * dx
+    ey = py - t * dy
+    c = (r - np.sqrt(ex * ex + ey * ey)) * inv_ramp
+    return (c if c < _F1 else _F1), t
 
 
-def _splat(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    undef = ir.Constant(_VEC, ir.Undefined)
-    v = builder.insert_element(undef, x, ir.Constant(_I32, 0))
-    return builder.shuffle_vector(v, undef, ir.Constant(ir.VectorType(_I32, _LANES), [0] * _LANES))
+@numba.njit(nogil=True, inline="always")
+def _cover8_plain(cov, q, px0, py, dx, dy, inv_l2, r, inv_ramp):
+    for i in range(_LANES):
+        c, _ = _capsule1(px0 + np.float32(i), py, dx, dy, inv_l2, r, inv_ramp)
+        old = cov[q + i]
+        cov[q + i] = c if c > old else old
 
 
-def _vmin(builder: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    return builder.select(builder.fcmp_ordered("<", x, y), x, y)
+@numba.njit(nogil=True, inline="always")
+def _cover8_rgb_plain(cov, col1, col2, q, px0, py, dx, dy, inv_l2, r, inv_ramp, p1a, d1, p2a, d2):
+    for i in range(_LANES):
+        c, t = _capsule1(px0 + np.float32(i), py, dx, dy, inv_l2, r, inv_ramp)
+        if c > cov[q + i]:
+            col1[q + i] = p1a + d1 * t
+            col2[q + i] = p2a + d2 * t
+            cov[q + i] = c
 
 
-def _vmax(builder: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    return builder.select(builder.fcmp_ordered(">", x, y), x, y)
+@numba.njit(nogil=True, inline="always")
+def _blend8_plain(acc, cov, q, g0):
+    for i in range(_LANES):
+        v = acc[q + i]
+        acc[q + i] = v + (g0 - v) * cov[q + i]
+        cov[q + i] = _F0
 
 
-def _lanes_ptr(context, builder, aryty, ary, q: ir.Value) -> ir.Value:
-    """Pointer to the 8 floats ``ary[q:q + 8]`` (callers guarantee they are in bounds)."""
-    data = context.make_array(aryty)(context, builder, value=ary).data
-    return builder.bitcast(builder.gep(data, [q], inbounds=True), _VEC.as_pointer())
+@numba.njit(nogil=True, inline="always")
+def _blend8_rgb_plain(acc, cov, col1, col2, q, plane, g0):
+    for i in range(_LANES):
+        c = cov[q + i]
+        v = acc[q + i]
+        acc[q + i] = v + (g0 - v) * c
+        v = acc[plane + q + i]
+        acc[plane + q + i] = v + (col1[q + i] - v) * c
+        v = acc[2 * plane + q + i]
+        acc[2 * plane + q + i] = v + (col2[q + i] - v) * c
+        cov[q + i] = _F0
 
 
-def _load8(builder: ir.IRBuilder, ptr: ir.Value) -> ir.Value:
-    # The explicit type keeps this valid with LLVM's opaque pointers too.
-    return builder.load(ptr, align=4, typ=_VEC)
+def _choose_primitives() -> tuple:
+    """The vector fast path if it compiles here (``DOODLE_RENDER=plain`` forces the
+    fallback), else the plain-numba primitives with a one-line warning."""
+    if os.environ.get("DOODLE_RENDER", "").lower() == "plain":
+        return False, (_cover8_plain, _cover8_rgb_plain, _blend8_plain, _blend8_rgb_plain)
+    try:
+        from doodle import render_simd
 
-
-def _capsule_lanes(builder, px0, py, dx, dy, inv_l2, r, inv_ramp):
-    """Coverage of pixels ``px0 + 0..7`` (row offset ``py``) by the capsule; also ``t``."""
-    px = builder.fadd(_splat(builder, px0), _LANE_IDS)
-    vdx = _splat(builder, dx)
-    vdy = _splat(builder, dy)
-    vpy = _splat(builder, py)
-    t = builder.fmul(
-        builder.fadd(builder.fmul(px, vdx), builder.fmul(vpy, vdy)), _splat(builder, inv_l2)
-    )
-    t = _vmin(builder, _vmax(builder, t, _ZEROS), _ONES)
-    ex = builder.fsub(px, builder.fmul(t, vdx))
-    ey = builder.fsub(vpy, builder.fmul(t, vdy))
-    sqrt = cgutils.get_or_insert_function(
-        builder.module, ir.FunctionType(_VEC, [_VEC]), "llvm.sqrt.v8f32"
-    )
-    dist = builder.call(sqrt, [builder.fadd(builder.fmul(ex, ex), builder.fmul(ey, ey))])
-    c = builder.fmul(builder.fsub(_splat(builder, r), dist), _splat(builder, inv_ramp))
-    return _vmin(builder, c, _ONES), t
-
-
-@intrinsic
-def _cover8(typingctx, cov, q, px0, py, dx, dy, inv_l2, r, inv_ramp):
-    """``cov[q:q+8] = max(cov[q:q+8], coverage)`` for pixels ``px0 + 0..7`` of a row."""
-    f = types.float32
-    sig = types.void(cov, types.intp, f, f, f, f, f, f, f)
-
-    def codegen(context, builder, signature, args):
-        ptr = _lanes_ptr(context, builder, signature.args[0], args[0], args[1])
-        c, _ = _capsule_lanes(builder, *args[2:])
-        builder.store(_vmax(builder, c, _load8(builder, ptr)), ptr, align=4)
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def _cover8_rgb(
-    typingctx, cov, col1, col2, q, px0, py, dx, dy, inv_l2, r, inv_ramp, p1a, d1, p2a, d2
-):
-    """:func:`_cover8`, and where the coverage grows, ``col? = p?a + d? * t`` (t along the
-    segment): the time channels take the colour of the segment covering a pixel most."""
-    f = types.float32
-    sig = types.void(cov, col1, col2, types.intp, f, f, f, f, f, f, f, f, f, f, f)
-
-    def codegen(context, builder, signature, args):
-        q = args[3]
-        ptr = _lanes_ptr(context, builder, signature.args[0], args[0], q)
-        ptr1 = _lanes_ptr(context, builder, signature.args[1], args[1], q)
-        ptr2 = _lanes_ptr(context, builder, signature.args[2], args[2], q)
-        c, t = _capsule_lanes(builder, *args[4:11])
-        old = _load8(builder, ptr)
-        more = builder.fcmp_ordered(">", c, old)
-        for p, a, dv in ((ptr1, args[11], args[12]), (ptr2, args[13], args[14])):
-            colour = builder.fadd(_splat(builder, a), builder.fmul(_splat(builder, dv), t))
-            builder.store(builder.select(more, colour, _load8(builder, p)), p, align=4)
-        builder.store(builder.select(more, c, old), ptr, align=4)
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def _blend8(typingctx, acc, cov, q, g0):
-    """``acc[q:q+8] += (g0 - acc) * cov[q:q+8]``, then clear that part of ``cov``."""
-    sig = types.void(acc, cov, types.intp, types.float32)
-
-    def codegen(context, builder, signature, args):
-        pa = _lanes_ptr(context, builder, signature.args[0], args[0], args[2])
-        pc = _lanes_ptr(context, builder, signature.args[1], args[1], args[2])
-        v = _load8(builder, pa)
-        c = _load8(builder, pc)
-        builder.store(
-            builder.fadd(v, builder.fmul(builder.fsub(_splat(builder, args[3]), v), c)), pa, align=4
+        render_simd.probe()
+        return True, (
+            render_simd.cover8,
+            render_simd.cover8_rgb,
+            render_simd.blend8,
+            render_simd.blend8_rgb,
         )
-        builder.store(_ZEROS, pc, align=4)
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def _blend8_rgb(typingctx, acc, cov, col1, col2, q, plane, g0):
-    """:func:`_blend8` for the three planes of ``acc`` (``plane`` floats apart); channels 1
-    and 2 blend towards the per-pixel colours ``col1``/``col2``."""
-    sig = types.void(acc, cov, col1, col2, types.intp, types.intp, types.float32)
-
-    def codegen(context, builder, signature, args):
-        acc_t, cov_t, c1_t, c2_t = signature.args[:4]
-        q, plane = args[4], args[5]
-        pc = _lanes_ptr(context, builder, cov_t, args[1], q)
-        c = _load8(builder, pc)
-        targets = (
-            _splat(builder, args[6]),
-            _load8(builder, _lanes_ptr(context, builder, c1_t, args[2], q)),
-            _load8(builder, _lanes_ptr(context, builder, c2_t, args[3], q)),
+    except Exception as e:  # noqa: BLE001 - any failure to build the vector code
+        warnings.warn(
+            f"render: the vector fast path does not compile here ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}); using the plain-numba renderer "
+            "(identical images, about 3x slower)",
+            RuntimeWarning,
+            stacklevel=2,
         )
-        for ch, colour in enumerate(targets):
-            qc = builder.add(q, builder.mul(plane, ir.Constant(plane.type, ch)))
-            pa = _lanes_ptr(context, builder, acc_t, args[0], qc)
-            v = _load8(builder, pa)
-            builder.store(builder.fadd(v, builder.fmul(builder.fsub(colour, v), c)), pa, align=4)
-        builder.store(_ZEROS, pc, align=4)
-        return context.get_dummy_value()
-
-    return sig, codegen
+        return False, (_cover8_plain, _cover8_rgb_plain, _blend8_plain, _blend8_rgb_plain)
 
 
-@numba.njit(cache=True, nogil=True)
+_F0, _F1 = np.float32(0.0), np.float32(1.0)
+FAST_PATH, (_cover8, _cover8_rgb, _blend8, _blend8_rgb) = _choose_primitives()
+# The kernels below are compiled against whichever primitives were chosen; only the fast
+# path's are cached on disk (a forced fallback must never load a cached fast kernel).
+_kernel_jit = numba.njit(cache=FAST_PATH, nogil=True)
+
+
+@_kernel_jit
 def _segment(
     cov,
     col1,
@@ -350,7 +294,7 @@ def _segment(
     return n_spans
 
 
-@numba.njit(cache=True, nogil=True)
+@_kernel_jit
 def _composite(acc, cov, col1, col2, spans, n_spans, nch, g0):
     """Blend the stroke layer over the canvas ``acc`` (``v += (colour - v) * cov``) along the
     stroke's runs, clearing the layer as it goes (so a pixel in two runs is blended once)."""
@@ -364,7 +308,7 @@ def _composite(acc, cov, col1, col2, spans, n_spans, nch, g0):
                 _blend8_rgb(acc, cov, col1, col2, p0 + k * _LANES, plane, g0)
 
 
-@numba.njit(cache=True, nogil=True)
+@_kernel_jit
 def _store(img, acc, size, stride, nch):
     """Round the float canvas into the uint8 image (H, W, nch) and clear the canvas."""
     plane = size * stride
@@ -385,7 +329,7 @@ def _store(img, acc, size, stride, nch):
     acc[:] = 0.0
 
 
-@numba.njit(cache=True, nogil=True)
+@_kernel_jit
 def _render_kernel(
     xy, stroke_offsets, drawing_offsets, idx, size, nch, hw, ramp, mats, drop_prob, drop_seed, out
 ):

@@ -36,7 +36,7 @@ import numpy as np
 
 from doodle.augment import Augment, flip_affines, random_affines
 from doodle.errors import InputError
-from doodle.fileio import atomic_path, check_disk_space, human_bytes, tree_size
+from doodle.fileio import atomic_path, check_disk_space, human_bytes, tree_size, write_json
 from doodle.render import render
 from doodle.shard_format import open_shard, read_header, train_shard_paths
 from doodle.strokes import Drawings, offsets
@@ -254,7 +254,7 @@ def convert_shards(
         }
         with atomic_path(out_dir) as tmp:
             tmp.mkdir(parents=True)
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+            write_json(tmp / MANIFEST, manifest)
         return manifest | {"seconds": round(time.time() - t0, 2)}
     from tqdm import tqdm
 
@@ -301,7 +301,7 @@ def convert_shards(
             "source_bytes": sum(p.stat().st_size for p in sources),
             "files": entries,
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        write_json(tmp / MANIFEST, manifest)
     manifest["seconds"] = round(time.time() - t0, 2)
     manifest["dir_bytes"] = tree_size(out_dir)
     return manifest

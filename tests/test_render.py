@@ -315,3 +315,77 @@ def test_kernel_matches_plain_model(raw, size, channels):
             # time channels take the first one's colour; float32 vs float64 can break such a
             # tie the other way: a rare pixel off by up to one segment's progress step.
             assert (diff[..., 1:] > 2).mean() < 0.01 and diff[..., 1:].mean() < 0.2, i
+
+
+_PLAIN_SCRIPT = """
+import sys, numpy as np
+sys.path.insert(0, sys.argv[1])
+from doodle import render
+from doodle.strokes import Drawings
+assert not render.FAST_PATH
+z = np.load(sys.argv[2])
+d = Drawings(z["xy"], z["so"], z["do"])
+out = {}
+for size in (32, 64, 128):
+    for ch in (1, 3):
+        out[f"{size}-{ch}"] = render.render(d, None, size, ch, 6.0, z["affine"], 0.2, z["seeds"])
+np.savez(sys.argv[3], **out)
+"""
+
+
+def test_plain_fallback_draws_identical_images(raw, tmp_path):
+    """The plain-numba primitives (what a machine whose numba cannot build the vector code
+    gets) give exactly the fast path's images: grey and 3 channels, augmented, 3 sizes."""
+    import subprocess
+
+    from doodle import render as render_module
+    from doodle.augment import Augment, random_affines
+
+    if not render_module.FAST_PATH:
+        pytest.skip("the fast path does not compile here: nothing to compare against")
+    rng = np.random.default_rng(5)
+    d = pack(raw)
+    affine = random_affines(rng, len(raw), Augment(flip=0.5, scale=0.2, shift=0.1, rotate=15))
+    seeds = rng.integers(0, 2**63, len(raw), dtype=np.uint64)
+    np.savez(
+        tmp_path / "in.npz",
+        xy=d.xy,
+        so=d.stroke_offsets,
+        do=d.drawing_offsets,
+        affine=affine,
+        seeds=seeds,
+    )
+    env = dict(__import__("os").environ, DOODLE_RENDER="plain")
+    root = str(Path(__file__).resolve().parents[1])
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _PLAIN_SCRIPT,
+            root,
+            str(tmp_path / "in.npz"),
+            str(tmp_path / "out.npz"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 0, p.stderr[-2000:]
+    plain = np.load(tmp_path / "out.npz")
+    for key in plain.files:
+        size, ch = map(int, key.split("-"))
+        fast = render(d, None, size, ch, 6.0, affine, 0.2, seeds)
+        assert np.array_equal(fast, plain[key]), key
+
+
+def test_fast_path_failure_falls_back_with_a_warning(monkeypatch):
+    from doodle import render as render_module
+    from doodle import render_simd
+
+    def broken():
+        raise RuntimeError("llvmlite changed")
+
+    monkeypatch.setattr(render_simd, "probe", broken)
+    with pytest.warns(RuntimeWarning, match="vector fast path does not compile.*llvmlite"):
+        fast, prims = render_module._choose_primitives()
+    assert not fast and prims[0] is render_module._cover8_plain

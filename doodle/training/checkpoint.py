@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 
 from doodle.config import MemberConfig
-from doodle.fileio import atomic_path, remove
+from doodle.fileio import atomic_path, remove, write_json
 from doodle.shard_format import read_header, train_shard_paths
 
 # Settings that change what a checkpoint means; a checkpoint made under others is discarded.
@@ -77,8 +77,7 @@ class StepCheckpoint(keras.callbacks.Callback):
             os.replace(str(tmp) + ".weights.h5", tmp)
         self._saved = step
         state = {"epoch": epoch, "step": step, "weights": name, "fingerprint": self.fingerprint}
-        with atomic_path(self.folder / "state.json") as tmp:
-            tmp.write_text(json.dumps(state))
+        write_json(self.folder / "state.json", state)
         for old in self.folder.glob("ckpt-*.weights.h5"):
             if old.name != name:
                 old.unlink()
