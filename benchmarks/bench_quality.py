@@ -314,10 +314,52 @@ def draw(name: str, runs: list[dict], png: Path) -> None:
     ax.set_ylabel("test MAP@3")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
-    ax.set_title(f"{name}: test MAP@3 against images seen (band: min-max over seeds)")
+    ax.set_title(f"{name}: test MAP@3 against images seen\n(band: min-max over seeds)")
     ax.legend(loc="lower right")
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=100)
+
+
+def markdown(report: dict) -> str:
+    """The tables BENCHMARKS.md shows, from a report."""
+    lines = []
+    for name, entry in report["sets"].items():
+        lines += [
+            f"**{name}** ({entry['budget']:,} images seen a run, {entry['seeds']} "
+            "seed(s), test file scores; spread = max - min over seeds)",
+            "",
+            "| recipe | test accuracy | test MAP@3 | MAP@3 spread | images/s |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for recipe, sm in entry["summary"].items():
+            lines.append(
+                f"| {recipe} | {sm['accuracy_mean']:.4f} | {sm['map3_mean']:.4f} | "
+                f"{sm['map3_spread']:.4f} | {sm['images_per_s']:,.0f} |"
+            )
+        lines += [
+            "",
+            "| recipe, seed | "
+            + " | ".join(f"{p['images']:,}" for p in entry["runs"][0]["curve"])
+            + " |",
+            "|---|" + "---:|" * len(entry["runs"][0]["curve"]),
+        ]
+        for r in entry["runs"]:
+            lines.append(
+                f"| {r['recipe']} {r['seed']} | "
+                + " | ".join(f"{p['map3']:.3f} ({p['train_accuracy']:.2f})" for p in r["curve"])
+                + " |"
+            )
+        ens = entry.get("ensemble")
+        if ens:
+            members = ", ".join(f"{k} {v:.4f}" for k, v in ens["members_test_map3"].items())
+            lines += [
+                "",
+                f"Ensemble (seed 0 members; fitted and chosen on the holdout's fit "
+                f"rows): `{ens['final']}`, test MAP@3 **{ens['ensemble_test_map3']:.4f}**"
+                f" vs members {members}; blend weights {ens['blend_weights']}.",
+            ]
+        lines.append("")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -338,7 +380,18 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--holdout", type=int, default=600, help="holdout rows (the ensemble's)")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "doodle-quality")
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench_quality.json")
+    ap.add_argument(
+        "--markdown",
+        action="store_true",
+        help="only print the tables and redraw the pictures of an existing --out report",
+    )
     args = ap.parse_args(argv)
+    if args.markdown:
+        report = json.loads(args.out.read_text())
+        for name, entry in report["sets"].items():
+            draw(name, entry["runs"], args.out.parent / f"{args.out.stem}_{name}.png")
+        print(markdown(report))
+        return report
 
     VARIANTS.update(parse_variant(v) for v in args.variant)
     setup_logging()

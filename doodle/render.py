@@ -41,6 +41,10 @@ when it compiles on this numba/llvmlite, else plain numba loops doing the same f
 arithmetic (identical images, slower; ``FAST_PATH`` says which, ``DOODLE_RENDER=plain``
 forces the fallback). The fast path's kernel is cached on disk for every later process;
 :func:`warmup` loads or compiles it up front.
+
+Why one module of ~540 lines: the kernel's geometry (capsule runs per row), compositing and
+the fallback primitives work on the same padded row layout; the vector primitives, which
+can break with a numba/llvmlite upgrade, are the part kept apart.
 """
 
 from __future__ import annotations

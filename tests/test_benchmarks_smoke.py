@@ -197,7 +197,7 @@ def test_fulldata_bench_makes_a_kaggle_zip_and_measures_the_stages(tmp_path):
 def test_quality_bench_reference_loader_summary_and_picture(synthetic_shards, tmp_path):
     """The quality benchmark's parts that do not train: the reference recipe's loader is
     the cv2 renderer on the pipeline's own stream, and the summary/picture read the runs."""
-    from benchmarks.bench_quality import draw, reference_dataset_class, summarise
+    from benchmarks.bench_quality import draw, markdown, reference_dataset_class, summarise
     from benchmarks.reference import reference_strokes_image
     from doodle.dataset import DrawingDataset
 
@@ -233,6 +233,12 @@ def test_quality_bench_reference_loader_summary_and_picture(synthetic_shards, tm
     assert summary["default"]["map3_mean"] == 0.55 and summary["default"]["map3_spread"] == 0.1
     draw("tiny", runs, tmp_path / "q.png")
     assert (tmp_path / "q.png").read_bytes()[:4] == b"\x89PNG"
+    for r in runs:
+        for point in r["curve"]:
+            point["train_accuracy"] = 0.5
+    entry = {"budget": 200, "seeds": 2, "summary": summary, "runs": runs}
+    text = markdown({"sets": {"tiny": entry}})
+    assert "| default | 0.4500 | 0.5500 | 0.1000 | 10 |" in text
 
 
 def test_quality_bench_variants_override_the_default_recipe():
