@@ -59,3 +59,23 @@ def synthetic_shards(synthetic_raw, tmp_path_factory) -> Path:
         synthetic_raw, out, n_shards=4, val_size=40, seed=0, report_path=out.parent / "shard.json"
     )
     return out
+
+
+# The longest test files (minutes each: they train, or drive `dvc exp`), longest first.
+# `make test` hands whole files to its two workers (`--dist loadfile`) in collection order;
+# starting these first lets the many short files fill in around them, instead of one long
+# file starting last and running alone at the end.
+LONGEST_FIRST = (
+    "test_experiments.py",
+    "test_training.py",
+    "test_pipeline.py",
+    "test_learning.py",
+    "test_real_data.py",
+    "test_local_source.py",
+    "test_remote.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order kept
