@@ -17,14 +17,16 @@ def repo(tmp_path_factory):
     """A repo with its data stages run (download, shard): the README's lines then train.
     (A full baseline `dvc repro` would cost another training run and prove nothing more:
     tests/test_pipeline.py runs the whole pipeline and its re-run rules.)"""
-    # enough steps to learn something and a 120-row holdout: different params give
-    # different headline scores (3 steps leave every model at the same constant guess)
+    # a 120-row holdout and a few steps at a high learning rate: different params give
+    # different headline scores. No step checkpoints (resume is tested in test_training.py):
+    # each costs a model save.
     repo = make_repo(
         tmp_path_factory.mktemp("exprepo"),
         {
             "data": {"synthetic": {"train_per_class": 100}},
             "shard": {"val_size": 120},
-            "train": {"steps_per_epoch": 15},
+            "train": {"steps_per_epoch": 6, "learning_rate": 0.01, "warmup_epochs": 0.0},
+            "runtime": {"checkpoint_every": 100},
         },
     )
     shell("dvc repro shard", repo)
