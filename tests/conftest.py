@@ -69,6 +69,7 @@ LONGEST_FIRST = (
     "test_experiments.py",
     "test_training.py",
     "test_pipeline.py",
+    "test_jax_pipeline.py",
     "test_learning.py",
     "test_real_data.py",
     "test_local_source.py",

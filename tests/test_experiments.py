@@ -1,9 +1,10 @@
 """The README's experiment loop, typed as printed in an activated environment, in a
 temporary copy of the repo on tiny params: every experiment keeps its params and scores,
-and `dvc plots diff` draws two experiments' curves."""
+and `dvc plots diff` draws two experiments' curves; the queued sweep runs two at a time."""
 
 import csv
 import json
+import threading
 
 import pytest
 
@@ -33,12 +34,37 @@ def repo(tmp_path_factory):
     return repo
 
 
+def _run_watching_queue(line, repo) -> tuple[str, int]:
+    """Run ``line``; also return how many queue workspaces (``.dvc/tmp/exps/tmp*``: one per
+    running queued experiment) existed at once, at most."""
+    peak, stop = 0, threading.Event()
+
+    def watch():
+        nonlocal peak
+        while not stop.wait(0.5):
+            peak = max(peak, len(list((repo / ".dvc/tmp/exps").glob("tmp*"))))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        return shell(line, repo).stdout, peak
+    finally:
+        stop.set()
+        watcher.join()
+
+
 def test_readme_exp_lines_as_typed(repo, tmp_path):
     """The README's dvc lines, typed in an activated shell; every experiment row keeps its
     params and scores, and `dvc plots diff` draws two experiments' curves."""
     lines = readme_block("runs the dvc lines of the next block")
     assert lines[0] == "dvc exp run -S img_size=128"
-    outputs = [shell(line, repo).stdout for line in lines]
+    outputs, peaks = [], []
+    for line in lines:
+        out, peak = _run_watching_queue(line, repo)
+        outputs.append(out)
+        peaks.append(peak)
+    # the sweep's two experiments ran at once, each in its own temporary copy of the repo
+    assert "--run-all -j 2" in lines[3] and peaks[3] == 2, peaks
     # the data stages are up to date: never re-run by a change of img_size
     assert stages_run(outputs[0]) == [
         WATCH,
