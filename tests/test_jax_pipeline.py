@@ -16,9 +16,11 @@ def test_keras_backend_jax_dvc_repro(tmp_path):
     pytest.importorskip("jax")
     line = re.search(r"`(KERAS_BACKEND=jax dvc repro)`", (ROOT / "README.md").read_text())
     assert line, "README no longer gives the JAX line"
-    # grey images through a jit-compiled MobileNet: the TensorFlow backend test in
-    # test_training.py covers 3 channels
-    repo = make_repo(tmp_path, {"train": {"steps_per_epoch": 2}, "runtime": {"eager": False}})
+    # jit: true, what `jit: auto` picks on a GPU (on a CPU auto runs JAX op by op); grey
+    # images (the TensorFlow backend test in test_training.py covers 3 channels)
+    repo = make_repo(
+        tmp_path, {"train": {"steps_per_epoch": 2, "jit": True}, "runtime": {"eager": False}}
+    )
     out = shell(line.group(1), repo).stdout
     assert stages_run(out) == ALL_STAGES, out
     assert "train: base: mobilenet 32px x1" in out
