@@ -1,6 +1,7 @@
 """The README's JAX line, `KERAS_BACKEND=jax dvc repro`, typed in an activated environment
 on tiny params: every stage runs under JAX, with jit-compiled train and predict steps (as
-on a GPU box, not eagerly), and the submission is valid."""
+on a GPU box, not eagerly), for an image member and a stroke-sequence member, and the
+submission is valid."""
 
 import json
 import re
@@ -18,17 +19,24 @@ def test_keras_backend_jax_dvc_repro(tmp_path):
     assert line, "README no longer gives the JAX line"
     # jit: true, what `jit: auto` picks on a GPU (on a CPU auto runs JAX op by op); grey
     # images (the TensorFlow backend test in test_training.py covers 3 channels)
+    # and a second member of the stroke-sequence family: both families on JAX, one ensemble
     repo = make_repo(
-        tmp_path, {"train": {"steps_per_epoch": 2, "jit": True}, "runtime": {"eager": False}}
+        tmp_path,
+        {
+            "train": {"steps_per_epoch": 2, "jit": True},
+            "runtime": {"eager": False},
+            "members": {"base": {}, "seq": {"arch": "lstm", "seq_len": 32}},
+        },
     )
     out = shell(line.group(1), repo).stdout
-    assert stages_run(out) == ALL_STAGES, out
-    assert "train: base: mobilenet 32px x1" in out
+    assert sorted(stages_run(out)) == sorted([*ALL_STAGES, "train@seq", "predict@seq"]), out
+    assert "train: base: mobilenet 32px x1" in out and "train: seq: lstm 32 points" in out
     check_submission(repo, 6 * 4)
     metrics = json.loads((repo / "reports/metrics.json").read_text())
     assert 0.0 <= metrics["holdout_map3"] <= 1.0 and 0.0 <= metrics["test_map3"] <= 1.0
     live = json.loads((repo / "dvclive/base/metrics.json").read_text())
     assert "val_map3" in live and live["images_per_s"] > 0
+    assert set(metrics["members"]) == {"base", "seq"}
     # the model was built and saved by JAX and loads back with the input the params ask for
     from doodle.model import load_model
 
