@@ -45,12 +45,11 @@ def test_train_and_predict_tensorflow_3_channels(sharded_repo):
     """The TensorFlow backend trains and predicts a member through the stage scripts, graph
     mode, 3 channels (JAX, grey: tests/test_jax_pipeline.py runs the whole DAG)."""
     e = env() | {"KERAS_BACKEND": "tensorflow"}
-    channels = 3
     _set_params(
         sharded_repo,
         img_size=32,
         arch="mobilenet",
-        channels=channels,
+        channels=3,
         epochs=1,
         steps_per_epoch=2,
         eager=False,
@@ -69,7 +68,7 @@ def test_train_and_predict_tensorflow_3_channels(sharded_repo):
     from doodle.model import load_model
 
     model = load_model(sharded_repo / "models/base/model.keras")
-    assert model.input_shape == (None, 32, 32, channels)
+    assert model.input_shape == (None, 32, 32, 3)
 
 
 def test_sequence_family_train_and_predict(sharded_repo):

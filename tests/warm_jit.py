@@ -2,9 +2,9 @@
 compile: the parse scanner, the renderer (train and predict, grey and 3 channels, in-memory
 and memory-mapped arrays) and the sequence encoder.
 
-The suite runs this once before its workers start (``tests/conftest.py``):
-``tests/pipeline_utils.make_repo`` copies the package with this cache into each temporary
-repo, whose stages then load the kernels instead of compiling them (about 30 s a repo).
+``tests/pipeline_utils.make_repo`` runs this once per test process (``warm_jit_cache``) and
+copies the package with this cache into each temporary repo, whose stages then load the
+kernels instead of compiling them.
 Run by hand: ``python tests/warm_jit.py``."""
 
 from __future__ import annotations
