@@ -160,6 +160,7 @@ class RuntimeConfig:
     checkpoint_every: int
     tfrecord_workers: int
     eager: bool  # run steps eagerly: no graph to trace (tiny runs, debugging)
+    processes: int  # the train stage as this many cooperating processes (doodle.launch)
 
 
 @dataclass(frozen=True)
@@ -278,6 +279,7 @@ def _check(p: Params) -> None:
         (p.runtime.workers >= 1, "runtime.workers must be >= 1"),
         (p.runtime.tfrecord_workers >= 1, "runtime.tfrecord_workers must be >= 1"),
         (p.runtime.checkpoint_every >= 0, "runtime.checkpoint_every must be >= 0"),
+        (p.runtime.processes >= 1, "runtime.processes must be >= 1"),
     ]
     for ok, message in rules:
         if not ok:

@@ -10,7 +10,14 @@ Training stream (deterministic for a seed, whatever the worker count or order):
   seen, and an epoch of ``steps_per_epoch`` batches may cover part of a pass (as in the
   reference kernels: 800 steps x 16 epochs);
 * augmentation (flip, affine, stroke dropout) is drawn per batch from the same key and
-  applied to the strokes inside the renderer.
+  applied to the strokes inside the renderer;
+* with several training processes (``share=(process, processes)``) every process renders
+  only its contiguous slice of each global batch, with the augmentation the whole batch
+  would have had: together they train on exactly the drawings one process would.
+
+``DOODLE_READ_LOG=<folder>`` makes every training process append which drawings
+(``key_id``) it rendered for each step to ``<folder>/reads-<process>.jsonl`` (used by the
+multi-process tests; off by default).
 
 Evaluation (holdout, test) keeps the file order, never augments and ends with a partial
 batch. Images are uint8 (the model rescales), so batches stay small.
@@ -18,7 +25,9 @@ batch. Images are uint8 (the model rescales), so batches stay small.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,6 +64,7 @@ class DrawingDataset(keras.utils.PyDataset):
         start_step: int = 0,
         with_labels: bool | None = None,
         flip: bool = False,
+        share: tuple[int, int] = (0, 1),
         workers: int = 1,
         use_multiprocessing: bool = False,
         max_queue_size: int = 10,
@@ -81,6 +91,13 @@ class DrawingDataset(keras.utils.PyDataset):
         self.epoch, self.start_step = int(epoch), int(start_step)
         self.with_labels = training if with_labels is None else with_labels
         self.flip = flip
+        self.process, self.processes = int(share[0]), int(share[1])
+        if self.batch_size % self.processes or not 0 <= self.process < self.processes:
+            raise ValueError(
+                f"share {share}: the global batch {self.batch_size} must split evenly over "
+                f"{self.processes} processes"
+            )
+        self.read_log = os.environ.get("DOODLE_READ_LOG") if training else None
         self._shards: list[Shard] | None = None
         self._windows: dict[tuple[int, int], np.ndarray] = {}
 
@@ -102,15 +119,22 @@ class DrawingDataset(keras.utils.PyDataset):
             return self.steps - self.start_step
         return math.ceil(self.total / self.batch_size)
 
-    def on_epoch_end(self) -> None:
-        # Keras stops its workers before calling this, so the next epoch's workers see it.
-        self.epoch += 1
-        self.start_step = 0
+    def set_epoch(self, epoch: int, start_step: int = 0) -> None:
+        """Serve ``epoch`` from ``start_step`` on. Called by the trainer's callback as each
+        epoch begins (Keras' own PyDataset hooks also fire while fit sets up, so counting
+        them would shift the stream by an epoch)."""
+        self.epoch, self.start_step = int(epoch), int(start_step)
 
     # -- where each drawing of a batch comes from -------------------------------------------
-    def _stream_positions(self, idx: int) -> np.ndarray:
-        step = self.epoch * self.steps + self.start_step + idx
-        return step * self.batch_size + np.arange(self.batch_size, dtype=np.int64)
+    @property
+    def rows(self) -> slice:
+        """This process's rows of every global training batch."""
+        n = self.batch_size // self.processes
+        return slice(self.process * n, (self.process + 1) * n)
+
+    def _stream_positions(self, epoch: int, step: int) -> np.ndarray:
+        g = epoch * self.steps + step
+        return (g * self.batch_size + np.arange(self.batch_size, dtype=np.int64))[self.rows]
 
     def _window(self, pass_no: int, w: int) -> np.ndarray:
         key = (pass_no, w)
@@ -124,13 +148,17 @@ class DrawingDataset(keras.utils.PyDataset):
         return perm
 
     def locate(self, idx: int) -> tuple[np.ndarray, np.ndarray]:
-        """(shard index, row in shard) of each drawing of batch ``idx``."""
+        """(shard index, row in shard) of each drawing of batch ``idx`` (this process's
+        share of it when training)."""
         if not self.training:
             pos = np.arange(
                 idx * self.batch_size, min((idx + 1) * self.batch_size, self.total), dtype=np.int64
             )
             return _split(pos, self.sizes, np.arange(len(self.sizes)))
-        g = self._stream_positions(idx)
+        return self._locate_train(self.epoch, self.start_step + idx)
+
+    def _locate_train(self, epoch: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+        g = self._stream_positions(epoch, step)
         pass_no, pos = g // self.total, g % self.total
         stream = np.empty_like(pos)
         for p in np.unique(pass_no):
@@ -150,16 +178,45 @@ class DrawingDataset(keras.utils.PyDataset):
     def __getitem__(self, idx: int):
         if idx >= self.num_batches:
             raise IndexError(idx)
-        shard_idx, row = self.locate(idx)
-        n = len(row)
-        affine, drop_seed, drop = None, None, 0.0
         if self.training:
-            rng = np.random.default_rng([self.seed, self.epoch, self.start_step + idx, 2])
-            affine = random_affines(rng, n, self.augment)
-            if self.augment.stroke_dropout > 0:
-                drop = self.augment.stroke_dropout
-                drop_seed = rng.integers(0, 2**63, n, dtype=np.uint64)
-        elif self.flip:
+            return self.batch_at(self.epoch, self.start_step + idx)
+        return self._batch(*self.locate(idx))
+
+    def batch_at(self, epoch: int, step: int):
+        """Training batch ``step`` of ``epoch`` (this process's share): a pure function of
+        (seed, epoch, step), whatever was read before."""
+        shard_idx, row = self._locate_train(epoch, step)
+        # Drawn for the whole global batch, then sliced: a share is augmented exactly as
+        # the same rows of a one-process batch.
+        rng = np.random.default_rng([self.seed, epoch, step, 2])
+        affine = random_affines(rng, self.batch_size, self.augment)
+        affine = None if affine is None else affine[self.rows]
+        drop, drop_seed = 0.0, None
+        if self.augment.stroke_dropout > 0:
+            drop = self.augment.stroke_dropout
+            drop_seed = rng.integers(0, 2**63, self.batch_size, dtype=np.uint64)[self.rows]
+        if self.read_log:
+            self._log_reads(epoch, step, shard_idx, row)
+        return self._batch(shard_idx, row, affine, drop, drop_seed)
+
+    def _log_reads(self, epoch: int, step: int, shard_idx: np.ndarray, row: np.ndarray) -> None:
+        keys = [int(self.shards[s].key_id[r]) for s, r in zip(shard_idx, row, strict=True)]
+        line = json.dumps({"epoch": epoch, "step": step, "key_id": keys})
+        os.makedirs(self.read_log, exist_ok=True)
+        with open(os.path.join(self.read_log, f"reads-{self.process}.jsonl"), "a") as f:
+            f.write(line + "\n")
+
+    def _batch(
+        self,
+        shard_idx: np.ndarray,
+        row: np.ndarray,
+        affine: np.ndarray | None = None,
+        drop: float = 0.0,
+        drop_seed: np.ndarray | None = None,
+    ):
+        """Encode the drawings at (shard, row) with their augmentation; add labels."""
+        n = len(row)
+        if not self.training and self.flip:
             affine = flip_affines(n)
         x = np.empty((n, *self.sample_shape), self.sample_dtype)
         labels = np.empty(n, np.int64)

@@ -67,6 +67,7 @@ def synthetic_shards(synthetic_raw, tmp_path_factory) -> Path:
 # file starting last and running alone at the end.
 LONGEST_FIRST = (
     "test_experiments.py",
+    "test_multiprocess.py",
     "test_training.py",
     "test_pipeline.py",
     "test_jax_pipeline.py",

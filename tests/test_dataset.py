@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from doodle.augment import Augment, flip_affines, random_affines
 from doodle.dataset import DrawingDataset
@@ -44,7 +45,7 @@ def test_deterministic_and_order_independent(synthetic_shards):
 def test_epochs_differ_and_resume_offset_matches(synthetic_shards):
     ds = _train(synthetic_shards)
     first = ds[2]
-    ds.on_epoch_end()
+    ds.set_epoch(1)
     assert not np.array_equal(ds[2][0], first[0])
     # a run resumed at epoch 1, step 4 sees exactly the batch an uninterrupted run saw
     resumed = _train(synthetic_shards, epoch=1, start_step=4)
@@ -112,3 +113,39 @@ def test_sequence_dataset_same_stream_as_images(synthetic_shards):
     assert np.array_equal(y, img[1][1])
     assert np.array_equal(seq[1][0], x)  # deterministic
     assert not np.array_equal(seq[2][0], x)
+
+
+def test_process_shares_split_each_global_batch(synthetic_shards, tmp_path, monkeypatch):
+    """Two processes' shares of every batch, side by side, are the one-process batch: the
+    same drawings, augmentation and labels, none in both shares; each logs what it read."""
+    from doodle.dataset import SequenceDataset
+
+    for cls, kw in ((DrawingDataset, {}), (SequenceDataset, {"seq_len": 24})):
+        args = dict(
+            batch_size=16, n_classes=8, training=True, seed=3, augment=AUG, shuffle_buffer=50
+        )
+        paths = train_shard_paths(synthetic_shards)
+        monkeypatch.delenv("DOODLE_READ_LOG", raising=False)
+        one = cls(paths, steps_per_epoch=6, **args, **kw)
+        monkeypatch.setenv("DOODLE_READ_LOG", str(tmp_path / cls.__name__))
+        shares = [cls(paths, steps_per_epoch=6, share=(p, 2), **args, **kw) for p in (0, 1)]
+        for epoch, step in ((0, 0), (0, 5), (3, 2)):
+            one.set_epoch(epoch)
+            x, y = one[step]
+            parts = [s.batch_at(epoch, step) for s in shares]
+            assert parts[0][0].shape[0] == 8
+            assert np.array_equal(np.concatenate([p[0] for p in parts]), x)
+            assert np.array_equal(np.concatenate([p[1] for p in parts]), y)
+    # the read logs: per step, the two shares are disjoint and together the whole batch
+    import json
+
+    logs = [
+        [json.loads(line) for line in open(tmp_path / "DrawingDataset" / f"reads-{p}.jsonl")]
+        for p in (0, 1)
+    ]
+    assert len(logs[0]) == 3
+    for a, b in zip(logs[0], logs[1], strict=True):
+        assert (a["epoch"], a["step"]) == (b["epoch"], b["step"])
+        assert len(set(a["key_id"]) | set(b["key_id"])) == 16
+    with pytest.raises(ValueError, match="split evenly"):
+        _train(synthetic_shards, share=(0, 3))

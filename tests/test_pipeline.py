@@ -102,6 +102,7 @@ def test_second_repro_runs_nothing(repo):
         ("runtime.checkpoint_every", 1),
         ("runtime.tfrecord_workers", 1),
         ("runtime.eager", False),
+        ("runtime.processes", 2),
         ("shard.workers", 1),
         ("data.kaggle.competition", "another"),  # not the active source
         ("data.local.ndjson_test_per_class", 3),

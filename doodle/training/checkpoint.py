@@ -13,6 +13,7 @@ import keras
 from doodle.config import MemberConfig
 from doodle.fileio import atomic_path, remove, write_json
 from doodle.shard_format import read_header, train_shard_paths
+from doodle.training.multiworker import no_distribution
 
 # Settings that change what a checkpoint means; a checkpoint made under others is discarded.
 _RESUME_KEYS = (
@@ -20,8 +21,7 @@ _RESUME_KEYS = (
     "img_size",
     "channels",
     "alpha",
-    "seed",
-    "batch_size",
+    "seed",  # (not batch_size: the global batch below is what the stream position counts)
     "epochs",
     "steps_per_epoch",
     "learning_rate",
@@ -72,7 +72,9 @@ class StepCheckpoint(keras.callbacks.Callback):
         # at any moment leaves a state file naming a complete weights file.
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"ckpt-e{epoch:04d}-s{step:06d}.weights.h5"
-        with atomic_path(self.folder / name) as tmp:
+        # no_distribution: saving creates scratch variables, which under a JAX distribution
+        # would be collective steps that the chief alone (the one saving) cannot take.
+        with atomic_path(self.folder / name) as tmp, no_distribution():
             self.model.save_weights(str(tmp) + ".weights.h5")
             os.replace(str(tmp) + ".weights.h5", tmp)
         self._saved = step
@@ -83,8 +85,9 @@ class StepCheckpoint(keras.callbacks.Callback):
                 old.unlink()
 
 
-def load_checkpoint(folder: Path, fingerprint: str) -> dict | None:
-    """The last checkpoint's state if it belongs to this config, else None (and clear it)."""
+def load_checkpoint(folder: Path, fingerprint: str, clear_stale: bool = True) -> dict | None:
+    """The last checkpoint's state if it belongs to this config, else None (and clear it,
+    unless ``clear_stale`` is off: only the chief of several processes clears)."""
     state_file = Path(folder) / "state.json"
     if not state_file.is_file():
         return None
@@ -94,14 +97,16 @@ def load_checkpoint(folder: Path, fingerprint: str) -> dict | None:
         state = {}
     if state.get("fingerprint") != fingerprint or not (Path(folder) / state["weights"]).is_file():
         print(f"train: ignoring checkpoint in {folder} (made with other settings)")
-        remove(folder)
+        if clear_stale:
+            remove(folder)
         return None
     return state
 
 
 def fingerprint(cfg: MemberConfig, shard_dir: Path, global_batch: int) -> str:
     """What a checkpoint belongs to: the settings that shape training, the global batch
-    (the stream position is step x global batch), and the data (class list and every
+    (the stream position is step x global batch: a run may resume with another number of
+    processes or GPUs, at the same global batch), and the data (class list and every
     shard's header, so re-sharded data never resumes a stale checkpoint)."""
     shard_dir = Path(shard_dir)
     data = [(shard_dir / "classes.json").read_text()]

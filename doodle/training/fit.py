@@ -14,11 +14,20 @@ import numpy as np
 
 from doodle.config import MemberConfig, RuntimeConfig
 from doodle.dataset import DrawingDataset, member_dataset
+from doodle.errors import InputError
 from doodle.fileio import atomic_path, remove
 from doodle.metrics import map_at_k, top_k
 from doodle.shard_format import open_shard, read_classes, read_header, train_shard_paths
 from doodle.training.checkpoint import StepCheckpoint, fingerprint, fit_segments, load_checkpoint
-from doodle.training.hardware import accelerators, distribution, set_precision
+from doodle.training.hardware import Placement, accelerators, distribution, set_precision
+from doodle.training.multiworker import (
+    LocalCopy,
+    barrier,
+    build_for_input,
+    no_distribution,
+    synchronize_batchnorm,
+    worker_input,
+)
 from doodle.training.schedule import compile_model
 
 
@@ -26,10 +35,15 @@ class HoldoutEval(keras.callbacks.Callback):
     """Per epoch: holdout MAP@3 / accuracy / top-3, learning rate and images per second."""
 
     def __init__(
-        self, holdout: DrawingDataset | None, labels: np.ndarray | None, global_batch: int
+        self,
+        holdout: DrawingDataset | None,
+        labels: np.ndarray | None,
+        global_batch: int,
+        local: LocalCopy | None = None,
     ):
         super().__init__()
         self.holdout, self.labels, self.global_batch = holdout, labels, global_batch
+        self.local = local  # several processes: the chief predicts on its own copy
 
     def on_epoch_begin(self, epoch, logs=None):
         self._t0, self._n = time.perf_counter(), 0
@@ -45,11 +59,25 @@ class HoldoutEval(keras.callbacks.Callback):
             keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
         )
         if self.holdout is not None:
-            probs = self.model.predict(self.holdout, verbose=0)
+            if self.local is None:
+                probs = self.model.predict(self.holdout, verbose=0)
+            else:
+                probs = self.local.predict(self.model, self.holdout)
             top = top_k(probs, 3)
             logs["val_map3"] = map_at_k(top, self.labels)
             logs["val_accuracy"] = float((top[:, 0] == self.labels).mean())
             logs["val_top3"] = float((top == self.labels[:, None]).any(1).mean())
+
+
+class FollowEpochs(keras.callbacks.Callback):
+    """Tell the training stream the epoch Keras begins; the first one from ``start``."""
+
+    def __init__(self, stream: DrawingDataset, first: int, start: int):
+        super().__init__()
+        self.stream, self.first, self.start = stream, first, start
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.stream.set_epoch(epoch, self.start if epoch == self.first else 0)
 
 
 class LiveLogger(keras.callbacks.Callback):
@@ -74,6 +102,7 @@ class Streams:
     holdout: object | None
     labels: np.ndarray | None
     fixed_steps: bool  # tf.data repeats forever: fit needs steps_per_epoch
+    share: DrawingDataset | None = None  # this process's training stream (from shards)
 
 
 def make_streams(
@@ -83,9 +112,12 @@ def make_streams(
     global_batch: int,
     n_classes: int,
     tfrec_dir: Path = Path("data/tfrecord"),
+    placement: Placement | None = None,
 ) -> Streams:
     """PyDataset over the shards (default), or tf.data over data/tfrecord when
-    ``input: tfrecord`` -- the same drawings through the same renderer."""
+    ``input: tfrecord`` -- the same drawings through the same renderer. With several
+    processes, this process's share of every batch; the holdout for the chief alone."""
+    placement = placement or Placement("single device")
     steps = cfg.steps_per_epoch
     train_paths = train_shard_paths(shard_dir)
     if not train_paths:
@@ -101,9 +133,15 @@ def make_streams(
     n_train = int(sum(read_header(p)[0]["n"] for p in train_paths))
     holdout_path = Path(shard_dir) / "holdout.qds"
     has_holdout = holdout_path.is_file() and read_header(holdout_path)[0]["n"] > 0
+    has_holdout = has_holdout and placement.chief
     labels = open_shard(holdout_path).label.astype(np.int64) if has_holdout else None
 
     if cfg.input == "tfrecord":
+        if placement.processes > 1:
+            raise InputError(
+                "input: tfrecord reads whole batches in every process; train with several "
+                "processes from the shards (input: shards)"
+            )
         from doodle.tfrecord import make_tf_dataset, split_files
 
         common = dict(
@@ -128,8 +166,9 @@ def make_streams(
             if has_holdout
             else None,
         )
-    return Streams(
-        train=lambda epoch, start: member_dataset(
+
+    def share(epoch: int = 0, start: int = 0) -> DrawingDataset:
+        return member_dataset(
             cfg,
             train_paths,
             steps_per_epoch=steps,
@@ -137,11 +176,22 @@ def make_streams(
             start_step=start,
             workers=workers,
             n_classes=n_classes,
+            share=(placement.process, placement.processes),
             **stream,
-        ),
+        )
+
+    def train(epoch: int, start: int):
+        if placement.strategy is None:
+            return share(epoch, start)
+        # one endless tf.data stream for the rest of the run, from (epoch, start)
+        return worker_input(placement.strategy, share(), epoch, start, workers)
+
+    return Streams(
+        train=train,
+        share=share(),
         n_train=n_train,
         labels=labels,
-        fixed_steps=False,
+        fixed_steps=placement.strategy is not None,
         holdout=member_dataset(
             cfg, [holdout_path], batch_size=eval_batch, workers=workers, n_classes=n_classes
         )
@@ -163,21 +213,25 @@ def train_member(
 
     shard_dir, model_dir = Path(shard_dir), Path(model_dir)
     classes = read_classes(shard_dir)
+    placement = distribution(cfg.distribute)  # first: a multi-worker run sets TF up itself
     kind, _ = accelerators()
     policy = set_precision(cfg.mixed_precision, kind)
     keras.utils.set_random_seed(cfg.seed)
-    scope, replicas, where = distribution(cfg.distribute)
+    replicas, chief = placement.replicas, placement.chief
     global_batch = cfg.batch_size * replicas
     lr = cfg.learning_rate * (replicas if cfg.scale_lr else 1)
     epochs, steps = cfg.epochs, cfg.steps_per_epoch
-    data = make_streams(cfg, runtime, shard_dir, global_batch, len(classes), tfrec_dir)
+    data = make_streams(cfg, runtime, shard_dir, global_batch, len(classes), tfrec_dir, placement)
     fp = fingerprint(cfg, shard_dir, global_batch)
     ckpt_dir = model_dir / "checkpoints"
-    state = load_checkpoint(ckpt_dir, fp)
-
-    with scope:
+    # Every process resumes from the chief's checkpoint (on several hosts: a copy of it).
+    state = load_checkpoint(ckpt_dir, fp, clear_stale=chief)
+    with placement.scope:
         model = compile_model(cfg, len(classes), kind, lr)
         model.run_eagerly = runtime.eager
+        if placement.strategy is not None:
+            synchronize_batchnorm(model, True)
+            build_for_input(model, data.share)
         epoch0, step0 = 0, 0
         if state:
             model.optimizer.build(model.trainable_variables)
@@ -190,43 +244,58 @@ def train_member(
             )
 
     shape = f"{cfg.seq_len} points" if cfg.sequence else f"{cfg.img_size}px x{cfg.channels}"
+    local = None
+    if placement.processes > 1:
+        # After the model (the same seed gives the same initial weights), and in every
+        # process: on JAX, drawing its initial weights is a collective step.
+        local = LocalCopy(lambda: compile_model(cfg, len(classes), kind, lr))
+    share = f" ({global_batch // placement.processes} a process)" * (placement.processes > 1)
     print(
-        f"train: {cfg.name}: {cfg.arch} {shape}, {model.count_params():,} params, {where}, "
-        f"policy {policy}, global batch {global_batch}, lr {lr:g}, {epochs} epochs x {steps} "
-        f"steps, {data.n_train:,} train drawings, "
+        f"train: {cfg.name}: {cfg.arch} {shape}, {model.count_params():,} params, "
+        f"{placement.where}, policy {policy}, global batch {global_batch}{share}, lr {lr:g}, "
+        f"{epochs} epochs x {steps} steps, {data.n_train:,} train drawings, "
         f"{0 if data.labels is None else len(data.labels):,} holdout"
     )
-    live = Live(str(live_dir), resume=state is not None, save_dvc_exp=False, dvcyaml=None)
-    callbacks = [
-        HoldoutEval(data.holdout, data.labels, global_batch),
-        LiveLogger(live),
-        StepCheckpoint(ckpt_dir, runtime.checkpoint_every, steps, fp, epoch0, step0),
+    callbacks: list[keras.callbacks.Callback] = [
+        HoldoutEval(data.holdout, data.labels, global_batch, local)
     ]
+    live = None
+    if chief:  # the others train in lock-step and write nothing
+        live = Live(str(live_dir), resume=state is not None, save_dvc_exp=False, dvcyaml=None)
+        callbacks += [
+            LiveLogger(live),
+            StepCheckpoint(ckpt_dir, runtime.checkpoint_every, steps, fp, epoch0, step0),
+        ]
     t0 = time.time()
     history: dict[str, list] = {}
     for first, start, end in fit_segments(epochs, epoch0, step0):
         # shuffle=False: the stream already shuffles, and Keras' batch-order shuffle would
         # make a resumed epoch repeat some batches and skip others.
+        stream = data.train(first, start)
+        follow = [FollowEpochs(stream, first, start)] if isinstance(stream, DrawingDataset) else []
         h = model.fit(
-            data.train(first, start),
+            stream,
             shuffle=False,
             steps_per_epoch=(steps - start) if data.fixed_steps else None,
             initial_epoch=first,
             epochs=end,
-            callbacks=callbacks,
-            verbose=runtime.verbose,
+            callbacks=follow + callbacks,
+            verbose=runtime.verbose if chief else 0,
         )
         for k, v in h.history.items():
             history.setdefault(k, []).extend(v)
-    live.end()
-    with atomic_path(model_dir / "model.keras") as tmp:
-        model.save(str(tmp) + ".keras")  # Keras insists on the suffix
-        os.replace(str(tmp) + ".keras", tmp)
-    remove(ckpt_dir)  # finished: the next run with other settings starts fresh
+    if chief:
+        live.end()
+        synchronize_batchnorm(model, False)
+        with atomic_path(model_dir / "model.keras") as tmp, no_distribution():
+            model.save(str(tmp) + ".keras")  # Keras insists on the suffix
+            os.replace(str(tmp) + ".keras", tmp)
+        remove(ckpt_dir)  # finished: the next run with other settings starts fresh
+    barrier(placement)
     summary = {
         "name": cfg.name,
         "seconds": round(time.time() - t0, 1),
-        "where": where,
+        "where": placement.where,
         "policy": policy,
         **{k: float(v[-1]) for k, v in history.items()},
     }

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 
 import keras
 
@@ -27,46 +28,98 @@ def accelerators() -> tuple[str, int]:
     return "cpu", 1
 
 
-def distribution(mode: str = "auto"):
-    """Pick the data-parallel set-up: returns (scope context, replicas, description).
+@dataclass
+class Placement:
+    """Where a member trains: the scope to build the model in, the replicas a global batch
+    is split over, and this process's place among the training processes."""
+
+    where: str
+    replicas: int = 1
+    process: int = 0
+    processes: int = 1
+    scope: AbstractContextManager = field(default_factory=nullcontext)
+    strategy: object | None = None  # the tf.distribute strategy of a multi-worker run
+
+    @property
+    def chief(self) -> bool:
+        """Process 0 alone writes the model, checkpoints and dvclive files."""
+        return self.process == 0
+
+
+def distribution(mode: str = "auto") -> Placement:
+    """Pick the data-parallel set-up.
 
     ``mode``: auto | none | mirrored | multiworker | tpu (TF) / data_parallel (JAX).
-    Multi-host: TensorFlow reads ``TF_CONFIG`` (MultiWorkerMirroredStrategy); JAX uses
-    ``keras.distribution.initialize()`` from its coordinator environment variables.
+    Several processes (``python -m doodle.launch``, or by hand): TensorFlow reads
+    ``TF_CONFIG`` (MultiWorkerMirroredStrategy); JAX joins through
+    ``keras.distribution.initialize()`` from ``KERAS_DISTRIBUTION_*`` variables.
     """
     backend = keras.backend.backend()
+    if backend == "tensorflow" and (
+        mode == "multiworker" or (mode == "auto" and "TF_CONFIG" in os.environ)
+    ):
+        return _tf_multiworker()  # first: it must configure TensorFlow's runtime itself
+    if backend == "jax" and "KERAS_DISTRIBUTION_JOB_ADDRESSES" in os.environ:
+        keras.distribution.initialize()  # likewise before JAX's first call
     kind, n = accelerators()
     if mode == "none":
-        return nullcontext(), 1, f"single device ({kind})"
+        return Placement(f"single device ({kind})")
     if backend == "tensorflow":
-        import tensorflow as tf
-
-        if mode == "tpu" or (mode == "auto" and kind == "tpu"):
-            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-            tf.config.experimental_connect_to_cluster(resolver)
-            tf.tpu.experimental.initialize_tpu_system(resolver)
-            strategy = tf.distribute.TPUStrategy(resolver)
-        elif mode == "multiworker" or (mode == "auto" and "TF_CONFIG" in os.environ):
-            strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        elif mode == "mirrored" or (mode == "auto" and kind == "gpu" and n > 1):
-            strategy = tf.distribute.MirroredStrategy()
-        else:
-            return nullcontext(), 1, f"single device ({kind})"
-        return (
-            strategy.scope(),
-            strategy.num_replicas_in_sync,
-            f"{type(strategy).__name__} x{strategy.num_replicas_in_sync}",
-        )
+        return _tf_placement(mode, kind, n)
     if backend == "jax":
         import jax
 
-        if "KERAS_DISTRIBUTION_JOB_ADDRESSES" in os.environ:
-            keras.distribution.initialize()
-        devices = jax.devices()
+        devices = jax.devices()  # every process's devices
         if mode == "data_parallel" or (mode == "auto" and len(devices) > 1):
-            keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
-            return nullcontext(), len(devices), f"DataParallel x{len(devices)} ({kind})"
-    return nullcontext(), 1, f"single device ({kind})"
+            # Each process feeds its own share of every batch (the loader is sharded),
+            # so Keras must not shard it again.
+            dist = keras.distribution.DataParallel(devices=devices, auto_shard_dataset=False)
+            keras.distribution.set_distribution(dist)
+            procs = jax.process_count()
+            return Placement(
+                f"DataParallel x{len(devices)} ({kind}, {procs} process{'es' * (procs > 1)})",
+                replicas=len(devices),
+                process=jax.process_index(),
+                processes=procs,
+            )
+    return Placement(f"single device ({kind})")
+
+
+def _tf_placement(mode: str, kind: str, n: int) -> Placement:
+    import tensorflow as tf
+
+    if mode == "tpu" or (mode == "auto" and kind == "tpu"):
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        strategy = tf.distribute.TPUStrategy(resolver)
+    elif mode == "mirrored" or (mode == "auto" and kind == "gpu" and n > 1):
+        strategy = tf.distribute.MirroredStrategy()
+    else:
+        return Placement(f"single device ({kind})")
+    replicas = strategy.num_replicas_in_sync
+    return Placement(f"{type(strategy).__name__} x{replicas}", replicas, scope=strategy.scope())
+
+
+def _tf_multiworker() -> Placement:
+    import tensorflow as tf
+
+    from doodle.launch import tf_config_rank
+    from doodle.training.multiworker import patch_keras_for_multiworker
+
+    patch_keras_for_multiworker()
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    process, processes = tf_config_rank()
+    kind, _ = accelerators()
+    replicas = strategy.num_replicas_in_sync
+    return Placement(
+        f"MultiWorkerMirroredStrategy x{replicas} ({kind}, {processes} processes)",
+        replicas,
+        process,
+        processes,
+        strategy.scope(),
+        strategy,
+    )
 
 
 def set_precision(mode: str, kind: str) -> str:
