@@ -204,8 +204,8 @@ def test_tensorflow_two_workers_killed_then_resumed_as_two_hosts(sharded, tmp_pa
     """MultiWorkerMirroredStrategy: one process, then two with process 1 SIGKILLed after
     the first checkpoint, then the rest as two hosts from that checkpoint."""
     a, reference, ref_live = _reference(sharded, tmp_path, "tensorflow")
-    # the stage launches itself as two processes (runtime.processes: 2, as
-    # `dvc exp run -S runtime.processes=2` does)
+    # the stage launches itself as two processes (runtime.processes: 2, what `dvc repro`
+    # then runs)
     _set(a, 8, processes=2)
     run = Run(a, _env("tensorflow", tmp_path / "reads-two"), TRAIN)
     state = a / "models/base/checkpoints/state.json"

@@ -91,7 +91,7 @@ def test_sigkill_mid_epoch_resumes_from_checkpoint(sharded_repo, tmp_path):
     """The stroke-sequence family (point sequences from the same shards, no rendering; the
     smallest graph to trace, and the checkpoint logic is every family's) killed early in
     its second epoch resumes there; its model (custom masking layers) then predicts."""
-    epochs, steps, every = 2, 20, 2
+    epochs, steps, every = 2, 10, 2
     _set_params(
         sharded_repo,
         arch="lstm",
