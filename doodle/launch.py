@@ -33,7 +33,7 @@ import time
 from collections.abc import Sequence
 
 GRACE_S = 10.0  # how long processes told to stop get to exit before SIGKILL
-PEER_GRACE_S = 3.0  # the same after a peer died: they wait in a collective that never ends
+PEER_GRACE_S = 2.0  # the same after a peer died: they wait in a collective that never ends
 
 
 def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:

@@ -52,7 +52,10 @@ def _launcher(script: str, *args: str) -> subprocess.CompletedProcess:
 
 def test_every_process_runs_with_its_rank_and_chief_output_is_not_prefixed():
     # one write a line: the chief's output and the others' prefixed lines share a terminal
-    script = "import os; print(f\"rank {os.environ['KERAS_DISTRIBUTION_PROCESS_ID']}\")"
+    script = (
+        "import os, sys\n"
+        "sys.stdout.write('rank ' + os.environ['KERAS_DISTRIBUTION_PROCESS_ID'] + '\\n')\n"
+    )
     p = _launcher(script, "--nproc", "3")
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
