@@ -30,7 +30,8 @@ from tests.pipeline_utils import dvc, env, make_repo
 pytestmark = pytest.mark.e2e
 
 # The largest weight difference allowed between one process and two after 16 steps (and a
-# kill and resume): both sum the same gradients in another order (measured: ~1e-4).
+# kill and resume): both sum the same gradients in another order (measured at 24 steps:
+# 1e-4 to 2e-4).
 TOLERANCE = 1e-3
 STEPS, EPOCHS = 8, 2
 PARAMS = {
