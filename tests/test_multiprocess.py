@@ -201,6 +201,16 @@ def _check(
     print(f"{backend}: max |weight difference| {diff:.2e}, loss {loss}")
 
 
+def _first_checkpoint(repo: Path, run: Run) -> Path:
+    """Wait until ``run`` has written its first checkpoint (to kill it then); its state file."""
+    state = repo / "models/base/checkpoints/state.json"
+    deadline = time.time() + 300
+    while not state.exists() and run.p.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert state.exists(), "".join(run.lines)[-3000:]
+    return state
+
+
 def test_tensorflow_two_workers_killed_then_resumed_as_two_hosts(sharded, tmp_path):
     """MultiWorkerMirroredStrategy: one process, then two with process 1 SIGKILLed after
     the first checkpoint, then the rest as two hosts from that checkpoint."""
@@ -209,11 +219,7 @@ def test_tensorflow_two_workers_killed_then_resumed_as_two_hosts(sharded, tmp_pa
     # then runs)
     _set(a, 8, processes=2)
     run = Run(a, _env("tensorflow", tmp_path / "reads-two"), TRAIN)
-    state = a / "models/base/checkpoints/state.json"
-    deadline = time.time() + 300
-    while not state.exists() and run.p.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert state.exists(), "".join(run.lines)[-3000:]
+    state = _first_checkpoint(a, run)
     os.kill(run.pids()[1], signal.SIGKILL)
     code, out = run.wait()
     assert code == 137, out[-3000:]
@@ -236,11 +242,7 @@ def test_jax_one_process_killed_then_resumed_as_two_hosts(sharded, tmp_path):
     pytest.importorskip("jax")
     a, reference, ref_live = _reference(sharded, tmp_path, "jax")
     run = Run(a, _env("jax", tmp_path / "reads-killed"), TRAIN)
-    state = a / "models/base/checkpoints/state.json"
-    deadline = time.time() + 300
-    while not state.exists() and run.p.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert state.exists(), "".join(run.lines)[-3000:]
+    state = _first_checkpoint(a, run)
     os.kill(run.p.pid, signal.SIGKILL)
     assert run.wait()[0] == -signal.SIGKILL
     saved = json.loads(state.read_text())
