@@ -18,13 +18,8 @@ BIN    := $(CURDIR)/$(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-# The headline metric and the settings of `make tiny` (CI's smoke run).
+# The headline metric.
 SORT := --sort-by reports/metrics.json:holdout_map3 --sort-order desc
-TINY := -S img_size=32 -S data.synthetic.classes=6 -S data.synthetic.train_per_class=40 \
-        -S data.synthetic.test_per_class=4 -S shard.n_shards=4 -S shard.val_size=40 \
-        -S train.alpha=0.35 -S train.batch_size=16 -S train.epochs=1 \
-        -S train.steps_per_epoch=3 -S train.jit=false -S ensemble.stack_folds=2 \
-        -S runtime.eager=true
 
 .PHONY: run test test-fast exp show submit tiny bench bench-full bench-quality lint format install install-dev clean
 
@@ -71,7 +66,7 @@ submit: $(VENV)/.runtime
 	$(BIN)/python stages/submit.py $(if $(MSG),-m "$(MSG)") $(ARGS)
 
 tiny: $(VENV)/.runtime
-	$(BIN)/dvc exp run -n tiny-$$(date +%s) $(TINY) $(ARGS)
+	$(BIN)/dvc exp run -n tiny-$$(date +%s) $(shell grep -v '^\#' presets/tiny.args) $(ARGS)
 
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/run_all.py

@@ -9,6 +9,8 @@ The sections and who reads them:
 
 * ``img_size``, ``arch``, ``seed``, ``train``: the training recipe of every member
   (``members.<name>`` overrides any of these keys for one member);
+* ``finetune``: members that start from another member's trained model (``init_from``);
+  each inherits that member's recipe and overrides what it changes;
 * ``data``, ``shard``, ``tfrecord``, ``predict``, ``ensemble``: one stage each;
 * ``runtime``: knobs that change how fast or how loud a stage runs, never its output
   (loader threads, evaluation batch sizes, checkpoint interval, verbosity). No stage
@@ -30,10 +32,10 @@ import yaml
 from doodle.augment import Augment
 from doodle.errors import ConfigError
 
-# Image families render drawings; the sequence family reads their points (no rendering).
-Arch = Literal["mobilenetv2", "mobilenet", "efficientnetb0", "resnet50", "lstm"]
-ARCHS = get_args(Arch)
-SEQUENCE_ARCHS = ("lstm",)
+# Local backbone weights files live here, so that DVC tracks their content (dvc.yaml: the
+# train stages depend on this folder; a link to a file elsewhere works).
+WEIGHTS_DIR = "data/weights"
+SEQUENCE_ARCHS = ("lstm",)  # the point-sequence family; every other arch is an image backbone
 SOURCES = ("synthetic", "kaggle", "local")
 METHODS = ("best_member", "blend", "stack")
 FINALS = ("auto", *METHODS, *(f"{m}_balanced" for m in METHODS))
@@ -95,7 +97,7 @@ class TrainConfig:
     channels: Literal[1, 3]
     line_width: float
     seq_len: int  # points per drawing for the sequence family (arch: lstm)
-    alpha: float
+    alpha: float | None  # None: the family's width (1.0, or the one its arch name gives)
     dropout: float
     bn_momentum: float
     batch_size: int
@@ -112,18 +114,22 @@ class TrainConfig:
     jit: Literal["auto", True, False]
     distribute: Literal["auto", "none", "mirrored", "multiworker", "tpu", "data_parallel"]
     steps_per_execution: int
-    weights: str | None
+    weights: str | None  # null | imagenet | a file under data/weights
+    pseudo_share: float  # finetune members: share of the test set pseudo-labelled (0 = none)
+    pseudo_repeat: int  # times each pseudo-labelled drawing appears in a pass
 
 
 @dataclass(frozen=True)
 class MemberConfig(TrainConfig):
-    """One member's resolved recipe: ``train:`` + the top-level keys + its overrides."""
+    """One member's resolved recipe: ``train:`` + the top-level keys + its overrides (a
+    finetune member: the recipe of the member it starts from + its overrides)."""
 
     name: str
     img_size: int
-    arch: Arch
+    arch: str  # a name of doodle.backbones, or lstm
     seed: int
     input: Literal["shards", "tfrecord"]  # tfrecord.input: where the drawings are read
+    init_from: str | None  # finetune members: the member whose trained model it starts from
 
     @property
     def sequence(self) -> bool:
@@ -166,7 +172,7 @@ class RuntimeConfig:
 @dataclass(frozen=True)
 class Params:
     img_size: int
-    arch: Arch
+    arch: str
     seed: int
     data: DataConfig
     shard: ShardConfig
@@ -174,22 +180,60 @@ class Params:
     train: TrainConfig
     predict: PredictConfig
     members: dict[str, Any]
+    finetune: dict[str, Any]
     ensemble: EnsembleConfig
     runtime: RuntimeConfig
 
+    @property
+    def member_names(self) -> list[str]:
+        """Every member of the ensemble: ``members`` first, then ``finetune``."""
+        return [*self.members, *self.finetune]
+
     def member(self, name: str) -> MemberConfig:
         """The resolved recipe of member ``name`` (see ``MemberConfig``)."""
+        return self._member(name, ())
+
+    def _member(self, name: str, chain: tuple[str, ...]) -> MemberConfig:
+        if name in self.finetune:
+            return self._finetune_member(name, chain)
         if name not in self.members:
             raise ConfigError(
-                f"member {name!r} is not in params.yaml members: {sorted(self.members)}"
+                f"member {name!r} is not in params.yaml members or finetune: "
+                f"{sorted(self.member_names)}"
             )
-        over = self.members[name] or {}
         merged = {
             **dataclasses.asdict(self.train),
             "img_size": self.img_size,
             "arch": self.arch,
             "seed": self.seed,
+            "init_from": None,
         }
+        return self._resolve(name, "members", merged, self.members[name] or {})
+
+    def _finetune_member(self, name: str, chain: tuple[str, ...]) -> MemberConfig:
+        where = f"finetune.{name}"
+        over = dict(self.finetune[name] or {})
+        parent = over.pop("init_from", None)
+        if not isinstance(parent, str) or not parent:
+            raise ConfigError(f"{where}: init_from must name the member it starts from")
+        if parent in (*chain, name):
+            raise ConfigError(
+                f"{where}: init_from makes a loop: {' -> '.join((*chain, name, parent))}"
+            )
+        base = self._member(parent, (*chain, name))
+        for key in ("weights",):
+            if key in over:
+                raise ConfigError(
+                    f"{where}.{key}: a finetune member starts from {parent}'s trained model"
+                )
+        # the start is the parent's trained model, not the parent's own start
+        merged = dataclasses.asdict(base) | {"init_from": parent, "weights": None}
+        merged.pop("name"), merged.pop("input")
+        cfg = self._resolve(name, "finetune", merged, over)
+        _check_warm_start(cfg, base, where)
+        return cfg
+
+    def _resolve(self, name: str, section: str, merged: dict, over: dict) -> MemberConfig:
         for key, value in over.items():
             if key == "augment":
                 merged["augment"] = {**merged["augment"], **value}
@@ -199,14 +243,17 @@ class Params:
         # reads its points from the shards
         sequence = merged["arch"] in SEQUENCE_ARCHS
         merged |= {"name": name, "input": "shards" if sequence else self.tfrecord.input}
-        cfg = _build(MemberConfig, merged, f"members.{name}")
-        _check_member(cfg)
+        cfg = _build(MemberConfig, merged, f"{section}.{name}")
+        _check_member(cfg, over, section)
         return cfg
 
 
 # -- loading ----------------------------------------------------------------------------------
 def load_params(path: Path | str = "params.yaml") -> Params:
-    """Read and check params.yaml: every key present, none unknown, every type right."""
+    """Read and check params.yaml: every key present, none unknown, every type right, every
+    member resolved. (Whether each arch names a backbone that fits its settings is
+    ``doodle.backbones.check_members``, which the model stages add: the data stages depend
+    on no model code.)"""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: params file not found (run from the repo root)")
@@ -221,25 +268,34 @@ def parse_params(raw: Any, where: str = "params.yaml") -> Params:
     """Typed ``Params`` from the parsed YAML; ConfigError names the first bad key."""
     try:
         params = _build(Params, raw, "")
-        for name, over in params.members.items():
-            if over is not None and not isinstance(over, dict):
-                raise ConfigError(
-                    f"members.{name} must be a mapping of overrides "
-                    f"(use {{}} for none), got {over!r}"
-                )
-            _check_overrides(over or {}, f"members.{name}")
+        for section in ("members", "finetune"):
+            for name, over in getattr(params, section).items():
+                if over is not None and not isinstance(over, dict):
+                    raise ConfigError(
+                        f"{section}.{name} must be a mapping of overrides "
+                        f"(use {{}} for none), got {over!r}"
+                    )
+                _check_overrides(over or {}, f"{section}.{name}", section)
         _check(params)
-        for name in params.members:
+        for name in params.member_names:
             params.member(name)
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
     return params
 
 
-def _check_overrides(over: dict, path: str) -> None:
-    """A member override may set any key of the recipe (augment keys one by one)."""
+def _check_overrides(over: dict, path: str, section: str) -> None:
+    """A member override may set any key of the recipe (augment keys one by one);
+    ``init_from`` belongs to finetune members."""
     allowed = [f.name for f in fields(MemberConfig) if f.name not in ("name", "input")]
     for key, value in over.items():
+        if key == "init_from" and section == "members":
+            name = path.split(".", 1)[1]
+            raise ConfigError(
+                f"{path}.init_from: a member that starts from another member's model is a "
+                f"finetune member, which DVC orders after that member: move it to "
+                f"finetune.{name} (-S ++finetune.{name}.init_from={value})"
+            )
         if key not in allowed:
             raise ConfigError(_unknown(f"{path}.{key}", key, allowed))
         if key == "augment":
@@ -258,6 +314,10 @@ def _check(p: Params) -> None:
         (p.shard.val_size >= 0, "shard.val_size must be >= 0"),
         (p.shard.workers >= 0, "shard.workers must be >= 0 (0 = every core)"),
         (bool(p.members), "members must name at least one member (e.g. base: {})"),
+        (
+            not set(p.members) & set(p.finetune),
+            f"members and finetune share the name(s) {sorted(set(p.members) & set(p.finetune))}",
+        ),
         (
             p.ensemble.final in FINALS,
             f"ensemble.final must be one of {', '.join(FINALS)}, got {p.ensemble.final!r}",
@@ -286,10 +346,25 @@ def _check(p: Params) -> None:
             raise ConfigError(message)
 
 
-def _check_member(c: MemberConfig) -> None:
-    where = f"members.{c.name}" if c.name else "train"
+def _check_member(c: MemberConfig, over: dict, section: str) -> None:
+    where = f"{section}.{c.name}"
     if not 32 <= c.img_size <= 256:
         raise ConfigError(f"{where}: img_size {c.img_size} not in 32..256")
+    if c.pseudo_share and c.init_from is None:
+        raise ConfigError(
+            f"{where}: pseudo_share {c.pseudo_share:g} needs a teacher: pseudo-labels come "
+            "from the member a finetune member starts from (finetune.<name>.init_from)"
+        )
+    if not 0.0 <= c.pseudo_share <= 1.0 or c.pseudo_repeat < 1:
+        raise ConfigError(f"{where}: pseudo_share must be in 0..1 and pseudo_repeat >= 1")
+    if c.weights not in (None, "imagenet"):
+        path = Path(c.weights)
+        if path.is_absolute() or path.parts[:2] != tuple(Path(WEIGHTS_DIR).parts):
+            raise ConfigError(
+                f"{where}: weights {c.weights!r}: put local weights files under "
+                f"{WEIGHTS_DIR}/ (a link to the file works) so that DVC tracks their content; "
+                f"then weights: {WEIGHTS_DIR}/<file>"
+            )
     for key in ("batch_size", "epochs", "steps_per_epoch", "steps_per_execution"):
         if getattr(c, key) < 1:
             raise ConfigError(f"{where}: {key} must be >= 1, got {getattr(c, key)}")
@@ -372,3 +447,18 @@ def _value(tp: Any, v: Any, path: str) -> Any:
             return v
         raise ConfigError(f"{path}: expected a string, got {v!r}")
     raise TypeError(f"{path}: unsupported annotation {tp!r}")  # a bug in the schema
+
+
+def _check_warm_start(c: MemberConfig, parent: MemberConfig, where: str) -> None:
+    """A warm start copies every weight: the same family and widths (any img_size)."""
+    same = [
+        ("arch", c.arch, parent.arch),
+        ("alpha", c.alpha, parent.alpha),
+        ("channels", c.channels, parent.channels),
+    ]
+    for key, mine, theirs in same:
+        if mine != theirs:
+            raise ConfigError(
+                f"{where}: {key} {mine!r} differs from {parent.name}'s {theirs!r}: a warm "
+                "start needs the same family and widths (img_size may differ)"
+            )

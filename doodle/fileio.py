@@ -111,3 +111,14 @@ def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[object]
         w.writerow(header)
         w.writerows(rows)
     return path
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes (read in 1 MB blocks)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,22 +1,79 @@
-"""The models, defined in one place: a keras.applications backbone on uint8 doodles, or a
-Conv1D + bidirectional LSTM over point sequences (``arch: lstm``)."""
+"""The models, defined in one place: an image backbone chosen by name from
+:mod:`doodle.backbones` (every keras.applications family) on uint8 doodles, or a Conv1D +
+bidirectional LSTM over point sequences (``arch: lstm``)."""
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import keras
 from keras import layers, ops
 
+from doodle.backbones import Backbone, is_sequence, lookup
+from doodle.errors import DoodleError
 from doodle.sequences import FEATURES
 
-# name -> (constructor, takes alpha, input range the backbone expects)
-ARCHS = {
-    "mobilenetv2": (keras.applications.MobileNetV2, True, "symmetric"),
-    "mobilenet": (keras.applications.MobileNet, True, "symmetric"),
-    "efficientnetb0": (keras.applications.EfficientNetB0, False, "raw"),
-    "resnet50": (keras.applications.ResNet50, False, "unit"),
-}
+# ImageNet statistics (RGB, 0..1) behind the torch and caffe modes; a grey drawing from
+# scratch gets their channel means.
+_MEAN = (0.485, 0.456, 0.406)
+_STD = (0.229, 0.224, 0.225)
+_CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
+
+
+class WeightsError(DoodleError, RuntimeError):
+    """Backbone weights that cannot be had (offline ImageNet download, a file that does not
+    fit the model): the message says what to do."""
+
+
+@keras.saving.register_keras_serializable(package="doodle")
+class Preprocess(layers.Layer):
+    """uint8 drawings -> the input the backbone's family documents (see
+    :mod:`doodle.backbones`), as per-channel ``x * scale + offset``.
+
+    ``repeat=3`` first copies a grey channel into three (ImageNet weights on grey drawings:
+    the first convolution then sees R = G = B, exactly as on a grey photograph).
+    """
+
+    def __init__(self, mode: str, repeat: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.mode, self.repeat = mode, int(repeat)
+
+    def build(self, input_shape):
+        channels = int(input_shape[-1]) * self.repeat
+        self._flip = self.mode == "caffe" and channels == 3  # RGB -> BGR
+        if self.mode in ("tf", "tf128"):
+            half = 127.5 if self.mode == "tf" else 128.0
+            scale, offset = [1 / half] * channels, [-1.0] * channels
+        elif self.mode == "torch":
+            mean, std = (_MEAN, _STD) if channels == 3 else ([sum(_MEAN) / 3], [sum(_STD) / 3])
+            scale = [1 / (255 * s) for s in std]
+            offset = [-m / s for m, s in zip(mean, std, strict=True)]
+        elif self.mode == "caffe":
+            bgr = _CAFFE_BGR_MEAN if channels == 3 else [sum(_CAFFE_BGR_MEAN) / 3]
+            scale, offset = [1.0] * channels, [-m for m in bgr]
+        elif self.mode == "none":
+            scale, offset = [1.0] * channels, [0.0] * channels
+        else:
+            raise ValueError(f"unknown preprocessing mode {self.mode!r}")
+        self._scale, self._offset = scale, offset
+
+    def call(self, x):
+        x = ops.cast(x, self.compute_dtype)
+        if self.repeat > 1:
+            x = ops.concatenate([x] * self.repeat, axis=-1)
+        if self._flip:
+            x = x[..., ::-1]
+        scale = ops.convert_to_tensor(self._scale, self.compute_dtype)
+        offset = ops.convert_to_tensor(self._offset, self.compute_dtype)
+        return x * scale + offset
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], int(input_shape[-1]) * self.repeat)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode, "repeat": self.repeat}
 
 
 def build_model(
@@ -24,44 +81,41 @@ def build_model(
     img_size: int,
     channels: int,
     n_classes: int,
-    alpha: float = 1.0,
-    weights: str | None = None,
-    dropout: float = 0.0,
-    bn_momentum: float | None = 0.9,
-    seq_len: int = 128,
+    *,
+    alpha: float | None,
+    weights: str | None,
+    dropout: float,
+    bn_momentum: float | None,
+    seq_len: int,
 ) -> keras.Model:
     """uint8 images (img_size, img_size, channels) -> class probabilities (float32); for
     ``arch: lstm``, point sequences (seq_len, features) -> probabilities.
 
-    ``weights``: None (from scratch, the usual choice for doodles) or a local weights file
-    for the backbone (channels must match the file's).
+    ``alpha``: the width multiplier of the families that have one (None: the family's 1.0,
+    or the width the name gives, ``mobilenetv2_050``). ``weights``: None (from scratch),
+    ``"imagenet"`` (Keras' ImageNet weights; a grey drawing is repeated into the three
+    channels they expect) or a local weights file for the backbone (a file saved from a
+    backbone with this member's channels, or a three-channel ImageNet file, which a grey
+    member then reads through the same repeated channel).
     ``bn_momentum``: keras.applications builds BatchNorm with momentum 0.999, whose moving
     statistics need thousands of steps to settle; until then inference (holdout, test) is
     near chance even when training accuracy is high (measured: holdout MAP@3 0.07 with
     0.99 after 120 steps, 0.73 with 0.9). 0.9 settles within a few dozen steps.
     None keeps the backbone's own value.
     """
-    if arch == "lstm":
+    if is_sequence(arch):
         return build_sequence_model(
-            seq_len, n_classes, alpha=alpha, dropout=dropout, bn_momentum=bn_momentum
+            seq_len,
+            n_classes,
+            alpha=1.0 if alpha is None else alpha,
+            dropout=dropout,
+            bn_momentum=bn_momentum,
         )
-    if arch not in ARCHS:
-        raise ValueError(f"arch {arch!r} unknown; choose one of {sorted(ARCHS)}")
-    ctor, takes_alpha, scale = ARCHS[arch]
+    spec = lookup(arch)
     inputs = keras.Input((img_size, img_size, channels), dtype="uint8", name="image")
-    # Rescale (and cast) inside the model so the loader ships uint8 (4x smaller batches).
-    factor, offset = {"symmetric": (1 / 127.5, -1.0), "unit": (1 / 255.0, 0.0), "raw": (1.0, 0.0)}[
-        scale
-    ]
-    x = layers.Rescaling(factor, offset=offset, name="rescale")(inputs)
-    kwargs = {"alpha": alpha} if takes_alpha else {}
-    backbone = ctor(
-        include_top=False,
-        weights=weights,
-        input_shape=(img_size, img_size, channels),
-        pooling="avg",
-        **kwargs,
-    )
+    backbone, repeat = _backbone(spec, img_size, channels, alpha, weights)
+    # Preprocess (and cast) inside the model so the loader ships uint8 (4x smaller batches).
+    x = Preprocess(spec.preprocess, repeat=repeat, name="preprocess")(inputs)
     if bn_momentum is not None:
         for layer in backbone.layers:
             if isinstance(layer, layers.BatchNormalization):
@@ -72,6 +126,64 @@ def build_model(
     # float32 head: softmax in bf16/fp16 loses the small probabilities MAP@3 ranks on.
     outputs = layers.Dense(n_classes, activation="softmax", dtype="float32", name="probs")(x)
     return keras.Model(inputs, outputs, name=f"{arch}_{img_size}x{channels}")
+
+
+def _backbone(
+    spec: Backbone, size: int, channels: int, alpha: float | None, weights: str | None
+) -> tuple[keras.Model, int]:
+    """The keras.applications backbone (no top, global average pooling) and how many times
+    the input channel is repeated to feed it."""
+    kwargs: dict = {}
+    if spec.has_width:
+        kwargs["alpha"] = spec.alpha or (1.0 if alpha is None else alpha)
+    if spec.own_preprocessing:
+        kwargs["include_preprocessing"] = False  # doodle.model.Preprocess does it
+    ctor = getattr(keras.applications, spec.constructor)
+
+    def make(in_channels: int) -> keras.Model:
+        return ctor(
+            include_top=False,
+            weights=weights,
+            input_shape=(size, size, in_channels),
+            pooling="avg",
+            **kwargs,
+        )
+
+    if weights == "imagenet":
+        try:
+            return make(3), 3 if channels == 1 else 1
+        except Exception as e:  # Keras raises a bare Exception when the download fails
+            raise _offline(spec, e) from None
+    try:
+        return make(channels), 1
+    except ValueError as e:
+        if weights is None or channels != 1:
+            raise WeightsError(f"{weights}: does not fit {spec.name}: {_one_line(e)}") from None
+        try:  # a three-channel file (e.g. Keras' ImageNet file) for a grey member
+            return make(3), 3
+        except ValueError:
+            raise WeightsError(
+                f"{weights}: does not fit {spec.name} at 1 or 3 channels: {_one_line(e)}"
+            ) from None
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())[:300]
+
+
+def _offline(spec: Backbone, e: Exception) -> Exception:
+    """The download Keras could not make, as one line that says where to put the file."""
+    m = re.search(r"URL fetch failure on (\S+?):? ", str(e))
+    if m is None:
+        return e
+    origin = m.group(1)
+    home = os.environ.get("KERAS_HOME") or str(Path("~/.keras").expanduser())
+    target = Path(home) / "models" / origin.rsplit("/", 1)[-1]
+    return WeightsError(
+        f"ImageNet weights for {spec.name} are not on this machine and Keras could not "
+        f"download {origin}; fetch it where there is network and put it at {target} "
+        f"(KERAS_HOME moves {home})"
+    )
 
 
 # -- the stroke-sequence family -------------------------------------------------------------
@@ -107,9 +219,10 @@ class MaskedMeanMax(layers.Layer):
 def build_sequence_model(
     seq_len: int,
     n_classes: int,
-    alpha: float = 1.0,
-    dropout: float = 0.0,
-    bn_momentum: float | None = 0.9,
+    *,
+    alpha: float,
+    dropout: float,
+    bn_momentum: float | None,
 ) -> keras.Model:
     """Point sequences (seq_len, features) float32 -> class probabilities (float32).
 

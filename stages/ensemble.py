@@ -19,7 +19,7 @@ from doodle.submission import write_submission  # noqa: E402
 
 def main() -> None:
     params = load_params()
-    members = list(params.members)
+    members = params.member_names
     pred = Path("data/predictions")
     r = run_ensemble(
         [pred / m / "holdout.npz" for m in members],

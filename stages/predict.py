@@ -12,6 +12,9 @@ MEMBER = sys.argv[1] if len(sys.argv) > 1 else "base"
 
 def main() -> None:
     params = load_params()
+    from doodle.backbones import check_members
+
+    check_members(params)  # every arch names a backbone that fits
     cfg = params.member(MEMBER)
     from doodle.predict import predict_member
 

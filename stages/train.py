@@ -13,6 +13,9 @@ MEMBER = sys.argv[1] if len(sys.argv) > 1 else "base"
 
 def main() -> None:
     params = load_params()
+    from doodle.backbones import check_members
+
+    check_members(params)  # every arch names a backbone that fits
     cfg = params.member(MEMBER)  # checked before Keras is imported
     if params.runtime.processes > 1 and not launched():
         # this stage again as N cooperating processes, one GPU each; the chief writes
@@ -20,11 +23,18 @@ def main() -> None:
         if code:
             raise SystemExit(code)
         return
-    from doodle.training.fit import train_member
+    from doodle.training.fit import TrainPaths, train_member
 
-    train_member(
-        cfg, params.runtime, Path("data/shards"), Path("models") / MEMBER, Path("dvclive") / MEMBER
+    parent = cfg.init_from  # a finetune member: the member whose model it starts from
+    paths = TrainPaths(
+        shards=Path("data/shards"),
+        tfrecord=Path("data/tfrecord"),
+        model_dir=Path("models") / MEMBER,
+        live_dir=Path("dvclive") / MEMBER,
+        init_model=Path("models") / parent / "model.keras" if parent else None,
+        teacher=Path("data/predictions") / parent / "test.npz" if cfg.pseudo_share else None,
     )
+    train_member(cfg, params.runtime, paths)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import os
 import shutil
@@ -18,6 +19,7 @@ COPY = (
     "params.yaml",
     "dvc.yaml",
     ".dvc/config",
+    "data/weights/README.md",  # the train stages depend on data/weights
     ".dvcignore",
     ".gitignore",
     "pyproject.toml",
@@ -28,18 +30,31 @@ COPY = (
 WATCH = "source"
 ALL_STAGES = [WATCH, "download", "shard", "tfrecord", "train@base", "predict@base", "ensemble"]
 
-TINY = {
-    "img_size": 32,
-    "arch": "mobilenet",  # MobileNet v1: a third of v2's graph-tracing time, same pipeline
-    "data": {"synthetic": {"classes": 6, "train_per_class": 40, "test_per_class": 4}},
-    "shard": {"n_shards": 4, "val_size": 30},
-    "train": {"alpha": 0.35, "batch_size": 16, "epochs": 1, "steps_per_epoch": 3, "jit": False},
-    # eager: no graph tracing (a third of a tiny stage's time). These repos test the DVC
-    # wiring and the stages' logic; graph-mode training is tested in test_training.py and
-    # test_learning.py.
-    "runtime": {"workers": 1, "checkpoint_every": 2, "verbose": 2, "eager": True},
-    "ensemble": {"stack_folds": 2},
-}
+def _tiny() -> dict:
+    """presets/tiny.args (what `make tiny` runs) as overrides of params.yaml."""
+    from doodle.presets import apply_args, read_args
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    tiny = apply_args(copy.deepcopy(params), read_args(ROOT / "presets" / "tiny.args"))
+    return _changed(params, tiny)
+
+
+def _changed(before: dict, after: dict) -> dict:
+    out = {}
+    for k, v in after.items():
+        if isinstance(v, dict) and isinstance(before.get(k), dict):
+            sub = _changed(before[k], v)
+            if sub:
+                out[k] = sub
+        elif before.get(k, object()) != v:
+            out[k] = v
+    return out
+
+
+# The tiny settings the end-to-end repos run with (presets/tiny.args): eager steps (no graph
+# tracing, a third of a tiny stage's time); these repos test the DVC wiring and the stages'
+# logic, graph-mode training is tested in test_training.py and test_learning.py.
+TINY = _tiny()
 
 
 def env() -> dict:

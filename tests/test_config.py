@@ -122,7 +122,6 @@ def test_missing_key_is_an_error_not_a_silent_default(path):
         ("img_size", 64.5, "img_size: expected a whole number"),
         ("train.scale_lr", "yes", "train.scale_lr: expected true or false"),
         ("train.channels", 2, "train.channels: expected one of 1, 3"),
-        ("arch", "vgg", "arch: expected one of"),
         ("train.jit", "sometimes", "train.jit: expected one of"),
         ("train.learning_rate", "fast", "train.learning_rate: expected a number"),
         ("ensemble.final", "median", "ensemble.final must be one of"),

@@ -26,21 +26,18 @@ def test_short_training_run_learns(tmp_path):
         report_path=tmp_path / "shard.json",
     )
     raw = copy.deepcopy(yaml.safe_load((ROOT / "params.yaml").read_text()))
-    raw["img_size"] = 32
+    raw["img_size"], raw["arch"] = 32, "mobilenetv2"
     raw["train"].update(
         alpha=0.35, batch_size=32, epochs=3, steps_per_epoch=50, learning_rate=0.003, jit=False
     )
     raw["runtime"].update(workers=1, checkpoint_every=0, verbose=0, eval_batch_size=100)
     params = parse_params(raw)
-    from doodle.training.fit import train_member
+    from doodle.training.fit import TrainPaths, train_member
 
-    summary = train_member(
-        params.member("base"),
-        params.runtime,
-        tmp_path / "shards",
-        tmp_path / "m",
-        tmp_path / "live",
+    paths = TrainPaths(
+        tmp_path / "shards", tmp_path / "tfrecord", tmp_path / "m", tmp_path / "live", None, None
     )
+    summary = train_member(params.member("base"), params.runtime, paths)
     # chance MAP@3 with 8 classes is (1 + 1/2 + 1/3) / 8 = 0.23; twice that at least
     assert summary["val_map3"] > 0.46, summary
     assert (tmp_path / "m" / "model.keras").is_file()

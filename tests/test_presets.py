@@ -7,45 +7,48 @@ from pathlib import Path
 import pytest
 import yaml
 
+from doodle import backbones
 from doodle.config import parse_params
+from doodle.presets import FULL_TRAIN_DRAWINGS, apply_args, budgets, preset_params, read_args, table
 from tests.conftest import ROOT
 
 PRESETS = sorted((ROOT / "presets").glob("*.args"))
 
 
 def preset_args(path: Path) -> list[str]:
-    return " ".join(ln for ln in path.read_text().splitlines() if not ln.startswith("#")).split()
-
-
-def apply(params: dict, args: list[str]) -> dict:
-    """DVC's -S semantics: ``key=value`` sets an existing key; ``++key=value`` adds or sets."""
-    assert args[::2] == ["-S"] * (len(args) // 2) and len(args) % 2 == 0, args
-    for override in args[1::2]:
-        key, value = override.split("=", 1)
-        add = key.startswith("++")
-        *parents, last = key.removeprefix("++").split(".")
-        node = params
-        for p in parents:
-            if add and not isinstance(node.get(p), dict):
-                node[p] = {}
-            assert p in node, f"{override}: no key {p!r} (DVC refuses it)"
-            node = node[p]
-        assert add or last in node, f"{override}: no key {last!r} (DVC refuses it)"
-        node[last] = yaml.safe_load(value)
-    return params
+    return read_args(path)
 
 
 def test_there_are_presets():
     assert {p.stem for p in PRESETS} >= {"kaggle-full", "kaggle-notebook"}
 
 
-@pytest.mark.parametrize("path", PRESETS, ids=[p.stem for p in PRESETS])
+GPU_PRESETS = [p for p in PRESETS if p.stem.startswith("kaggle-")]
+
+
+@pytest.mark.parametrize("path", GPU_PRESETS, ids=[p.stem for p in GPU_PRESETS])
 def test_preset_gives_a_valid_config(path):
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    cfg = parse_params(apply(params, preset_args(path)))
+    cfg = parse_params(apply_args(params, preset_args(path)))
     assert cfg.shard.n_shards == 100 and cfg.shard.val_size == 34000
-    for name in cfg.members:
-        cfg.member(name)  # every member's merged config checks out
+    backbones.check_members(cfg)  # every member's merged config and arch check out
+
+
+def test_full_preset_gives_every_member_a_pass_warm_starts_and_two_families():
+    params = preset_params("kaggle-full")
+    rows = budgets(params, 1.0)
+    assert min(r["passes"] for r in rows) >= 1.0, rows
+    assert all(r["images"] >= 97_000 * 512 for r in rows)
+    assert any(params.member(m).init_from for m in params.member_names)  # 64 -> 128 px
+    families = {backbones.lookup(params.member(m).arch).constructor for m in params.member_names}
+    assert families - {"MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large"}
+    assert FULL_TRAIN_DRAWINGS == 49_700_000 - params.shard.val_size
+
+
+def test_readme_states_the_presets_budgets():
+    """The README's table is what `python -m doodle.presets` computes from the presets."""
+    names = [p.stem for p in GPU_PRESETS]
+    assert table(names) in (ROOT / "README.md").read_text()
 
 
 def test_make_exp_passes_the_preset_first():

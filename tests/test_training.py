@@ -48,7 +48,7 @@ def test_train_and_predict_tensorflow_3_channels(sharded_repo):
     _set_params(
         sharded_repo,
         img_size=32,
-        arch="mobilenet",
+        arch="mobilenet_035",
         channels=3,
         epochs=1,
         steps_per_epoch=2,
@@ -152,7 +152,7 @@ def test_predict_killed_mid_run_keeps_old_outputs(sharded_repo):
     _set_params(
         sharded_repo,
         img_size=32,
-        arch="mobilenet",
+        arch="mobilenet_035",
         channels=1,
         epochs=1,
         steps_per_epoch=1,

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from doodle.training.checkpoint import fit_segments
-from doodle.training.hardware import jit_setting, set_precision
+from doodle.training.hardware import Device, choose_precision, jit_setting, set_precision
 from doodle.training.schedule import lr_schedule
 
 
@@ -25,14 +25,53 @@ def test_one_cycle_schedule():
     assert float(keras.ops.convert_to_numpy(flat(0))) == pytest.approx(0.01)
 
 
-def test_precision_and_jit_choices():
+def gpu(name: str, cc: tuple[int, int] | None) -> Device:
+    return Device("gpu", name, cc)
+
+
+@pytest.mark.parametrize(
+    "devs, policy, why",
+    [
+        ([Device("cpu")], "float32", "CPU"),
+        ([Device("tpu", "TPU")], "mixed_bfloat16", "TPU"),
+        ([gpu("NVIDIA H200", (9, 0))], "mixed_bfloat16", "compute capability 9.0 (bf16 units)"),
+        ([gpu("NVIDIA A100-SXM4-40GB", (8, 0))], "mixed_bfloat16", "8.0 (bf16 units)"),
+        ([gpu("Tesla T4", (7, 5))] * 2, "mixed_float16", "7.5 (no bf16 units; fp16 + loss"),
+        ([gpu("Tesla V100-SXM2-16GB", (7, 0))], "mixed_float16", "7.0"),
+        ([gpu("Tesla P100-PCIE-16GB", (6, 0))], "mixed_float16", "Tesla P100-PCIE-16GB"),
+        ([gpu("Tesla K80", (3, 7))], "float32", "no fast half precision"),
+        ([gpu("A100", (8, 0)), gpu("Tesla T4", (7, 5))], "mixed_float16", "7.5"),  # the slowest
+        ([gpu("?", None)], "float32", "compute capability unknown"),
+    ],
+)
+def test_auto_precision_follows_the_hardware(devs, policy, why):
+    got, reason = choose_precision("auto", devs)
+    assert got == policy and why in reason, reason
+
+
+def test_precision_set_by_hand_and_jit_choices():
+    t4 = [gpu("Tesla T4", (7, 5))]
     try:
-        assert set_precision("auto", "cpu") == "float32"
-        assert set_precision("auto", "gpu") == "mixed_bfloat16"
-        assert set_precision("fp16", "gpu") == "mixed_float16"
+        assert set_precision("bf16", t4)[0] == "mixed_bfloat16"  # as set, whatever the GPU
+        assert keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+        assert set_precision("off", t4)[0] == "float32"
         with pytest.raises(ValueError, match="mixed_precision"):
-            set_precision("int8", "gpu")
+            set_precision("int8", t4)
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert jit_setting("auto", "cpu") is False and jit_setting("auto", "gpu") == "auto"
     assert jit_setting(True, "cpu") is True and jit_setting(False, "gpu") is False
+
+
+def test_fp16_compiles_with_loss_scaling():
+    """Under fp16 (older GPUs) Keras wraps the optimizer in a LossScaleOptimizer."""
+    from tests.test_model import build
+
+    try:
+        set_precision("fp16", [gpu("Tesla T4", (7, 5))])
+        model = build("mobilenet_025", 32, 1, 3)
+        model.compile(optimizer="adam", loss="categorical_crossentropy")
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        assert model.layers[-1].dtype_policy.name == "float32"  # the head stays float32
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

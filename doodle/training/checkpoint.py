@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 
 from doodle.config import MemberConfig
-from doodle.fileio import atomic_path, remove, write_json
+from doodle.fileio import atomic_path, remove, sha256_file, write_json
 from doodle.shard_format import read_header, train_shard_paths
 from doodle.training.multiworker import no_distribution
 
@@ -38,6 +38,9 @@ _RESUME_KEYS = (
     "input",
     "bn_momentum",
     "seq_len",
+    "init_from",
+    "pseudo_share",
+    "pseudo_repeat",
 )
 
 
@@ -103,11 +106,13 @@ def load_checkpoint(folder: Path, fingerprint: str, clear_stale: bool = True) ->
     return state
 
 
-def fingerprint(cfg: MemberConfig, shard_dir: Path, global_batch: int) -> str:
+def fingerprint(cfg: MemberConfig, shard_dir: Path, global_batch: int, inputs: list[Path]) -> str:
     """What a checkpoint belongs to: the settings that shape training, the global batch
     (the stream position is step x global batch: a run may resume with another number of
-    processes or GPUs, at the same global batch), and the data (class list and every
-    shard's header, so re-sharded data never resumes a stale checkpoint)."""
+    processes or GPUs, at the same global batch), the data (class list and every shard's
+    header, so re-sharded data never resumes a stale checkpoint) and the content of the
+    other ``inputs`` (the model a warm start copies, the teacher's predictions, a weights
+    file)."""
     shard_dir = Path(shard_dir)
     data = [(shard_dir / "classes.json").read_text()]
     data += [json.dumps(read_header(p)[0], sort_keys=True) for p in train_shard_paths(shard_dir)]
@@ -115,6 +120,7 @@ def fingerprint(cfg: MemberConfig, shard_dir: Path, global_batch: int) -> str:
         "global_batch": global_batch,
         "backend": keras.backend.backend(),
         "data": hashlib.sha256("\n".join(data).encode()).hexdigest(),
+        "inputs": [sha256_file(p) for p in inputs],
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

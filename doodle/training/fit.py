@@ -17,9 +17,16 @@ from doodle.dataset import DrawingDataset, member_dataset
 from doodle.errors import InputError
 from doodle.fileio import atomic_path, remove
 from doodle.metrics import map_at_k, top_k
+from doodle.pseudo import write_pseudo_shard
 from doodle.shard_format import open_shard, read_classes, read_header, train_shard_paths
 from doodle.training.checkpoint import StepCheckpoint, fingerprint, fit_segments, load_checkpoint
-from doodle.training.hardware import Placement, accelerators, distribution, set_precision
+from doodle.training.hardware import (
+    Placement,
+    accelerators,
+    devices,
+    distribution,
+    set_precision,
+)
 from doodle.training.multiworker import (
     LocalCopy,
     barrier,
@@ -29,6 +36,7 @@ from doodle.training.multiworker import (
     worker_input,
 )
 from doodle.training.schedule import compile_model
+from doodle.training.warm_start import warm_start
 
 
 class HoldoutEval(keras.callbacks.Callback):
@@ -111,17 +119,23 @@ def make_streams(
     shard_dir: Path,
     global_batch: int,
     n_classes: int,
-    tfrec_dir: Path = Path("data/tfrecord"),
-    placement: Placement | None = None,
+    tfrec_dir: Path,
+    placement: Placement,
+    extra_train: list[Path],
 ) -> Streams:
     """PyDataset over the shards (default), or tf.data over data/tfrecord when
     ``input: tfrecord`` -- the same drawings through the same renderer. With several
-    processes, this process's share of every batch; the holdout for the chief alone."""
-    placement = placement or Placement("single device")
+    processes, this process's share of every batch; the holdout for the chief alone.
+    ``extra_train``: more shards in the training stream (pseudo-labelled test drawings)."""
     steps = cfg.steps_per_epoch
     train_paths = train_shard_paths(shard_dir)
     if not train_paths:
         raise FileNotFoundError(f"{shard_dir}: no train-*.qds shards; run the shard stage")
+    if extra_train and cfg.input == "tfrecord":
+        raise InputError(
+            f"{cfg.name}: pseudo-labels are read from shards; set tfrecord.input: shards"
+        )
+    train_paths = [*train_paths, *extra_train]
     stream = dict(
         batch_size=global_batch,
         training=True,
@@ -200,29 +214,47 @@ def make_streams(
     )
 
 
-def train_member(
-    cfg: MemberConfig,
-    runtime: RuntimeConfig,
-    shard_dir: Path,
-    model_dir: Path,
-    live_dir: Path,
-    tfrec_dir: Path = Path("data/tfrecord"),
-) -> dict:
+@dataclass(frozen=True)
+class TrainPaths:
+    """What a member's training reads and writes (the train stage says where)."""
+
+    shards: Path  # data/shards
+    tfrecord: Path  # data/tfrecord (input: tfrecord)
+    model_dir: Path  # models/<member>: model.keras, checkpoints, pseudo-label shard
+    live_dir: Path  # dvclive/<member>
+    init_model: Path | None  # finetune: models/<init_from>/model.keras (the warm start)
+    teacher: Path | None  # pseudo-labels: data/predictions/<init_from>/test.npz
+
+
+def train_member(cfg: MemberConfig, runtime: RuntimeConfig, paths: TrainPaths) -> dict:
     """Train one member; writes ``model_dir/model.keras``; returns a summary."""
     from dvclive import Live
 
-    shard_dir, model_dir = Path(shard_dir), Path(model_dir)
+    shard_dir, model_dir = paths.shards, paths.model_dir
     classes = read_classes(shard_dir)
     placement = distribution(cfg.distribute)  # first: a multi-worker run sets TF up itself
     kind, _ = accelerators()
-    policy = set_precision(cfg.mixed_precision, kind)
+    policy, why = set_precision(cfg.mixed_precision, devices())
     keras.utils.set_random_seed(cfg.seed)
     replicas, chief = placement.replicas, placement.chief
     global_batch = cfg.batch_size * replicas
     lr = cfg.learning_rate * (replicas if cfg.scale_lr else 1)
     epochs, steps = cfg.epochs, cfg.steps_per_epoch
-    data = make_streams(cfg, runtime, shard_dir, global_batch, len(classes), tfrec_dir, placement)
-    fp = fingerprint(cfg, shard_dir, global_batch)
+    extra, pseudo = [], None
+    if cfg.pseudo_share:
+        # every process writes the same file of its own (no process waits for another)
+        pseudo_path = model_dir / "pseudo" / f"pseudo-{placement.process}.qds"
+        pseudo = write_pseudo_shard(
+            paths.teacher, shard_dir / "test.qds", cfg.pseudo_share, pseudo_path
+        )
+        extra = [pseudo_path] * cfg.pseudo_repeat
+    data = make_streams(
+        cfg, runtime, shard_dir, global_batch, len(classes), paths.tfrecord, placement, extra
+    )
+    inputs = [p for p in (paths.init_model, paths.teacher) if p is not None]
+    if cfg.weights not in (None, "imagenet"):
+        inputs.append(Path(cfg.weights))
+    fp = fingerprint(cfg, shard_dir, global_batch, inputs)
     ckpt_dir = model_dir / "checkpoints"
     # Every process resumes from the chief's checkpoint (on several hosts: a copy of it).
     state = load_checkpoint(ckpt_dir, fp, clear_stale=chief)
@@ -233,6 +265,8 @@ def train_member(
             synchronize_batchnorm(model, True)
             build_for_input(model, data.share)
         epoch0, step0 = 0, 0
+        if paths.init_model is not None and not state:
+            warm_start(model, paths.init_model, cfg.init_from)
         if state:
             model.optimizer.build(model.trainable_variables)
             model.load_weights(ckpt_dir / state["weights"])
@@ -252,16 +286,26 @@ def train_member(
     share = f" ({global_batch // placement.processes} a process)" * (placement.processes > 1)
     print(
         f"train: {cfg.name}: {cfg.arch} {shape}, {model.count_params():,} params, "
-        f"{placement.where}, policy {policy}, global batch {global_batch}{share}, lr {lr:g}, "
+        f"{placement.where}, policy {policy} ({why}), global batch {global_batch}{share}, "
+        f"lr {lr:g}, "
         f"{epochs} epochs x {steps} steps, {data.n_train:,} train drawings, "
-        f"{0 if data.labels is None else len(data.labels):,} holdout"
+        f"{0 if data.labels is None else len(data.labels):,} holdout "
+        f"({epochs * steps * global_batch / data.n_train:.2f} passes over the data)"
     )
+    if cfg.init_from:
+        print(f"train: {cfg.name} starts from {cfg.init_from}'s model ({paths.init_model})")
+    if pseudo:
+        print(
+            f"train: {cfg.name} adds {pseudo['rows']:,} of {pseudo['of']:,} test drawings "
+            f"pseudo-labelled by {cfg.init_from} (mean confidence {pseudo['confidence']:.3f}),"
+            f" each {cfg.pseudo_repeat}x a pass"
+        )
     callbacks: list[keras.callbacks.Callback] = [
         HoldoutEval(data.holdout, data.labels, global_batch, local)
     ]
     live = None
     if chief:  # the others train in lock-step and write nothing
-        live = Live(str(live_dir), resume=state is not None, save_dvc_exp=False, dvcyaml=None)
+        live = Live(str(paths.live_dir), resume=state is not None, save_dvc_exp=False, dvcyaml=None)
         callbacks += [
             LiveLogger(live),
             StepCheckpoint(ckpt_dir, runtime.checkpoint_every, steps, fp, epoch0, step0),
@@ -291,6 +335,7 @@ def train_member(
             model.save(str(tmp) + ".keras")  # Keras insists on the suffix
             os.replace(str(tmp) + ".keras", tmp)
         remove(ckpt_dir)  # finished: the next run with other settings starts fresh
+    remove(model_dir / "pseudo")
     barrier(placement)
     summary = {
         "name": cfg.name,

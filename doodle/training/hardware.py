@@ -122,18 +122,91 @@ def _tf_multiworker() -> Placement:
     )
 
 
-def set_precision(mode: str, kind: str) -> str:
-    """Set the global dtype policy: auto (bf16 on GPU/TPU, off on CPU) | off | bf16 | fp16."""
-    policy = {
-        "off": "float32",
-        "bf16": "mixed_bfloat16",
-        "fp16": "mixed_float16",
-        "auto": "float32" if kind == "cpu" else "mixed_bfloat16",
-    }.get(str(mode))
-    if policy is None:
+@dataclass(frozen=True)
+class Device:
+    """What the precision choice needs to know about an accelerator."""
+
+    kind: str  # cpu | gpu | tpu
+    name: str = ""
+    compute_capability: tuple[int, int] | None = None  # NVIDIA GPUs
+
+
+def devices() -> list[Device]:
+    """This process's devices as the active backend sees them (one entry for the CPU)."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        out = []
+        for d in jax.local_devices():
+            cc = getattr(d, "compute_capability", None)  # "9.0" on CUDA devices
+            out.append(Device(d.platform, str(d.device_kind), _capability(cc)))
+        return [Device("cpu")] if out[0].kind == "cpu" else out
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if tf.config.list_logical_devices("TPU"):
+            return [Device("tpu", "TPU")]
+        gpus = tf.config.list_physical_devices("GPU")
+        out = []
+        for g in gpus:
+            details = tf.config.experimental.get_device_details(g)
+            cc = details.get("compute_capability")
+            out.append(Device("gpu", str(details.get("device_name", g.name)), _capability(cc)))
+        return out or [Device("cpu")]
+    return [Device("cpu")]
+
+
+def _capability(cc) -> tuple[int, int] | None:
+    """``(8, 0)`` from TensorFlow's tuple or JAX's ``"8.0"``; None when unknown."""
+    if cc is None:
+        return None
+    try:
+        major, minor = (cc.split(".") if isinstance(cc, str) else cc)[:2]
+        return int(major), int(minor)
+    except (TypeError, ValueError):
+        return None
+
+
+POLICIES = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+
+def choose_precision(mode: str, devs: list[Device]) -> tuple[str, str]:
+    """(Keras dtype policy, why) for ``train.mixed_precision``.
+
+    ``auto``: bf16 where every accelerator has bf16 units (TPU; NVIDIA compute capability
+    8.0+: A100, L4, H100, H200), fp16 with loss scaling on older NVIDIA GPUs that compute
+    fp16 fast (6.0+: P100, V100, T4: Kaggle's notebooks), float32 on a CPU (mixed
+    precision there is slower) or on GPUs older or unknown. ``off`` / ``bf16`` / ``fp16``
+    as set. Keras wraps the optimizer in a LossScaleOptimizer under fp16.
+    """
+    if mode in POLICIES:
+        return POLICIES[mode], f"train.mixed_precision: {mode}"
+    if mode != "auto":
         raise ValueError(f"mixed_precision {mode!r}: choose auto, off, bf16 or fp16")
+    kinds = {d.kind for d in devs}
+    if kinds == {"tpu"}:
+        return POLICIES["bf16"], "auto: TPU (bf16 units)"
+    if kinds != {"gpu"}:
+        return POLICIES["off"], "auto: CPU (mixed precision is slower there)"
+    caps = [d.compute_capability for d in devs]
+    names = ", ".join(sorted({d.name or "GPU" for d in devs}))
+    if any(c is None for c in caps):
+        return POLICIES["off"], f"auto: {names}, compute capability unknown"
+    low = min(caps)
+    cc = f"compute capability {low[0]}.{low[1]}"
+    if low >= (8, 0):
+        return POLICIES["bf16"], f"auto: {names}, {cc} (bf16 units)"
+    if low >= (6, 0):
+        return POLICIES["fp16"], f"auto: {names}, {cc} (no bf16 units; fp16 + loss scaling)"
+    return POLICIES["off"], f"auto: {names}, {cc} (no fast half precision)"
+
+
+def set_precision(mode: str, devs: list[Device]) -> tuple[str, str]:
+    """Choose (see :func:`choose_precision`) and set the global dtype policy."""
+    policy, why = choose_precision(mode, devs)
     keras.mixed_precision.set_global_policy(policy)
-    return policy
+    return policy, why
 
 
 def jit_setting(mode, kind: str) -> bool | str:

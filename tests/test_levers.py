@@ -1,0 +1,74 @@
+"""End-to-end, tiny settings: the model levers through `dvc exp run` in a copy of the repo --
+a new backbone family by name, a local weights file DVC tracks by content, a warm-started
+finetune member ordered after the member it starts from, and a pseudo-labelled one."""
+
+import json
+
+import keras
+import pytest
+import yaml
+
+from tests.pipeline_utils import check_submission, dvc, make_repo, stages_run, status
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+WEIGHTS = "data/weights/mobilenet_035.weights.h5"
+
+
+def _write_weights(repo, seed: int) -> None:
+    keras.utils.set_random_seed(seed)
+    net = keras.applications.MobileNet(
+        include_top=False, weights=None, input_shape=(32, 32, 1), pooling="avg", alpha=0.35
+    )
+    net.save_weights(repo / WEIGHTS)
+
+
+def test_families_weights_warm_start_and_pseudo_labels(tmp_path):
+    repo = make_repo(tmp_path)
+    _write_weights(repo, seed=1)
+    out = dvc(
+        "exp",
+        "run",
+        "-S",
+        f"++members.base.weights={WEIGHTS}",
+        "-S",
+        "++members.dense.arch=densenet121",
+        "-S",
+        "++finetune.big.init_from=base",
+        "-S",
+        "++finetune.big.img_size=40",
+        "-S",
+        "++finetune.pl.init_from=base",
+        "-S",
+        "++finetune.pl.pseudo_share=0.5",
+        cwd=repo,
+    ).stdout
+    ran = stages_run(out)
+    # DVC orders the finetune members after the member they start from (model and predictions)
+    for later in ("finetune@big", "finetune@pl"):
+        assert ran.index("train@base") < ran.index(later) and ran.index("predict@base") < ran.index(
+            later
+        ), ran
+    assert ran.index("finetune@big") < ran.index("finetune_predict@big") < ran.index("ensemble")
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    assert "models/base/model.keras" in {d["path"] for d in lock["finetune@big"]["deps"]}
+    assert "data/weights" in {d["path"] for d in lock["train@base"]["deps"]}
+    assert "big starts from base's model" in out
+    assert "adds 12 of 24 test drawings pseudo-labelled by base" in out  # half of 6 x 4
+    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    assert set(metrics["members"]) == {"base", "dense", "big", "pl"}
+    check_submission(repo, 6 * 4)
+
+    # the weights file's bytes are a dependency: new bytes make training stale (every
+    # member's: the train stages depend on the whole data/weights folder)
+    assert status(repo) == {}
+    _write_weights(repo, seed=2)
+    stale = status(repo)
+    assert stale["train@base"] == [{"changed deps": {"data/weights": "modified"}}], stale
+
+    # a misspelt family stops the stage in one line, with the closest name
+    bad = dvc("exp", "run", "-S", "arch=densenet12", cwd=repo, check=False)
+    text = bad.stdout + bad.stderr
+    assert bad.returncode != 0
+    assert "unknown arch densenet12; did you mean densenet121?" in text
+    assert "Traceback" not in text
