@@ -105,7 +105,8 @@ def table(names: list[str]) -> str:
             rate = f"{r['rate']:,.0f}" if r["rate"] else "n/a"
             hours = f"{r['hours']:.1f}" if r["hours"] else "n/a"
             lines.append(
-                f"| {preset} ({gpu}) | {r['member']} | {r['arch']}, {r['img_size']} | {r['start']} | "
+                f"| {preset} ({gpu}) | {r['member']} | {r['arch']}, {r['img_size']} | "
+                f"{r['start']} | "
                 f"{r['steps']} | {r['images'] / 1e6:.1f}M | {r['passes']:.2f} | {rate} | "
                 f"{hours} |"
             )

@@ -30,6 +30,7 @@ COPY = (
 WATCH = "source"
 ALL_STAGES = [WATCH, "download", "shard", "tfrecord", "train@base", "predict@base", "ensemble"]
 
+
 def _tiny() -> dict:
     """presets/tiny.args (what `make tiny` runs) as overrides of params.yaml."""
     from doodle.presets import apply_args, read_args

@@ -86,7 +86,10 @@ def _params(**changes):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"arch": "densenet12"}, "members.base: unknown arch densenet12; did you mean densenet121?"),
+        (
+            {"arch": "densenet12"},
+            "members.base: unknown arch densenet12; did you mean densenet121?",
+        ),
         (
             {"arch": "densenet121", "train__alpha": 0.75},
             "members.base: densenet121 has no width multiplier, but alpha is 0.75 (train.alpha)",
@@ -152,5 +155,6 @@ def test_offline_imagenet_says_which_file_to_put_where(tmp_path, monkeypatch):
     with pytest.raises(WeightsError) as e:
         build_model("densenet121", 32, 1, 4, **(KW | {"weights": "imagenet"}))
     msg = str(e.value)
-    target = tmp_path / "keras" / "models" / "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    name = "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    target = tmp_path / "keras" / "models" / name
     assert "https://" in msg and str(target) in msg and "\n" not in msg, msg

@@ -1,6 +1,5 @@
 import keras
 import numpy as np
-import pytest
 
 from doodle.model import build_model
 
@@ -38,9 +37,7 @@ def test_bn_momentum_is_settable_and_saved(tmp_path):
     assert _bn_momenta(model) == {0.8}
     model.save(tmp_path / "m.keras")
     assert _bn_momenta(keras.models.load_model(tmp_path / "m.keras")) == {0.8}
-    assert _bn_momenta(build("mobilenetv2", 32, 1, 3, alpha=0.35, bn_momentum=None)) == {
-        0.999
-    }
+    assert _bn_momenta(build("mobilenetv2", 32, 1, 3, alpha=0.35, bn_momentum=None)) == {0.999}
 
 
 def test_sequence_model_masks_padding_and_round_trips(tmp_path):
