@@ -44,7 +44,7 @@ install-dev: $(VENV)/.dev
 
 run: $(VENV)/.runtime
 	$(BIN)/dvc repro
-	$(BIN)/dvc metrics show
+	@$(BIN)/python -m doodle.summary
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest -n 2 --dist loadfile

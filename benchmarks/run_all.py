@@ -5,7 +5,7 @@ Sections (each on the same machine, the loader ones on the same shards):
 * render   -- ``benchmarks/bench_render.py``: our renderer vs the reference per-drawing
   ``cv2`` renderer, per core, on the real sample (synthetic drawings if it is absent);
 * loader   -- ``benchmarks/bench_loader.py``: our PyDataset vs the ``from_generator`` loader;
-* tfdata   -- ``benchmarks/bench_tfdata.py`` if present (TFRecord / tf.data variants);
+* tfdata   -- ``benchmarks/bench_tfdata.py`` (TFRecord / tf.data variants);
 * shard    -- ``benchmarks/bench_shard.py``: shard-stage drawings/s and peak RSS at two sizes.
 
 Writes ``reports/bench.json`` (atomically) and prints a Markdown table for BENCHMARKS.md.
@@ -390,7 +390,7 @@ def run(args: argparse.Namespace, workdir: Path, log: Callable[[str], None] = pr
             **quick_kw,
         )
 
-    section("tfdata", tfdata, required=False)
+    section("tfdata", tfdata)
 
     def shard() -> dict:
         from benchmarks.bench_shard import bench_shard

@@ -61,23 +61,16 @@ def synthetic_shards(synthetic_raw, tmp_path_factory) -> Path:
     return out
 
 
-# The longest test files (minutes each: they train, or drive `dvc exp`), longest first.
-# `make test` hands whole files to its two workers (`--dist loadfile`) in collection order;
-# starting these first lets the many short files fill in around them, instead of one long
-# file starting last and running alone at the end.
-LONGEST_FIRST = (
-    "test_experiments.py",
-    "test_multiprocess.py",
-    "test_training.py",
-    "test_pipeline.py",
-    "test_jax_pipeline.py",
-    "test_learning.py",
-    "test_real_data.py",
-    "test_local_source.py",
-    "test_remote.py",
-)
+pytest_plugins = ["tests.skip_policy"]
 
 
 def pytest_collection_modifyitems(config, items):
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order kept
+    """Heaviest first, so that `make test`'s two workers (`--dist loadfile`: whole files) are
+    not left with one long file running alone at the end: end-to-end files (they start
+    stage subprocesses), then training ones, then the rest; the order is derived from the
+    markers, not listed by hand."""
+
+    def weight(item) -> int:
+        return -2 * bool(item.get_closest_marker("e2e")) - bool(item.get_closest_marker("slow"))
+
+    items.sort(key=weight)  # stable: the order within each group is kept

@@ -209,3 +209,39 @@ def check_submission(repo, n_rows):
     assert len(keys) == n_rows
     classes = read_classes(repo / "data/shards")
     assert validate_submission(repo / "submission.csv", keys, classes) == []
+
+
+def _map3_of_csv(path, truth: dict[int, str]) -> float:
+    """MAP@3 of a submission-format file, computed here from scratch (not doodle.metrics)."""
+    total, n = 0.0, 0
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            words = row["word"].split(" ")
+            want = truth[int(row["key_id"])]
+            total += next((1 / (i + 1) for i, w in enumerate(words[:3]) if w == want), 0.0)
+            n += 1
+    return total / n
+
+
+def check_headline(repo) -> dict:
+    """reports/metrics.json's holdout_map3 is the MAP@3 of reports/holdout_submission.csv
+    against the holdout shard's labels, and its test_map3 that of submission.csv against
+    the test labels (when known), both re-derived here; returns the metrics."""
+    import json
+
+    from doodle.shard_format import open_shard, read_classes
+
+    m = json.loads((repo / "reports/metrics.json").read_text())
+    classes = [c.replace(" ", "_") for c in read_classes(repo / "data/shards")]
+    hold = open_shard(repo / "data/shards/holdout.qds")
+    truth = {int(k): classes[int(lab)] for k, lab in zip(hold.key_id, hold.label, strict=True)}
+    with open(repo / "reports/holdout_submission.csv", newline="") as f:
+        assert sum(1 for _ in csv.DictReader(f)) == m["rows"]["score"]
+    got = _map3_of_csv(repo / "reports/holdout_submission.csv", truth)
+    assert abs(m["holdout_map3"] - got) < 1e-9, (m["holdout_map3"], got)
+    test = open_shard(repo / "data/shards/test.qds")
+    if (test.label >= 0).all():
+        solution = {int(k): classes[int(v)] for k, v in zip(test.key_id, test.label, strict=True)}
+        got = _map3_of_csv(repo / "submission.csv", solution)
+        assert abs(m["test_map3"] - got) < 1e-9, (m["test_map3"], got)
+    return m

@@ -288,9 +288,10 @@ def test_truncated_shard_fails_at_load_time(tmp_path: Path) -> None:
     shard = make_input(BY_ID["truncated_shard"], tmp_path)
     with pytest.raises(ShardError, match="truncated"):
         read_header(shard)
-    dataset = pytest.importorskip("doodle.dataset")
+    from doodle.dataset import DrawingDataset
+
     with pytest.raises(ShardError, match=str(shard.name)):
-        dataset.DrawingDataset([shard], batch_size=4, img_size=32, n_classes=3)
+        DrawingDataset([shard], batch_size=4, img_size=32, n_classes=3)
 
 
 def test_disk_space_checked_before_any_output(tmp_path: Path, monkeypatch) -> None:

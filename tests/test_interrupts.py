@@ -273,7 +273,6 @@ def test_check_disk_space_names_the_size(tmp_path: Path, monkeypatch) -> None:
 
 @pytest.mark.parametrize("had_output", [False, True], ids=["first_run", "rerun"])
 def test_tfrecord_killed(tmp_path: Path, big_raw: Path, had_output: bool) -> None:
-    pytest.importorskip("tensorflow")
     from doodle.sharding import shard_dataset
 
     data = tmp_path / "data"

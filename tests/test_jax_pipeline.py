@@ -8,13 +8,20 @@ import re
 
 import pytest
 
-from tests.pipeline_utils import ALL_STAGES, ROOT, check_submission, make_repo, shell, stages_run
+from tests.pipeline_utils import (
+    ALL_STAGES,
+    ROOT,
+    check_headline,
+    check_submission,
+    make_repo,
+    shell,
+    stages_run,
+)
 
 pytestmark = pytest.mark.e2e
 
 
 def test_keras_backend_jax_dvc_repro(tmp_path):
-    pytest.importorskip("jax")
     line = re.search(r"`(KERAS_BACKEND=jax dvc repro)`", (ROOT / "README.md").read_text())
     assert line, "README no longer gives the JAX line"
     # jit: true, what `jit: auto` picks on a GPU (on a CPU auto runs JAX op by op). Members:
@@ -30,12 +37,11 @@ def test_keras_backend_jax_dvc_repro(tmp_path):
     )
     out = shell(line.group(1), repo).stdout
     assert sorted(stages_run(out)) == sorted([*ALL_STAGES, "train@seq", "predict@seq"]), out
-    assert "train: base: mobilenet 32px x1" in out and "train: seq: lstm 32 points" in out
+    assert "train: base: mobilenet_035 32px x1" in out and "train: seq: lstm 32 points" in out
     check_submission(repo, 6 * 4)
-    metrics = json.loads((repo / "reports/metrics.json").read_text())
-    assert 0.0 <= metrics["holdout_map3"] <= 1.0 and 0.0 <= metrics["test_map3"] <= 1.0
+    metrics = check_headline(repo)  # the headlines re-derived from the written files
     live = json.loads((repo / "dvclive/base/metrics.json").read_text())
-    assert "val_map3" in live and live["images_per_s"] > 0
+    assert "val_map3" in live
     assert set(metrics["members"]) == {"base", "seq"}
     # the model was built and saved by JAX and loads back with the input the params ask for
     from doodle.model import load_model

@@ -2,13 +2,18 @@
 a new backbone family by name, a local weights file DVC tracks by content, a warm-started
 finetune member ordered after the member it starts from, and a pseudo-labelled one."""
 
-import json
-
 import keras
 import pytest
 import yaml
 
-from tests.pipeline_utils import check_submission, dvc, make_repo, stages_run, status
+from tests.pipeline_utils import (
+    check_headline,
+    check_submission,
+    dvc,
+    make_repo,
+    stages_run,
+    status,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -55,7 +60,7 @@ def test_families_weights_warm_start_and_pseudo_labels(tmp_path):
     assert "data/weights" in {d["path"] for d in lock["train@base"]["deps"]}
     assert "big starts from base's model" in out
     assert "adds 12 of 24 test drawings pseudo-labelled by base" in out  # half of 6 x 4
-    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    metrics = check_headline(repo)
     assert set(metrics["members"]) == {"base", "dense", "big", "pl"}
     check_submission(repo, 6 * 4)
 

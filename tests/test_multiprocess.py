@@ -239,7 +239,6 @@ def test_jax_one_process_killed_then_resumed_as_two_hosts(sharded, tmp_path):
     """keras.distribution on JAX (CPU devices, gloo collectives): one process, then one
     SIGKILLed after the first checkpoint, then the rest as two hosts from that checkpoint
     (the global batch is what a checkpoint keeps: a run resumes on more processes)."""
-    pytest.importorskip("jax")
     a, reference, ref_live = _reference(sharded, tmp_path, "jax")
     run = Run(a, _env("jax", tmp_path / "reads-killed"), TRAIN)
     state = _first_checkpoint(a, run)

@@ -11,7 +11,7 @@ from tests.pipeline_utils import ALL_STAGES, check_submission, dvc, make_repo, s
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.skipif(not REAL_SAMPLE.is_dir(), reason="real sample not available")
+@pytest.mark.skipif(not REAL_SAMPLE.is_dir(), reason="needs the real data in ../shared/data")
 def test_real_sample_flows_through_every_stage(tmp_path):
     repo = make_repo(
         tmp_path,

@@ -119,7 +119,7 @@ def test_nothing_usable_fails(tmp_path):
     assert not (tmp_path / "s").exists(), "a failed stage must leave no output"
 
 
-@pytest.mark.skipif(not REAL_SAMPLE.is_dir(), reason="real sample not available")
+@pytest.mark.skipif(not REAL_SAMPLE.is_dir(), reason="needs the real data in ../shared/data")
 def test_real_sample(tmp_path):
     report = shard_dataset(REAL_SAMPLE, tmp_path / "s", 20, 100, 0, tmp_path / "r.json")
     assert report["classes"] == 339

@@ -64,7 +64,7 @@ def test_classes_are_real_quickdraw_names() -> None:
     assert len(CLASSES) >= 24
     assert len(set(CLASSES)) == len(CLASSES)
     if not CATEGORIES.exists():
-        pytest.skip(f"{CATEGORIES} is absent")
+        pytest.skip(f"needs the real data in ../shared/data: {CATEGORIES} is absent")
     names = set(CATEGORIES.read_text(encoding="utf-8").splitlines())
     assert len(names) == 340
     assert set(CLASSES) <= names, sorted(set(CLASSES) - names)

@@ -61,7 +61,6 @@ def shard_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tfrec_dir(shard_dir) -> Path:
-    pytest.importorskip("tensorflow")
     out = shard_dir.parent / "tfrecords"
     manifest = convert_shards(shard_dir, out, enabled=True, progress=False)
     assert manifest["rows"] == 37 + 50 + 23 + 29
@@ -69,7 +68,8 @@ def tfrec_dir(shard_dir) -> Path:
 
 
 def test_encoding_is_a_tf_example():
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf
+
     rng = np.random.default_rng(0)
     raw = _drawings(rng, 4)
     d = pack(raw)
@@ -163,7 +163,8 @@ def test_identical_images_to_pydataset(shard_dir, tfrec_dir, split, kw):
 
 
 def test_eval_length_from_names_and_wrong_count_caught(tfrec_dir, tmp_path):
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf
+
     from doodle.tfrecord import make_tf_dataset
 
     kw = dict(batch_size=8, img_size=32, n_classes=N_CLASSES)
@@ -225,7 +226,8 @@ def test_training_stream_deterministic_and_resumable(tfrec_dir):
 
 
 def test_training_rejects_unlabelled(tfrec_dir):
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf
+
     from doodle.tfrecord import make_tf_dataset
 
     ds = make_tf_dataset(

@@ -75,3 +75,30 @@ def test_fp16_compiles_with_loss_scaling():
         assert model.layers[-1].dtype_policy.name == "float32"  # the head stays float32
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.mark.parametrize(
+    "mode, backend",
+    [("mirrored", "jax"), ("multiworker", "jax"), ("tpu", "jax"), ("data_parallel", "tensorflow")],
+)
+def test_a_distribute_mode_the_backend_cannot_honour_stops(mode, backend):
+    from doodle.errors import ConfigError
+    from doodle.training.hardware import _check_mode
+
+    with pytest.raises(ConfigError, match=f"{mode} cannot run under KERAS_BACKEND={backend}"):
+        _check_mode(mode, backend)
+    _check_mode("auto", backend)
+
+
+def test_private_keras_the_multiprocess_patch_needs_is_checked():
+    from types import SimpleNamespace
+
+    from keras.src.backend.tensorflow import trainer
+
+    from doodle.errors import DoodleError
+    from doodle.training.multiworker import check_private_keras
+
+    check_private_keras(trainer)  # this Keras has them all
+    renamed = SimpleNamespace(reduce_per_replica=1, TensorFlowTrainer=trainer.TensorFlowTrainer)
+    with pytest.raises(DoodleError, match=f"Keras {keras.__version__} lacks .*_collective_all"):
+        check_private_keras(renamed)

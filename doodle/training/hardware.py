@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 import keras
 
+from doodle.errors import ConfigError
+
 
 def accelerators() -> tuple[str, int]:
     """('gpu'|'tpu'|'cpu', count) for the active backend."""
@@ -55,6 +57,7 @@ def distribution(mode: str = "auto") -> Placement:
     ``keras.distribution.initialize()`` from ``KERAS_DISTRIBUTION_*`` variables.
     """
     backend = keras.backend.backend()
+    _check_mode(mode, backend)
     if backend == "tensorflow" and (
         mode == "multiworker" or (mode == "auto" and "TF_CONFIG" in os.environ)
     ):
@@ -85,9 +88,27 @@ def distribution(mode: str = "auto") -> Placement:
     return Placement(f"single device ({kind})")
 
 
+# The set-ups each backend can honour (train.distribute); any other stops the stage.
+MODES = {
+    "tensorflow": ("auto", "none", "mirrored", "multiworker", "tpu"),
+    "jax": ("auto", "none", "data_parallel"),
+}
+
+
+def _check_mode(mode: str, backend: str) -> None:
+    allowed = MODES.get(backend, ("auto", "none"))
+    if mode not in allowed:
+        raise ConfigError(
+            f"train.distribute: {mode} cannot run under KERAS_BACKEND={backend}; "
+            f"choose {', '.join(allowed)}"
+        )
+
+
 def _tf_placement(mode: str, kind: str, n: int) -> Placement:
     import tensorflow as tf
 
+    if mode == "tpu" and kind != "tpu":
+        raise ConfigError("train.distribute: tpu, but TensorFlow finds no TPU here")
     if mode == "tpu" or (mode == "auto" and kind == "tpu"):
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
         tf.config.experimental_connect_to_cluster(resolver)

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 import keras
 import numpy as np
 
+from doodle.errors import DoodleError
+
 
 def patch_keras_for_multiworker() -> None:
     """Work around Keras 3's TensorFlow trainer under MultiWorkerMirroredStrategy.
@@ -36,6 +38,7 @@ def patch_keras_for_multiworker() -> None:
 
     if getattr(trainer, "_doodle_patched", False):
         return
+    check_private_keras(trainer)
     reduce_per_replica = trainer.reduce_per_replica
 
     def reduce_logs(values, strategy, reduction="auto"):
@@ -54,6 +57,37 @@ def patch_keras_for_multiworker() -> None:
     trainer.reduce_per_replica = reduce_logs
     trainer.TensorFlowTrainer._maybe_symbolic_build = maybe_symbolic_build
     trainer._doodle_patched = True
+
+
+# The private Keras internals the patch and _built rely on (checked before patching: a Keras
+# release that renames one stops the stage in one line instead of misbehaving).
+PRIVATE_KERAS = {
+    "keras.src.backend.tensorflow.trainer": (
+        "reduce_per_replica",
+        "_collective_all_reduce_multi_worker",
+        "TensorFlowTrainer._maybe_symbolic_build",
+    ),
+    "keras.Model": ("_symbolic_build", "_flatten_layers"),
+}
+
+
+def check_private_keras(trainer_module) -> None:
+    """Every private attribute the multi-process patches use exists in this Keras."""
+    owners = {"keras.src.backend.tensorflow.trainer": trainer_module, "keras.Model": keras.Model}
+    missing = []
+    for owner, names in PRIVATE_KERAS.items():
+        for name in names:
+            obj = owners[owner]
+            for part in name.split("."):
+                obj = getattr(obj, part, None)
+            if obj is None:
+                missing.append(f"{owner}.{name}")
+    if missing:
+        raise DoodleError(
+            f"Keras {keras.__version__} lacks {', '.join(missing)}, which training in several "
+            "processes patches (doodle/training/multiworker.py): use the Keras pyproject.toml "
+            "admits, or train as one process"
+        )
 
 
 def _built(model: keras.Model) -> bool:
