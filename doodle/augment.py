@@ -3,30 +3,17 @@ points inside the renderer (before rasterising), so augmentation costs no extra 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+
+from doodle.config import Augment  # the settings' schema lives with the others
+
+__all__ = ["Augment", "NO_AUGMENT", "flip_affines", "random_affines"]
 
 CENTRE = 127.5  # the middle of the 0..255 drawing frame
 
 
-@dataclass(frozen=True)
-class Augment:
-    """Augmentation settings (params.yaml ``train.augment``)."""
-
-    flip: float = 0.0  # probability of a horizontal flip
-    scale: float = 0.0  # relative scale jitter, e.g. 0.1 -> x0.9..x1.1
-    shift: float = 0.0  # shift as a fraction of the frame, e.g. 0.05 -> +-12.8 px
-    rotate: float = 0.0  # max rotation in degrees
-    stroke_dropout: float = 0.0  # probability of dropping each stroke
-
-    @classmethod
-    def from_params(cls, cfg: dict | None) -> Augment:
-        return cls(**{k: float(v) for k, v in (cfg or {}).items()})
-
-    @property
-    def geometric(self) -> bool:
-        return any((self.flip, self.scale, self.shift, self.rotate))
+# No augmentation (evaluation, and tests that want none).
+NO_AUGMENT = Augment(flip=0.0, scale=0.0, shift=0.0, rotate=0.0, stroke_dropout=0.0)
 
 
 def random_affines(rng: np.random.Generator, n: int, aug: Augment) -> np.ndarray | None:

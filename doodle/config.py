@@ -29,7 +29,6 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
 
-from doodle.augment import Augment
 from doodle.errors import ConfigError
 
 # Local backbone weights files live here, so that DVC tracks their content (dvc.yaml: the
@@ -88,6 +87,21 @@ class ShardConfig:
 class TfrecordConfig:
     enabled: bool
     input: Literal["shards", "tfrecord"]
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Stroke augmentation (``train.augment``; applied by :mod:`doodle.augment`)."""
+
+    flip: float  # probability of a horizontal flip
+    scale: float  # relative scale jitter, e.g. 0.1 -> x0.9..x1.1
+    shift: float  # shift as a fraction of the frame, e.g. 0.05 -> +-12.8 px
+    rotate: float  # max rotation in degrees
+    stroke_dropout: float  # probability of dropping each stroke
+
+    @property
+    def geometric(self) -> bool:
+        return any((self.flip, self.scale, self.shift, self.rotate))
 
 
 @dataclass(frozen=True)

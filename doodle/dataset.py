@@ -35,7 +35,7 @@ import keras
 import numpy as np
 
 from doodle import sequences
-from doodle.augment import Augment, flip_affines, random_affines
+from doodle.augment import NO_AUGMENT, Augment, flip_affines, random_affines
 from doodle.config import MemberConfig
 from doodle.errors import InputError
 from doodle.render import render
@@ -85,7 +85,7 @@ class DrawingDataset(keras.utils.PyDataset):
         self.n_classes = int(n_classes)
         self.training = training
         self.seed = int(seed)
-        self.augment = augment or Augment()
+        self.augment = augment or NO_AUGMENT
         self.shuffle_buffer = max(1, int(shuffle_buffer))
         self.steps = int(steps_per_epoch or max(1, self.total // self.batch_size))
         self.epoch, self.start_step = int(epoch), int(start_step)

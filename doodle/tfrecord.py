@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from doodle.augment import Augment, flip_affines, random_affines
+from doodle.augment import NO_AUGMENT, Augment, flip_affines, random_affines
 from doodle.errors import InputError
 from doodle.fileio import atomic_path, check_disk_space, human_bytes, tree_size, write_json
 from doodle.render import render
@@ -519,7 +519,7 @@ def make_tf_dataset(
     if not files:
         raise ValueError("no TFRecord files given")
     autotune = tf.data.AUTOTUNE
-    augment = augment or Augment()
+    augment = augment or NO_AUGMENT
     with_labels = training if with_labels is None else with_labels
     deterministic = bool(deterministic) or not training
     batch_size, img_size, channels = int(batch_size), int(img_size), int(channels)

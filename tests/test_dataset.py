@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from doodle.augment import Augment, flip_affines, random_affines
+from doodle.augment import NO_AUGMENT, Augment, flip_affines, random_affines
 from doodle.dataset import DrawingDataset
 from doodle.render import render
 from doodle.shard_format import open_shard, train_shard_paths
@@ -54,10 +54,10 @@ def test_epochs_differ_and_resume_offset_matches(synthetic_shards):
 
 
 def test_stream_covers_every_drawing_once_per_pass(synthetic_shards):
-    ds = _train(synthetic_shards, augment=Augment(), batch_size=10)
+    ds = _train(synthetic_shards, augment=NO_AUGMENT, batch_size=10)
     n = ds.total
     steps = n // 10
-    ds = _train(synthetic_shards, augment=Augment(), batch_size=10, steps_per_epoch=steps)
+    ds = _train(synthetic_shards, augment=NO_AUGMENT, batch_size=10, steps_per_epoch=steps)
     seen = []
     for i in range(steps):
         s, r = ds.locate(i)
@@ -85,8 +85,10 @@ def test_eval_mode_keeps_order_without_augmentation(synthetic_shards):
 
 def test_random_affines_identity_when_off():
     rng = np.random.default_rng(0)
-    assert random_affines(rng, 4, Augment()) is None
-    m = random_affines(rng, 1000, Augment(flip=1.0))
+    assert random_affines(rng, 4, NO_AUGMENT) is None
+    m = random_affines(
+        rng, 1000, Augment(flip=1.0, scale=0.0, shift=0.0, rotate=0.0, stroke_dropout=0.0)
+    )
     # a pure flip maps x -> 255 - x and keeps y
     assert np.allclose(m[:, 0, 0], -1) and np.allclose(m[:, 0, 2], 255)
     assert np.allclose(m[:, 1, 1], 1) and np.allclose(m[:, 1, 2], 0)
