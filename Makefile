@@ -4,7 +4,10 @@
 # make exp ARGS='-S img_size=128'   -- one experiment (dvc exp run), then the comparison table
 #                 (PRESET=kaggle-full adds presets/kaggle-full.args' -S values first)
 # make show       -- every experiment side by side, best holdout MAP@3 first
-# make submit MSG='...'             -- validate and upload submission.csv (ARGS=--dry-run)
+# make submit MSG='...'             -- validate and upload submission.csv, wait for its public
+#                 score, record it in reports/submissions.csv (ARGS=--dry-run | --no-wait)
+# make submissions -- the record of uploads, holdout MAP@3 beside Kaggle's scores (pending
+#                 ones asked for first; ARGS=--offline: don't)
 # make tiny       -- a seconds-long experiment on tiny synthetic data (what CI runs)
 # make bench      -- input-pipeline benchmarks -> reports/bench.json (see BENCHMARKS.md)
 # make bench-full -- download + shard of a 5M-drawing Kaggle-format zip, 1 vs 2 workers
@@ -21,7 +24,7 @@ export PYTHONUNBUFFERED := 1
 # The headline metric.
 SORT := --sort-by reports/metrics.json:holdout_map3 --sort-order desc
 
-.PHONY: run test test-fast exp show submit tiny bench bench-full bench-quality lint format install install-dev clean
+.PHONY: run test test-fast exp show submit submissions tiny bench bench-full bench-quality lint format install install-dev clean
 
 $(VENV)/.runtime: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,6 +67,9 @@ show: $(VENV)/.runtime
 
 submit: $(VENV)/.runtime
 	$(BIN)/python stages/submit.py $(if $(MSG),-m "$(MSG)") $(ARGS)
+
+submissions: $(VENV)/.runtime
+	$(BIN)/python stages/submissions.py $(ARGS)
 
 tiny: $(VENV)/.runtime
 	$(BIN)/dvc exp run -n tiny-$$(date +%s) $(shell grep -v '^\#' presets/tiny.args) $(ARGS)

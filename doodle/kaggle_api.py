@@ -1,28 +1,39 @@
-"""The only place that talks to Kaggle.
+"""The only place that talks to Kaggle, through the installed ``kaggle`` client (2.2).
 
 Importing the ``kaggle`` package authenticates at import time and calls ``sys.exit`` when
 no credentials are found, so this module checks for credentials itself first and imports
 ``kaggle`` lazily. Messages name where credentials were found, never their values.
+
+:func:`connect` gives a :class:`Kaggle` for one competition: files listed and downloaded
+by name (:func:`download_files` keeps a cache that resumes an interrupted file and never
+fetches a finished one again), a submission uploaded, the list of submissions with their
+status and scores, and a bounded wait for a score. Every call Kaggle answers with 429 or
+5xx (or not at all) is tried again, TRIES times in all, with a growing wait; that and
+every other error reach the user as one line (401: the credentials; 403: the rules page).
+``$DOODLE_KAGGLE_WAIT_SCALE`` scales every wait (the tests set it near 0).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import os
-import shutil
 import stat
 import sys
-import tempfile
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TypeVar
 
 from doodle.errors import DoodleError
-from doodle.fileio import check_disk_space, write_json
+from doodle.fileio import check_disk_space, human_bytes, write_json
 
 logger = logging.getLogger(__name__)
-
-COMPETITION = "quickdraw-doodle-recognition"
+T = TypeVar("T")
 
 ACCEPTED_FORMS = (
     "the KAGGLE_API_TOKEN environment variable",
@@ -122,11 +133,121 @@ def check_permissions(path: Path) -> str | None:
     return None
 
 
-def api(env: Mapping[str, str] | None = None, home: Path | None = None):
-    """An authenticated ``KaggleApi``; raises KaggleCredentialsError before importing kaggle.
+class KaggleError(DoodleError):
+    """Kaggle answered with an error (the message quotes it)."""
 
-    ``env``/``home`` are only for checking; the kaggle package reads the real environment.
-    """
+
+class KaggleAuthError(KaggleError):
+    """Kaggle rejected the credentials (401)."""
+
+
+# What kaggle's competition_submit answers, instead of raising, when the upload failed.
+UPLOAD_FAILED = "Could not submit to competition"
+
+
+class _UploadFailed(Exception):
+    """The client's upload of a submission file did not complete (the client reports this
+    in its answer, not by raising); nothing was submitted, so trying again is safe."""
+
+
+# -- waits: every one of them is multiplied by wait_scale() ----------------------------------
+TRIES = 4  # a call Kaggle answers with 429 or 5xx: the first try and up to three retries
+RETRY_WAIT_S = 2.0  # before the first retry, doubled before each next one: 2, 4, 8 s
+MAX_RETRY_WAIT_S = 60.0  # Kaggle's Retry-After is followed up to this long
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+POLL_S = 10.0  # between two looks at a submission being scored
+WAIT_SCALE_ENV = "DOODLE_KAGGLE_WAIT_SCALE"
+RULES_URL = "https://www.kaggle.com/competitions/{}/rules"
+TOKEN_URL = "https://www.kaggle.com/settings"
+
+
+def wait_scale() -> float:
+    """The factor on every wait here (retries, score polling, the scoring deadline): 1, or
+    $DOODLE_KAGGLE_WAIT_SCALE (the tests set it near 0, so that nothing sleeps seconds)."""
+    text = os.environ.get(WAIT_SCALE_ENV, "").strip()
+    if not text:
+        return 1.0
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = -1.0
+    if not scale >= 0:
+        raise KaggleError(f"{WAIT_SCALE_ENV}={text!r} is not a number >= 0")
+    return scale
+
+
+def _status(error: BaseException) -> int | None:
+    """The HTTP status of an error the client raised (requests' HTTPError), if any."""
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _words(error: BaseException) -> str:
+    """Kaggle's words, on one line: its JSON message, or the status line (without the
+    URL, which for a download is a long signed link)."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    text = text.split(" for url: ")[0].rstrip(".")
+    status = _status(error)
+    if status is not None and not text.startswith(str(status)):
+        reason = getattr(getattr(error, "response", None), "reason", "") or ""
+        head = f"{status} {reason}".strip()
+        text = head if text in ("", reason) else f"{head}: {text}"
+    return text
+
+
+def _network_error(error: BaseException) -> bool:
+    """Kaggle could not be reached (a connection refused, reset or timed out)."""
+    return type(error).__module__.split(".")[0] in ("requests", "urllib3") and isinstance(
+        error, OSError
+    )
+
+
+def _where(credentials: str) -> str:
+    """'the KAGGLE_API_TOKEN environment variable', or the credentials file's path."""
+    return credentials if credentials.endswith((".json", "access_token")) else f"the {credentials}"
+
+
+def _rejected(credentials: str) -> str:
+    return (
+        f"Kaggle rejected the credentials from {_where(credentials)} (401 Unauthorized): the token "
+        f"or key is wrong, expired or revoked. Create a new API token at {TOKEN_URL} and "
+        "save it as ~/.kaggle/access_token (chmod 600) or set KAGGLE_API_TOKEN"
+    )
+
+
+def _error(what: str, error: Exception, credentials: str, competition: str) -> KaggleError:
+    """A one-line KaggleError for an answer that trying again will not change."""
+    status = _status(error)
+    if status == 401:
+        return KaggleAuthError(_rejected(credentials))
+    if status == 403:
+        return KaggleError(
+            f"Kaggle refused {what} ({_words(error)}). Accept the competition's rules at "
+            f"{RULES_URL.format(competition)} with the account of the credentials from "
+            f"{_where(credentials)}, then run this again"
+        )
+    if status == 404:
+        return KaggleError(
+            f"Kaggle does not know {what} ({_words(error)}): check the name, and "
+            f"data.kaggle.competition in params.yaml ({competition!r})"
+        )
+    return KaggleError(f"Kaggle answered {what} with an error: {_words(error)}")
+
+
+def _retry_wait(error: Exception, attempt: int) -> float:
+    """Seconds before retry ``attempt`` (1, 2, ...): Kaggle's Retry-After when it sends
+    one (in seconds), else RETRY_WAIT_S doubled per retry; at most MAX_RETRY_WAIT_S."""
+    header = getattr(getattr(error, "response", None), "headers", None) or {}
+    try:
+        wait = float(header.get("Retry-After", ""))
+    except (TypeError, ValueError):
+        wait = RETRY_WAIT_S * 2 ** (attempt - 1)
+    return min(max(wait, 0.0), MAX_RETRY_WAIT_S) * wait_scale()
+
+
+def _authenticate(env: Mapping[str, str] | None, home: Path | None):
+    """(authenticated KaggleApi, where its credentials were found); raises
+    KaggleCredentialsError before importing kaggle when there are none."""
     found = find_credentials(env, home)
     logger.info("Kaggle credentials: %s", found)
     if not found.endswith(("variable", "variables")):
@@ -137,46 +258,257 @@ def api(env: Mapping[str, str] | None = None, home: Path | None = None):
         # (KAGGLE_CONFIG_DIR) by path, which KAGGLE_API_TOKEN accepts: no secret is copied.
         if env is None and Path(found).name == "access_token":
             os.environ.setdefault("KAGGLE_API_TOKEN", found)
+
+    def authenticate():
+        # kaggle prints a page of help to stdout when it rejects credentials (at import, and
+        # again in authenticate): the user gets one line from here instead.
+        with contextlib.redirect_stdout(io.StringIO()):
+            try:
+                from kaggle.api.kaggle_api_extended import KaggleApi  # lazy: authenticates
+            except ImportError as e:
+                raise KaggleError(
+                    f"the `kaggle` package cannot be imported ({e}): make install"
+                ) from e
+            client = KaggleApi()
+            client.authenticate()
+        return client
+
     try:
-        from kaggle.api.kaggle_api_extended import KaggleApi  # lazy: authenticates on import
-
-        client = KaggleApi()
-        client.authenticate()
-    except SystemExit as e:  # kaggle exits instead of raising when it finds no credentials
-        raise KaggleCredentialsError(
-            f"the kaggle package rejected the credentials ({found})"
-        ) from e
-    except ImportError as e:
-        raise KaggleError("the `kaggle` package is not installed: pip install kaggle") from e
-    return client
+        client = _retrying("the credentials check", authenticate, found, "")
+    except SystemExit as e:  # kaggle exits instead of raising when it accepts no credentials
+        raise KaggleAuthError(_rejected(found)) from e
+    return client, found
 
 
-class KaggleError(DoodleError):
-    """Kaggle answered with an error (the message quotes it)."""
+def api(env: Mapping[str, str] | None = None, home: Path | None = None):
+    """An authenticated ``KaggleApi``; raises KaggleCredentialsError before importing kaggle.
+
+    ``env``/``home`` are only for checking; the kaggle package reads the real environment.
+    """
+    return _authenticate(env, home)[0]
 
 
-def _kaggle_error(competition: str, error: Exception) -> KaggleError:
-    """Kaggle's error as one sentence, with the fix for a 403 (rules not accepted)."""
-    text = " ".join(str(error).split()) or type(error).__name__
-    if "403" in text or "Forbidden" in text:
-        return KaggleError(
-            f"Kaggle refused access to {competition!r} (403). Accept the rules first at "
-            f"https://www.kaggle.com/competitions/{competition}/rules"
+def _retrying(
+    what: str,
+    call: Callable[[], T],
+    credentials: str,
+    competition: str,
+    before_retry: Callable[[Exception], T | None] | None = None,
+) -> T:
+    """``call()``, tried again (TRIES in all, with a wait) while Kaggle answers 429 or 5xx;
+    any other error, or the last of those, becomes one KaggleError line.
+    ``before_retry(error)`` may return the result instead of trying again."""
+    waited = 0.0
+    for attempt in range(1, TRIES + 1):
+        try:
+            return call()
+        except DoodleError:
+            raise  # already one line of ours
+        except Exception as e:  # whatever the client raises, the user sees Kaggle's words
+            status = _status(e)
+            if status in RETRY_STATUSES:
+                said = f"Kaggle answered {what} with {_words(e)}"
+                why = (
+                    "Kaggle is rate-limiting" if status == 429 else "Kaggle is failing on its side"
+                )
+            elif status is None and _network_error(e):
+                said = f"Kaggle did not answer {what} ({type(e).__name__})"
+                why = "check the network"
+            elif isinstance(e, _UploadFailed):
+                said = f"Kaggle's storage did not take {what}"
+                why = "nothing was submitted"
+            else:
+                raise _error(what, e, credentials, competition) from e
+            if attempt == TRIES:
+                raise KaggleError(
+                    f"{said}, {TRIES} times over {waited:.1f} s ({why}); nothing more was "
+                    "tried: run this again later"
+                ) from e
+            if before_retry is not None:
+                done = before_retry(e)
+                if done is not None:
+                    return done
+            wait = _retry_wait(e, attempt)
+            logger.warning("%s; retry %d of %d in %.1f s", said, attempt, TRIES - 1, wait)
+            time.sleep(wait)
+            waited += wait
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class Submission:
+    """One submission as Kaggle lists it."""
+
+    ref: int
+    status: str  # pending | complete | error
+    public_score: float | None
+    private_score: float | None
+    description: str
+    date: datetime | None  # UTC
+    error: str  # Kaggle's description of a scoring error ("" when none)
+
+
+@dataclass
+class Submitted:
+    """What Kaggle said to an upload: its answer and the new submission's ref."""
+
+    ref: int | None
+    answer: str
+
+
+def _score(text: str | None) -> float | None:
+    try:
+        return float(text) if text not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _submission(s) -> Submission:
+    status = getattr(s.status, "name", str(s.status)).lower()
+    return Submission(
+        ref=int(s.ref),
+        status=status if status in ("pending", "complete", "error") else "pending",
+        public_score=_score(s.public_score),
+        private_score=_score(s.private_score),
+        description=s.description or "",
+        date=s.date,
+        error=(s.error_description or "").strip(),
+    )
+
+
+class Kaggle:
+    """One competition through an authenticated client (see :func:`connect`): every call
+    is tried again on 429 and 5xx, and any error reaches the user as one line."""
+
+    def __init__(self, competition: str, client, credentials: str) -> None:
+        self.competition = competition
+        self.client = client
+        self.credentials = credentials  # where they were found, never their value
+
+    def call(self, what: str, call: Callable[[], T], before_retry=None) -> T:
+        return _retrying(what, call, self.credentials, self.competition, before_retry)
+
+    def listed_sizes(self) -> dict[str, int]:
+        """The competition's files: name -> bytes ({} when the list cannot be read: the
+        download then goes ahead unchecked, as kaggle itself would)."""
+        sizes: dict[str, int] = {}
+        token = None
+        try:
+            while True:
+                page = self.call(
+                    "the list of files",
+                    lambda t=token: self.client.competition_list_files(
+                        self.competition, page_token=t, page_size=200
+                    ),
+                )
+                sizes.update({f.name: int(f.total_bytes) for f in page.files})
+                token = getattr(page, "next_page_token", None)
+                if not token:
+                    return sizes
+        except KaggleError as e:  # listing is only for the disk check: never fatal
+            logger.info("could not list %s's files (%s); no disk check", self.competition, e)
+            return {}
+
+    def download(self, name: str, folder: Path) -> None:
+        """Download ``name`` into ``folder``; a partial file the client left there for the
+        same remote file is resumed (HTTP Range), a complete one is kept."""
+        self.call(
+            f"the download of {name}",
+            lambda: self.client.competition_download_file(
+                self.competition, name, path=str(folder), force=False, quiet=False
+            ),
         )
-    return KaggleError(f"Kaggle answered {competition!r} with an error: {text}")
+
+    def submit(self, path: Path, message: str) -> Submitted:
+        """Upload a submission file with ``message`` as its description."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"submission file not found: {path}")
+        started = datetime.now(timezone.utc).replace(tzinfo=None)
+
+        def once():
+            result = self.client.competition_submit(str(path), message, self.competition)
+            if result.message == UPLOAD_FAILED:
+                raise _UploadFailed(f"the upload of {path.name} did not complete")
+            return Submitted(int(result.ref) or None, result.message)
+
+        def created_anyway(error: Exception) -> Submitted | None:
+            # A 5xx from the create call itself may come after Kaggle created the
+            # submission: look before trying again, so that no daily slot is spent twice.
+            url = getattr(getattr(getattr(error, "response", None), "request", None), "url", "")
+            if not (str(url).endswith("/CreateSubmission") and (_status(error) or 0) >= 500):
+                return None
+            try:
+                mine = [
+                    s
+                    for s in self.submissions()
+                    if s.description == message and s.date and s.date >= started - _SKEW
+                ]
+            except KaggleError:
+                return None
+            if mine:
+                logger.warning("Kaggle created submission %d despite the error", mine[0].ref)
+                return Submitted(mine[0].ref, "created (Kaggle answered with an error)")
+            return None
+
+        result = self.call(f"the upload of {path.name}", once, before_retry=created_anyway)
+        logger.info("submitted %s to %s", path, self.competition)
+        return result
+
+    def submissions(self) -> list[Submission]:
+        """The newest submissions (Kaggle's first page, newest first)."""
+        subs = self.call(
+            "the list of submissions",
+            lambda: self.client.competition_submissions(self.competition),
+        )
+        return [_submission(s) for s in subs or []]
+
+    def wait_for_score(
+        self,
+        ref: int,
+        timeout_s: float,
+        progress: Callable[[Submission | None, float], None] | None = None,
+    ) -> Submission | None:
+        """Poll until submission ``ref`` is scored (or failed) or ``timeout_s`` passed;
+        returns it as last seen (still pending on a timeout; None if never listed).
+        ``progress(submission, seconds waited)`` is called before each wait."""
+        scale = wait_scale()
+        t0 = time.monotonic()
+        deadline = t0 + timeout_s * scale
+        while True:
+            sub = next((s for s in self.submissions() if s.ref == ref), None)
+            if sub is not None and sub.status != "pending":
+                return sub
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return sub
+            if progress is not None:
+                progress(sub, time.monotonic() - t0)
+            time.sleep(min(POLL_S * scale, left))
+
+
+_SKEW = timedelta(minutes=10)  # clock difference tolerated between here and Kaggle
+
+
+def connect(competition: str) -> Kaggle:
+    """An authenticated :class:`Kaggle` for ``competition`` (credentials checked first)."""
+    client, found = _authenticate(None, None)
+    return Kaggle(competition, client, found)
 
 
 MANIFEST = "complete.json"  # name -> bytes of each file downloaded completely
+PARTIAL = ".partial"  # downloads under way (the client resumes them from there)
 
 
 def download_files(competition: str, names: tuple[str, ...], folder: Path) -> Path:
     """Download the competition files ``names`` (by name: only what is read) into ``folder``;
     returns ``folder``.
 
-    Each file goes to a temp folder and is moved in with os.replace, then its size is
-    recorded in ``complete.json``: an interrupted download never looks finished, and a
-    file already recorded with its size on disk is not downloaded again. Kaggle may serve
-    a file zipped (``<name>.zip``); it is kept as served (read in place).
+    A file is downloaded into ``folder/.partial`` and moved in with os.replace, then its
+    size is recorded in ``complete.json``: an interrupted download never looks finished
+    (the next run resumes it, from where it stopped when Kaggle's storage shows it is the
+    same file), and a file already recorded with its size on disk is not downloaded again.
+    Kaggle may serve a file zipped (``<name>.zip``); it is kept as served (read in place).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -188,47 +520,48 @@ def download_files(competition: str, names: tuple[str, ...], folder: Path) -> Pa
             logger.info("%s: already downloaded (%s)", n, folder / done[n]["file"])
     if not todo:
         return folder
-    client = api()
-    sizes = listed_sizes(client, competition)
+    kaggle = connect(competition)
+    partial = folder / PARTIAL
+    sizes = kaggle.listed_sizes()
     if all(n in sizes for n in todo):  # the disk check predicts a full disk before writing
-        check_disk_space(folder, sum(sizes[n] for n in todo), f"downloading {', '.join(todo)}")
-    for name in todo:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.download-", dir=folder))
-        try:
-            try:
-                client.competition_download_file(
-                    competition, name, path=str(tmp), force=True, quiet=False
-                )
-            except Exception as e:  # whatever the client raises, the user sees Kaggle's words
-                raise _kaggle_error(competition, e) from e
-            got = [p for p in tmp.iterdir() if p.name in (name, name + ".zip")]
-            if len(got) != 1:
-                found = sorted(p.name for p in tmp.iterdir())
-                raise KaggleError(f"expected {name} from Kaggle in {tmp}, found {found}")
-            os.replace(got[0], folder / got[0].name)
-            done[name] = {"file": got[0].name, "bytes": (folder / got[0].name).stat().st_size}
-            write_json(manifest_path, done)
-            logger.info("downloaded %s (%d bytes)", folder / got[0].name, done[name]["bytes"])
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        need = sum(sizes[n] for n in todo) - sum(_partial_bytes(partial, n) for n in todo)
+        check_disk_space(folder, need, f"downloading {', '.join(todo)}")
+    try:
+        for name in todo:
+            _download_one(kaggle, name, folder, partial, done)
+    finally:
+        with contextlib.suppress(OSError):
+            partial.rmdir()  # only when nothing is left in it
     return folder
 
 
-def listed_sizes(client, competition: str) -> dict[str, int]:
-    """Kaggle's file list for the competition: name -> bytes ({} when it cannot be read:
-    the download then goes ahead unchecked, as kaggle itself would)."""
-    sizes: dict[str, int] = {}
-    token = None
+def _download_one(kaggle: Kaggle, name: str, folder: Path, partial: Path, done: dict) -> None:
+    """Download ``name`` into ``partial``, move it into ``folder``, record it in ``done``."""
+    partial.mkdir(exist_ok=True)
     try:
-        while True:
-            page = client.competition_list_files(competition, page_token=token, page_size=200)
-            sizes.update({f.name: int(f.total_bytes) for f in page.files})
-            token = getattr(page, "next_page_token", None)
-            if not token:
-                return sizes
-    except Exception as e:  # listing is only for the disk check: never fatal
-        logger.info("could not list %s's files (%s); no disk check", competition, e)
-        return {}
+        kaggle.download(name, partial)
+    except KeyboardInterrupt:
+        logger.warning(
+            "%s: interrupted with %s downloaded; the next run resumes it (%s)",
+            name,
+            human_bytes(_partial_bytes(partial, name)),
+            partial,
+        )
+        raise
+    got = [p for p in partial.iterdir() if p.name in (name, name + ".zip")]
+    if len(got) != 1:
+        found = sorted(p.name for p in partial.iterdir())
+        raise KaggleError(f"expected {name} from Kaggle in {partial}, found {found}")
+    os.replace(got[0], folder / got[0].name)
+    (partial / f"{got[0].name}.kaggle-partial").unlink(missing_ok=True)  # the client's marker
+    done[name] = {"file": got[0].name, "bytes": (folder / got[0].name).stat().st_size}
+    write_json(folder / MANIFEST, done)
+    logger.info("downloaded %s (%d bytes)", folder / got[0].name, done[name]["bytes"])
+
+
+def _partial_bytes(partial: Path, name: str) -> int:
+    """Bytes of ``name`` already in the partial folder (as served: plain or zipped)."""
+    return sum(p.stat().st_size for p in (partial / name, partial / f"{name}.zip") if p.is_file())
 
 
 def _complete(folder: Path, entry: dict | None) -> bool:
@@ -238,16 +571,6 @@ def _complete(folder: Path, entry: dict | None) -> bool:
     return f.is_file() and f.stat().st_size == entry["bytes"]
 
 
-def submit(path: Path, message: str, competition: str = COMPETITION) -> str:
-    """Upload a submission file to the competition; returns Kaggle's answer."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"submission file not found: {path}")
-    client = api()
-    try:
-        result = client.competition_submit(str(path), message, competition)
-    except Exception as e:  # whatever the client raises, the user sees Kaggle's words
-        raise _kaggle_error(competition, e) from e
-    answer = getattr(result, "message", None) or str(result)
-    logger.info("submitted %s to %s", path, competition)
-    return answer
+def submit(path: Path, message: str, competition: str) -> Submitted:
+    """Upload a submission file to ``competition`` (see :meth:`Kaggle.submit`)."""
+    return connect(competition).submit(path, message)

@@ -243,22 +243,37 @@ def submission_guard(shard_dir: Path, force: bool = False) -> dict:
     return info
 
 
-def submission_message(metrics_path: Path) -> str:
-    """'doodle <rev>: blend_balanced, holdout MAP@3 0.9123 (888 held-apart rows)'."""
+def git_revision() -> str:
+    """The short git revision of the working directory's checkout ("unknown-rev" if none)."""
     import subprocess
 
     try:
-        rev = subprocess.run(
+        return subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        rev = "unknown-rev"
+        return "unknown-rev"
+
+
+def read_metrics(metrics_path: Path) -> dict | None:
+    """reports/metrics.json with its headline (``final``, ``holdout_map3``, ``rows.score``),
+    or None when it is missing or lacks them."""
     try:
         m = json.loads(Path(metrics_path).read_text())
+        float(m["holdout_map3"]), m["final"], m["rows"]["score"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return m
+
+
+def submission_message(metrics_path: Path) -> str:
+    """'doodle <rev>: blend_balanced, holdout MAP@3 0.9123 (888 held-apart rows)'."""
+    m = read_metrics(metrics_path)
+    if m is None:
+        score = "holdout MAP@3 unknown"
+    else:
         score = (
             f"{m['final']}, holdout MAP@3 {float(m['holdout_map3']):.4f} "
             f"({m['rows']['score']} held-apart rows)"
         )
-    except (OSError, ValueError, KeyError, TypeError):
-        score = "holdout MAP@3 unknown"
-    return f"doodle {rev}: {score}"
+    return f"doodle {git_revision()}: {score}"

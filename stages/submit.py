@@ -1,8 +1,13 @@
-"""Validate submission.csv, then submit it to Kaggle (not a DVC stage: it has side effects).
+"""Validate submission.csv, submit it to Kaggle, wait for its score (not a DVC stage: it has
+side effects).
 
 python stages/submit.py --dry-run     # validate only, no network
-python stages/submit.py [-m MESSAGE]  # validate, check it is a real submission, upload
+python stages/submit.py [-m MESSAGE]  # validate, check it is a real submission, upload,
+                                      # wait for the public score (--no-wait: don't)
 python stages/submit.py --force       # upload even if the data is not the competition's
+
+Each upload is recorded in reports/submissions.csv (holdout MAP@3 beside Kaggle's scores);
+`make submissions` shows the record and fetches the scores still pending.
 """
 
 import argparse
@@ -11,7 +16,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from doodle.cli import run_stage  # noqa: E402  (first: quiet start-up, environment check)
-from doodle.submission import check_submission, submission_guard, submission_message  # noqa: E402
+from doodle.submission import (  # noqa: E402
+    check_submission,
+    git_revision,
+    read_metrics,
+    submission_guard,
+    submission_message,
+)
 
 SHARDS = Path("data/shards")
 METRICS = Path("reports/metrics.json")
@@ -32,18 +43,94 @@ def main() -> None:
         default=None,
         help="Kaggle's description (default: git rev, method and holdout MAP@3)",
     )
+    ap.add_argument(
+        "--wait",
+        type=float,
+        default=900,
+        metavar="SECONDS",
+        help="how long to wait for Kaggle's score after the upload (default 900)",
+    )
+    ap.add_argument("--no-wait", action="store_true", help="do not wait for the score")
     args = ap.parse_args()
     n = check_submission(args.file, SHARDS)
     print(f"submit: {args.file} is valid ({n:,} rows)")
     if args.dry_run:
         return
     submission_guard(SHARDS, force=args.force)
-    from doodle.kaggle_api import submit
 
+    from doodle import kaggle_api, submission_log
+    from doodle.config import load_params
+
+    competition = load_params().data.kaggle.competition
+    metrics = read_metrics(METRICS)
     message = args.message or submission_message(METRICS)
-    answer = submit(args.file, message)
-    print(f"submit: sent {args.file} with message {message!r}")
-    print(f"submit: Kaggle says: {answer}")
+    kaggle = kaggle_api.connect(competition)
+    sent = kaggle.submit(args.file, message)
+    print(f"submit: sent {args.file} to {competition} with message {message!r}")
+    print(f"submit: Kaggle says: {sent.answer} (submission {sent.ref})")
+    row = submission_log.new_row(competition, sent.ref, git_revision(), metrics, args.file, message)
+    count = submission_log.append(row, submission_log.RECORD)
+    print(f"submit: recorded as pending in {submission_log.RECORD} (row {count})")
+    if args.no_wait or not sent.ref:
+        print("submit: not waiting for the score; `make submissions` fetches it later")
+        return
+    scored = wait(kaggle, sent.ref, args.wait)
+    if scored is None or scored.status == "pending":
+        print(
+            f"submit: not scored after {args.wait:.0f} s; `make submissions` fetches the "
+            "score later"
+        )
+        return
+    submission_log.apply([scored], submission_log.RECORD)
+    if scored.status == "error":
+        raise kaggle_api.KaggleError(
+            f"Kaggle could not score submission {sent.ref}: {scored.error or 'no reason given'}"
+        )
+    print("submit: " + side_by_side(scored, metrics))
+    print(f"submit: scores recorded in {submission_log.RECORD} (`make submissions` lists them)")
+
+
+def wait(kaggle, ref: int, seconds: float):
+    """Kaggle's submission ``ref`` once scored, or as last seen after ``seconds``."""
+    from doodle.kaggle_api import KaggleError
+
+    print(f"submit: waiting up to {seconds:.0f} s for Kaggle to score it (--no-wait skips)")
+
+    def progress(sub, waited: float) -> None:
+        print(f"submit: {sub.status if sub else 'not listed yet'} after {waited:.0f} s")
+
+    try:
+        return kaggle.wait_for_score(ref, seconds, progress)
+    except KeyboardInterrupt:
+        print(
+            f"submit: stopped waiting; submission {ref} was sent and is recorded as pending "
+            "(`make submissions` fetches its score)",
+            file=sys.stderr,
+        )
+        sys.exit(130)
+    except KaggleError as e:
+        raise KaggleError(
+            f"submission {ref} was sent and is recorded as pending, but waiting for its "
+            f"score failed: {e}"
+        ) from e
+
+
+def side_by_side(scored, metrics: dict | None) -> str:
+    """'public score 0.87654 (private 0.87321) beside holdout MAP@3 0.88010 ...'."""
+    public = "not published" if scored.public_score is None else f"{scored.public_score:.5f}"
+    text = f"public score {public}"
+    if scored.private_score is not None:
+        text += f" (private {scored.private_score:.5f})"
+    if metrics is None:
+        return text + "; holdout MAP@3 unknown (no reports/metrics.json)"
+    holdout = float(metrics["holdout_map3"])
+    text += (
+        f" beside holdout MAP@3 {holdout:.5f} ({metrics['final']}, "
+        f"{metrics['rows']['score']} held-apart rows)"
+    )
+    if scored.public_score is not None:
+        text += f": public - holdout {scored.public_score - holdout:+.5f}"
+    return text
 
 
 if __name__ == "__main__":
