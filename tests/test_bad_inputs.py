@@ -336,6 +336,7 @@ def run_stage_script(stage: str, cwd: Path, params: dict) -> subprocess.Complete
 CLI_CASES = [c for c in CASES if c.get("cli")]
 
 
+@pytest.mark.e2e  # runs a stage script in a subprocess
 @pytest.mark.parametrize("case", CLI_CASES, ids=[c["id"] for c in CLI_CASES])
 def test_case_through_stage_script(case: dict, tmp_path: Path) -> None:
     work = tmp_path / "repo"
@@ -368,6 +369,7 @@ def test_case_through_stage_script(case: dict, tmp_path: Path) -> None:
             assert (work / "reports" / "samples.png").is_file()
 
 
+@pytest.mark.e2e  # runs a stage script in a subprocess
 def test_stage_script_bad_params(tmp_path: Path) -> None:
     """A broken or incomplete params.yaml: one line on stderr, exit code 1."""
     for text, want in (

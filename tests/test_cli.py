@@ -55,6 +55,7 @@ def test_wrong_interpreter_gets_the_fix():
     assert "source .venv/bin/activate" in p.stderr
 
 
+@pytest.mark.e2e  # runs a stage script in a subprocess
 def test_keras_stage_starts_with_its_own_lines(tmp_path):
     """TensorFlow loads (train imports Keras first), yet stderr holds only our error."""
     p = subprocess.run(

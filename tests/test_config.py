@@ -161,6 +161,7 @@ def test_package_has_no_config_fallbacks():
     assert offenders == []
 
 
+@pytest.mark.e2e  # runs a stage script in a subprocess
 def test_stage_stops_on_a_misspelt_key(tmp_path):
     """A stage script stops at once, in one line that names the key and the fix."""
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(with_change("train.label_smothing", 0.1)))

@@ -109,6 +109,7 @@ def old_output(folder: Path) -> dict[str, bytes]:
 # -- download ----------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e  # runs a stage script in a subprocess
 @pytest.mark.parametrize("had_output", [False, True], ids=["first_run", "rerun"])
 def test_download_killed(tmp_path: Path, had_output: bool) -> None:
     data = tmp_path / "data"
@@ -193,6 +194,7 @@ KILL_POINTS = {
 }
 
 
+@pytest.mark.e2e  # runs a stage script in a subprocess
 @pytest.mark.parametrize("point", KILL_POINTS)
 @pytest.mark.parametrize("had_output", [False, True], ids=["first_run", "rerun"])
 def test_shard_killed(tmp_path: Path, big_raw: Path, point: str, had_output: bool) -> None:
@@ -217,6 +219,7 @@ def test_shard_killed(tmp_path: Path, big_raw: Path, point: str, had_output: boo
     assert (snapshot(reports) if reports.exists() else None) == old_report
 
 
+@pytest.mark.e2e  # runs a stage script in a subprocess
 def test_shard_ctrl_c_cleans_up(tmp_path: Path, big_raw: Path) -> None:
     """Ctrl-C (SIGINT): one sentence, exit 130, the old output kept, no temp folder left."""
     data = _shard_workdir(tmp_path, big_raw)
@@ -234,6 +237,7 @@ def test_shard_ctrl_c_cleans_up(tmp_path: Path, big_raw: Path) -> None:
     assert "shard: interrupted; no output was written" in log and "Traceback" not in log
 
 
+@pytest.mark.e2e  # runs a stage script in a subprocess
 def test_shard_after_a_kill_completes(tmp_path: Path, big_raw: Path) -> None:
     """A run after a killed one succeeds, replaces the output and drops the stale temp."""
     data = _shard_workdir(tmp_path, big_raw)
@@ -271,6 +275,7 @@ def test_check_disk_space_names_the_size(tmp_path: Path, monkeypatch) -> None:
 # -- tfrecord ----------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e  # runs a stage script in a subprocess
 @pytest.mark.parametrize("had_output", [False, True], ids=["first_run", "rerun"])
 def test_tfrecord_killed(tmp_path: Path, big_raw: Path, had_output: bool) -> None:
     from doodle.sharding import shard_dataset

@@ -171,6 +171,7 @@ def test_holdout_report_reads_a_member_file(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.e2e  # runs the ensemble stage script in a subprocess
 def test_ensemble_stage_writes_the_per_class_report(tmp_path: Path) -> None:
     """The real ensemble stage: reports of the best member's holdout next to metrics.json."""
     rng = np.random.default_rng(1)

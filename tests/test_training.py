@@ -13,7 +13,7 @@ import pytest
 
 from tests.pipeline_utils import env, make_repo, run
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]  # trains through the stage scripts
 
 PY = sys.executable
 
