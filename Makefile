@@ -14,6 +14,8 @@
 #                    -> reports/bench_fulldata.json (~15 min here; the zip is kept in /tmp)
 # make bench-quality -- default recipe vs the reference recipe vs the sequence family on the
 #                    real sets in ../shared/data -> reports/bench_quality.json + pictures (~1 h)
+# make bench-levers -- warm start vs scratch, pseudo-labels vs none, a second family vs
+#                    MobileNetV2 on dense-4, 2 seeds -> reports/bench_levers.json (~1-2 h)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
@@ -24,7 +26,7 @@ export PYTHONUNBUFFERED := 1
 # The headline metric.
 SORT := --sort-by reports/metrics.json:holdout_map3 --sort-order desc
 
-.PHONY: run test test-fast exp show submit submissions tiny bench bench-full bench-quality lint format install install-dev clean
+.PHONY: run test test-fast exp show submit submissions tiny bench bench-full bench-quality bench-levers lint format install install-dev clean
 
 $(VENV)/.runtime: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -84,6 +86,9 @@ bench-full: $(VENV)/.dev
 bench-quality: $(VENV)/.dev
 	$(BIN)/python benchmarks/bench_quality.py --sets dense4 --budget 40960 --seeds 2
 	$(BIN)/python benchmarks/bench_quality.py --sets sample --budget 25600 --seeds 2 $(ARGS)
+
+bench-levers: $(VENV)/.dev
+	$(BIN)/python benchmarks/bench_levers.py $(ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
