@@ -9,6 +9,10 @@
 # make bench      -- input-pipeline benchmarks -> reports/bench.json (see BENCHMARKS.md)
 # make bench-full -- download + shard of a 5M-drawing Kaggle-format zip, 1 vs 2 workers
 #                    -> reports/bench_fulldata.json (~15 min here; the zip is kept in /tmp)
+# make gpu-check  -- is the GPU fed? train-step images/s on batches already on the device vs
+#                    fed by the real loader (1, 4, all workers) at 64 and 128 px, GPU
+#                    utilisation, a 2-minute training -> reports/gpu_check.json (~7 min on a
+#                    GPU; a tiny version on a CPU, ~3 min; BENCHMARKS.md: GPU)
 # make bench-quality -- default recipe vs the reference recipe vs the sequence family on the
 #                    real sets in ../shared/data -> reports/bench_quality.json + pictures (~1 h)
 PYTHON ?= python3
@@ -26,7 +30,7 @@ TINY := -S img_size=32 -S data.synthetic.classes=6 -S data.synthetic.train_per_c
         -S train.steps_per_epoch=3 -S train.jit=false -S ensemble.stack_folds=2 \
         -S runtime.eager=true
 
-.PHONY: run test test-fast exp show submit tiny bench bench-full bench-quality lint format install install-dev clean
+.PHONY: run test test-fast exp show submit tiny bench bench-full bench-quality gpu-check lint format install install-dev clean
 
 $(VENV)/.runtime: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -78,6 +82,9 @@ bench: $(VENV)/.dev
 
 bench-full: $(VENV)/.dev
 	$(BIN)/python benchmarks/bench_fulldata.py $(ARGS)
+
+gpu-check: $(VENV)/.runtime
+	$(BIN)/python benchmarks/gpu_check.py $(ARGS)
 
 # The two real sets at the budgets BENCHMARKS.md reports (ARGS adds to the second).
 bench-quality: $(VENV)/.dev

@@ -71,6 +71,8 @@ LONGEST_FIRST = (
     "test_training.py",
     "test_pipeline.py",
     "test_jax_pipeline.py",
+    "test_input_wait.py",
+    "test_gpu_check.py",
     "test_learning.py",
     "test_real_data.py",
     "test_local_source.py",

@@ -80,7 +80,10 @@ def test_readme_exp_lines_as_typed(repo, tmp_path):
     for row in rows:
         metrics = row["metrics"]["reports/metrics.json"]["data"]
         assert 0.0 <= metrics["holdout_map3"] <= 1.0 and "members" in metrics
-        assert "val_map3" in row["metrics"]["dvclive/base/metrics.json"]["data"]
+        live = row["metrics"]["dvclive/base/metrics.json"]["data"]
+        assert "val_map3" in live
+        # the input wait of every experiment's run, beside images_per_s
+        assert 0 <= live["input_wait"] < 1 and live["step_time_s"] > 0, live
     sizes = sorted(r["params"]["params.yaml"]["data"]["img_size"] for r in rows)
     assert sizes == [48, 64, 96, 128]
     scores = {r["metrics"]["reports/metrics.json"]["data"]["holdout_map3"] for r in rows}

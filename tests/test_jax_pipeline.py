@@ -36,6 +36,7 @@ def test_keras_backend_jax_dvc_repro(tmp_path):
     assert 0.0 <= metrics["holdout_map3"] <= 1.0 and 0.0 <= metrics["test_map3"] <= 1.0
     live = json.loads((repo / "dvclive/base/metrics.json").read_text())
     assert "val_map3" in live and live["images_per_s"] > 0
+    assert 0 <= live["input_wait"] < 1 and live["step_time_s"] > 0  # measured under JAX
     assert set(metrics["members"]) == {"base", "seq"}
     # the model was built and saved by JAX and loads back with the input the params ask for
     from doodle.model import load_model

@@ -20,6 +20,7 @@ from doodle.metrics import map_at_k, top_k
 from doodle.shard_format import open_shard, read_classes, read_header, train_shard_paths
 from doodle.training.checkpoint import StepCheckpoint, fingerprint, fit_segments, load_checkpoint
 from doodle.training.hardware import Placement, accelerators, distribution, set_precision
+from doodle.training.input_wait import InputWait
 from doodle.training.multiworker import (
     LocalCopy,
     barrier,
@@ -231,6 +232,10 @@ def train_member(
         model.run_eagerly = runtime.eager
         if placement.strategy is not None:
             synchronize_batchnorm(model, True)
+        if data.share is not None:
+            # Built from the shapes, so fit reads no set-up batch: on JAX with workers > 1,
+            # Keras' enqueuer would keep that read's queued batches and serve them as the
+            # next epoch's, shifting every epoch by one (the input-wait stamps showed it).
             build_for_input(model, data.share)
         epoch0, step0 = 0, 0
         if state:
@@ -256,8 +261,10 @@ def train_member(
         f"{epochs} epochs x {steps} steps, {data.n_train:,} train drawings, "
         f"{0 if data.labels is None else len(data.labels):,} holdout"
     )
+    wait = InputWait(steps, placement)  # every process measures its own wait
     callbacks: list[keras.callbacks.Callback] = [
-        HoldoutEval(data.holdout, data.labels, global_batch, local)
+        HoldoutEval(data.holdout, data.labels, global_batch, local),
+        wait,
     ]
     live = None
     if chief:  # the others train in lock-step and write nothing
@@ -279,7 +286,7 @@ def train_member(
             steps_per_epoch=(steps - start) if data.fixed_steps else None,
             initial_epoch=first,
             epochs=end,
-            callbacks=follow + callbacks,
+            callbacks=follow + callbacks + [wait.stamps(first, start)],  # stamps last
             verbose=runtime.verbose if chief else 0,
         )
         for k, v in h.history.items():
@@ -306,5 +313,9 @@ def train_member(
             for k, v in summary.items()
             if k in ("loss", "accuracy", "top3", "val_map3", "images_per_s")
         )
+        + f"; {wait.summary()}"
     )
+    warning = wait.warning(cfg.name, runtime.workers, None if cfg.sequence else cfg.img_size)
+    if warning and chief:
+        print(warning)
     return summary
