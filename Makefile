@@ -12,7 +12,7 @@
 # make gpu-check  -- is the GPU fed? train-step images/s on batches already on the device vs
 #                    fed by the real loader (1, 4, all workers) at 64 and 128 px, GPU
 #                    utilisation, a 2-minute training -> reports/gpu_check.json (~7 min on a
-#                    GPU; a tiny version on a CPU, ~3 min; BENCHMARKS.md: GPU)
+#                    GPU, estimated; a tiny version on a CPU, ~3 min; BENCHMARKS.md: GPU)
 # make bench-quality -- default recipe vs the reference recipe vs the sequence family on the
 #                    real sets in ../shared/data -> reports/bench_quality.json + pictures (~1 h)
 PYTHON ?= python3

@@ -5,9 +5,9 @@ synthetic shards written by the project's own shard code, with the precision
 ``train.mixed_precision: auto`` picks (``doodle.training.hardware.set_precision``) and the
 XLA setting ``train.jit: auto`` picks:
 
-1. **resident**: train-step images/s of MobileNetV2 (alpha 1.0) at 64 and 128 px on batches
-   already on the device (JAX: device arrays; TensorFlow: ``tf.data`` of in-memory
-   tensors), through the same ``model.fit`` loop as training;
+1. **resident**: train-step images/s of MobileNetV2 (alpha 1.0) at 64 and 128 px on a few
+   batches rendered once (JAX: already on the device; TensorFlow: in memory), through the
+   same PyDataset path and ``model.fit`` loop as training;
 2. **fed**: the same model fed by the real loader (``DrawingDataset`` over the shards,
    augmentation on) with 1, 4 and all loader workers; *feed ratio* = fed / resident
    (1.0: the loader costs nothing; 0.5: the GPU waits half the time). Beside it the
@@ -223,7 +223,6 @@ def make_shards(workdir: Path, classes: int, per_class: int, val_size: int) -> P
     """Synthetic drawings in Kaggle's layout, sharded by the shard stage's own code."""
     from doodle.sharding import shard_dataset
     from doodle.synthetic import write_synthetic
-    from doodle.training.input_wait import cpu_cores
 
     write_synthetic(workdir / "raw", per_class, 2, seed=7, n_classes=classes)
     out = workdir / "shards"
@@ -234,7 +233,7 @@ def make_shards(workdir: Path, classes: int, per_class: int, val_size: int) -> P
         val_size=val_size,
         seed=0,
         report_path=workdir / "shard.json",
-        workers=min(4, cpu_cores()),
+        workers=1,  # a worker process costs more to start than these few drawings take
     )
     return out
 
@@ -283,19 +282,15 @@ def training_stream(shards: Path, cfg, n_classes: int, workers: int, steps: int 
 
 
 def resident_data(stream, n: int = 4):
-    """``n`` real batches placed on the device once, served round and round: JAX device
-    arrays through a PyDataset (Keras passes them to the step as they are); TensorFlow
-    a ``tf.data`` of in-memory tensors (the copy to the GPU stays in each step)."""
+    """``n`` real batches rendered once and served round and round through a PyDataset (the
+    path the loader takes, without its work): on JAX placed on the device first (Keras
+    hands device arrays to the step as they are); on TensorFlow numpy arrays in memory
+    (``from_generator`` and the copy to the GPU stay in each step, as with the loader)."""
     batches = [stream.batch_at(0, i) for i in range(n)]
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+    if keras.backend.backend() == "jax":
+        import jax
 
-        x = np.stack([b[0] for b in batches])
-        y = np.stack([b[1] for b in batches])
-        return tf.data.Dataset.from_tensor_slices((x, y)).repeat()
-    import jax
-
-    on_device = [tuple(jax.device_put(a) for a in b) for b in batches]
+        batches = [tuple(jax.device_put(a) for a in b) for b in batches]
 
     class Resident(keras.utils.PyDataset):
         def __init__(self):
@@ -306,7 +301,7 @@ def resident_data(stream, n: int = 4):
             return MAX_STEPS
 
         def __getitem__(self, i):
-            return on_device[i % len(on_device)]
+            return batches[i % len(batches)]
 
     return Resident()
 
@@ -347,7 +342,6 @@ def timed_fit(model, data, batch: int, warmup: int, seconds: float, wait=None) -
     model.fit(
         data,
         epochs=1,
-        steps_per_epoch=MAX_STEPS if not hasattr(data, "num_batches") else None,
         callbacks=callbacks,
         verbose=0,
         shuffle=False,
@@ -502,7 +496,7 @@ def markdown(report: dict) -> str:
     """The table for BENCHMARKS.md."""
     m = report["machine"]
     device = m.get("device") or m.get("accelerator")
-    resident = "on the device" if m["backend"] == "jax" else "in memory (tf.data)"
+    resident = "on the device" if m["backend"] == "jax" else "in memory"
     lines = [
         f"{device}, {m['backend']}, {report['arch']} alpha 1.0, policy {report['policy']}, "
         f"jit {report['jit']}, batch {report['batch_size']}, {m['cores']} cores, mode "
@@ -620,7 +614,7 @@ def run(args: argparse.Namespace) -> dict:
             shutil.rmtree(tmp, ignore_errors=True)
     info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     report = {
-        "command": "python benchmarks/gpu_check.py " + " ".join(args.argv),
+        "command": " ".join(["python benchmarks/gpu_check.py", *args.argv]),
         "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "mode": mode,
         "machine": info,
