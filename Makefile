@@ -12,6 +12,10 @@
 # make bench      -- input-pipeline benchmarks -> reports/bench.json (see BENCHMARKS.md)
 # make bench-full -- download + shard of a 5M-drawing Kaggle-format zip, 1 vs 2 workers
 #                    -> reports/bench_fulldata.json (~15 min here; the zip is kept in /tmp)
+# make gpu-check  -- is the GPU fed? train-step images/s on batches already on the device vs
+#                    fed by the real loader (1, 4, all workers) at 64 and 128 px, GPU
+#                    utilisation, a 2-minute training -> reports/gpu_check.json (~7 min on a
+#                    GPU, estimated; a tiny version on a CPU, ~3 min; BENCHMARKS.md: GPU)
 # make bench-quality -- default recipe vs the reference recipe vs the sequence family on the
 #                    real sets in ../shared/data -> reports/bench_quality.json + pictures (~1 h)
 # make bench-levers -- warm start vs scratch, pseudo-labels vs none, a second family vs
@@ -26,7 +30,7 @@ export PYTHONUNBUFFERED := 1
 # The headline metric.
 SORT := --sort-by reports/metrics.json:holdout_map3 --sort-order desc
 
-.PHONY: run test test-fast exp show submit submissions tiny bench bench-full bench-quality bench-levers lint format install install-dev clean
+.PHONY: run test test-fast exp show submit submissions tiny bench bench-full bench-quality bench-levers gpu-check lint format install install-dev clean
 
 $(VENV)/.runtime: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -81,6 +85,9 @@ bench: $(VENV)/.dev
 
 bench-full: $(VENV)/.dev
 	$(BIN)/python benchmarks/bench_fulldata.py $(ARGS)
+
+gpu-check: $(VENV)/.runtime
+	$(BIN)/python benchmarks/gpu_check.py $(ARGS)
 
 # The two real sets at the budgets BENCHMARKS.md reports (ARGS adds to the second).
 bench-quality: $(VENV)/.dev

@@ -324,3 +324,74 @@ def bench_loader(
     if errors:
         out["loader_errors"] = errors
     return out
+
+
+def loader_rate(dataset, seconds: float, warmup: int = 2) -> tuple[float, float]:
+    """(images per wall second, per CPU second of this process) of a training
+    ``DrawingDataset`` pulled the way ``model.fit`` pulls it on JAX: Keras'
+    ``PyDatasetAdapter`` numpy iterator (the loop's own thread with ``workers=1``, its
+    ``OrderedEnqueuer`` thread pool with more)."""
+    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+    def make():
+        adapter = PyDatasetAdapter(dataset, shuffle=False)
+        adapter.on_epoch_begin()
+        return iter(adapter.get_numpy_iterator()), adapter.on_epoch_end
+
+    per_wall, per_cpu, _ = _rate(make, seconds, warmup)
+    return per_wall * dataset.batch_size, per_cpu * dataset.batch_size
+
+
+def loader_scaling(
+    shard_dir: Path,
+    sizes: tuple[int, ...] = (64, 128),
+    workers: tuple[int, ...] = (1, 2),
+    batch_size: int = 256,
+    seconds: float = 3.0,
+    rounds: int = 3,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Images/s of the real training loader (augmentation on) at each image size and
+    worker count, alternating rounds (the best counts), plus per CPU-second figures and
+    the worker-count ratio. ``scaling_images_per_cpu_s_<size>`` (one worker) is what one
+    core renders: the arithmetic of how many cores feed a GPU starts from it."""
+    from doodle.render import warmup as render_warmup
+
+    paths = train_shard_paths(shard_dir)
+    classes = read_classes(shard_dir)
+    render_warmup()
+    best: dict[tuple[int, int], tuple[float, float]] = {}
+    for r in range(max(rounds, 1)):
+        for size in sizes:
+            for w in workers:
+                ds = make_pydataset(paths, len(classes), batch_size, size, workers=w)
+                wall, cpu = loader_rate(ds, seconds / max(rounds, 1))
+                log(
+                    f"loader scaling: round {r + 1}, {size} px, {w} worker(s): {wall:,.0f} images/s"
+                )
+                old = best.get((size, w), (0.0, 0.0))
+                best[(size, w)] = (max(old[0], wall), max(old[1], cpu))
+    out: dict = {
+        "scaling_batch_size": batch_size,
+        "scaling_workers": list(workers),
+        "scaling_drawings": int(sum(len(open_shard(p)) for p in paths)),
+        "scaling_rounds": rounds,
+        "scaling_seconds_per_variant": seconds,
+    }
+    for (size, w), (wall, cpu) in best.items():
+        out[f"scaling_images_per_s_{size}_w{w}"] = round(wall, 1)
+        out[f"scaling_images_per_cpu_s_{size}_w{w}"] = round(cpu, 1)
+    lo, hi = min(workers), max(workers)
+    for size in sizes:
+        if hi > lo:
+            ratio = best[(size, hi)][0] / max(best[(size, lo)][0], 1e-9)
+            out[f"scaling_ratio_{size}_w{hi}_vs_w{lo}"] = round(ratio, 2)
+        out[f"scaling_images_per_cpu_s_{size}"] = out[f"scaling_images_per_cpu_s_{size}_w{lo}"]
+    return out
+
+
+def cores_to_feed(images_per_s: float, per_core: float) -> float:
+    """Arithmetic, not a measurement: cores a loader rendering ``per_core`` images per
+    CPU-second needs to feed a model training at ``images_per_s`` (linear scaling
+    assumed; the main loop's own thread and the step's host work come on top)."""
+    return images_per_s / max(per_core, 1e-9)

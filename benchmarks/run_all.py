@@ -5,6 +5,8 @@ Sections (each on the same machine, the loader ones on the same shards):
 * render   -- ``benchmarks/bench_render.py``: our renderer vs the reference per-drawing
   ``cv2`` renderer, per core, on the real sample (synthetic drawings if it is absent);
 * loader   -- ``benchmarks/bench_loader.py``: our PyDataset vs the ``from_generator`` loader;
+* scaling  -- ``benchmarks/bench_loader.py``: the training loader's images/s at 64 and 128 px
+  with 1 and 2 workers (and per CPU-second: what one core feeds);
 * tfdata   -- ``benchmarks/bench_tfdata.py`` (TFRecord / tf.data variants);
 * shard    -- ``benchmarks/bench_shard.py``: shard-stage drawings/s and peak RSS at two sizes.
 
@@ -36,7 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # The real Kaggle-layout sample lives next to the repository: <repo>/../shared/data/...
 REAL_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "quickdraw-real-sample"
 
-SECTIONS = ("render", "loader", "tfdata", "shard")
+SECTIONS = ("render", "loader", "scaling", "tfdata", "shard")
 
 # (key, comparison, threshold, what it means)
 TARGETS: list[tuple[str, str, float, str]] = [
@@ -91,6 +93,18 @@ TABLE: list[tuple[str, str, str]] = [
     ("loader_ratio_vs_from_generator", "Loader ratio (enqueuer / from_generator)", "x"),
     ("loader_ratio_direct_vs_from_generator", "Loader ratio (1 thread / from_generator)", "x"),
     ("loader_ratio_per_cpu_s", "Loader ratio per CPU-second", "x"),
+    ("scaling_images_per_s_64_w1", "Training loader, 64 px, 1 worker", "images/s"),
+    ("scaling_images_per_s_64_w2", "Training loader, 64 px, 2 workers", "images/s"),
+    ("scaling_images_per_cpu_s_64", "Training loader, 64 px, per CPU-second (1 worker)", "images"),
+    ("scaling_ratio_64_w2_vs_w1", "Training loader, 64 px, 2 workers / 1", "x"),
+    ("scaling_images_per_s_128_w1", "Training loader, 128 px, 1 worker", "images/s"),
+    ("scaling_images_per_s_128_w2", "Training loader, 128 px, 2 workers", "images/s"),
+    (
+        "scaling_images_per_cpu_s_128",
+        "Training loader, 128 px, per CPU-second (1 worker)",
+        "images",
+    ),
+    ("scaling_ratio_128_w2_vs_w1", "Training loader, 128 px, 2 workers / 1", "x"),
     ("shard_drawings_per_s_small", "Shard stage, small", "drawings/s"),
     ("shard_peak_rss_mb_small", "Shard stage peak RSS, small", "MiB"),
     ("shard_drawings_per_s_large", "Shard stage, large", "drawings/s"),
@@ -150,16 +164,18 @@ def machine_info() -> dict:
     return info
 
 
-def sample_source(workdir: Path, note: Callable[[str], None]) -> tuple[Path, bool]:
+def sample_source(
+    workdir: Path, note: Callable[[str], None], sample: Path = REAL_SAMPLE
+) -> tuple[Path, bool]:
     """The Kaggle-layout folder the render and loader benchmarks read (real if present)."""
-    if (REAL_SAMPLE / "train_simplified").is_dir():
-        return REAL_SAMPLE, True
+    if (Path(sample) / "train_simplified").is_dir():
+        return Path(sample), True
     from doodle.synthetic import write_synthetic
 
     dest = workdir / "synthetic-sample"
     write_synthetic(dest, 250, 5, seed=0, n_classes=24)
     note(
-        f"real sample not found at {REAL_SAMPLE}: render and loader figures use 6,000 "
+        f"real sample not found at {sample}: render and loader figures use 6,000 "
         "synthetic drawings instead"
     )
     return dest, False
@@ -339,7 +355,7 @@ def run(args: argparse.Namespace, workdir: Path, log: Callable[[str], None] = pr
         fig.update(res)
 
     info = machine_info()
-    raw, real = sample_source(workdir, note)
+    raw, real = sample_source(workdir, note, args.sample_dir)
     fig["sample_real"] = real
     fig["sample_dir"] = str(raw)
     secs = args.seconds if args.seconds is not None else (0.3 if quick else 5.0)
@@ -369,6 +385,22 @@ def run(args: argparse.Namespace, workdir: Path, log: Callable[[str], None] = pr
         )
 
     section("loader", loader)
+
+    def scaling() -> dict:
+        from benchmarks.bench_loader import loader_scaling
+
+        if not shard_dir.is_dir():
+            _loader_shards(raw, shard_dir)
+        return loader_scaling(
+            shard_dir,
+            workers=(1, args.workers) if args.workers > 1 else (1,),
+            batch_size=args.batch_size,
+            seconds=secs * (1 if quick else 3),
+            rounds=1 if quick else 3,
+            log=log,
+        )
+
+    section("scaling", scaling)
 
     def tfdata() -> dict:
         try:
@@ -448,6 +480,13 @@ def main(argv: list[str] | None = None) -> int:
         help="timing window per measurement (default 5, quick 0.3)",
     )
     ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument(
+        "--sample-dir",
+        type=Path,
+        default=REAL_SAMPLE,
+        help="the real Kaggle-layout sample (default: ../shared/data/quickdraw-real-sample "
+        "beside the repo); synthetic drawings if it is absent",
+    )
     ap.add_argument("--workers", type=int, default=2, help="PyDataset enqueuer threads")
     ap.add_argument(
         "--sections",

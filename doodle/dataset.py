@@ -41,6 +41,7 @@ from doodle.errors import InputError
 from doodle.render import render
 from doodle.shard_format import Shard, open_shard, read_header
 from doodle.strokes import Drawings
+from doodle.training.input_wait import batch_ready
 
 
 class DrawingDataset(keras.utils.PyDataset):
@@ -197,7 +198,9 @@ class DrawingDataset(keras.utils.PyDataset):
             drop_seed = rng.integers(0, 2**63, self.batch_size, dtype=np.uint64)[self.rows]
         if self.read_log:
             self._log_reads(epoch, step, shard_idx, row)
-        return self._batch(shard_idx, row, affine, drop, drop_seed)
+        batch = self._batch(shard_idx, row, affine, drop, drop_seed)
+        batch_ready(epoch * self.steps + step)  # the input-wait figure's stamp
+        return batch
 
     def _log_reads(self, epoch: int, step: int, shard_idx: np.ndarray, row: np.ndarray) -> None:
         keys = [int(self.shards[s].key_id[r]) for s, r in zip(shard_idx, row, strict=True)]

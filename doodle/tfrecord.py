@@ -477,6 +477,10 @@ def _render_batch(
     onehot = np.zeros((n, n_classes), np.float32)
     ok = label >= 0
     onehot[np.flatnonzero(ok), label[ok]] = 1.0
+    if training:  # the input-wait figure's stamp (global step); Keras is loaded to train
+        from doodle.training.input_wait import batch_ready
+
+        batch_ready(int(batch_index))
     return images, onehot
 
 

@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 
-from benchmarks.bench_loader import bench_loader, write_csv_from_shards
+from benchmarks.bench_loader import bench_loader, loader_scaling, write_csv_from_shards
 from benchmarks.bench_shard import bench_shard, expand_raw, unique_key_ids
 from doodle.shard_format import open_shard, read_classes, train_shard_paths
 
@@ -38,6 +38,11 @@ LOADER_KEYS = [
     "loader_ratio_per_cpu_s",
     "sequence_loader_per_s",
 ]
+SCALING_KEYS = [
+    f"scaling_{what}_{size}{w}"
+    for size in (64, 128)
+    for what, w in (("images_per_s", "_w1"), ("images_per_s", "_w2"), ("images_per_cpu_s", ""))
+] + ["scaling_ratio_64_w2_vs_w1", "scaling_ratio_128_w2_vs_w1"]
 RENDER_KEYS = [
     "render_per_core_64",
     "render_per_core_128",
@@ -152,6 +157,26 @@ def test_bench_loader_runs_without_tensorflow(synthetic_shards, tmp_path, monkey
     assert "pydataset_keras_tf_batches_per_s" not in res
 
 
+def test_loader_scaling_measures_each_size_and_worker_count(synthetic_shards):
+    res = loader_scaling(
+        synthetic_shards,
+        sizes=(32, 48),
+        workers=(1, 2),
+        batch_size=16,
+        seconds=0.2,
+        rounds=1,
+        log=lambda _: None,
+    )
+    for size in (32, 48):
+        for w in (1, 2):
+            assert res[f"scaling_images_per_s_{size}_w{w}"] > 0
+        assert res[f"scaling_images_per_cpu_s_{size}"] == res[f"scaling_images_per_cpu_s_{size}_w1"]
+        assert f"scaling_ratio_{size}_w2_vs_w1" in res
+    assert res["scaling_drawings"] == sum(
+        len(open_shard(p)) for p in train_shard_paths(synthetic_shards)
+    )
+
+
 def test_run_all_quick_writes_report(tmp_path, capsys):
     from benchmarks.run_all import main
 
@@ -160,7 +185,7 @@ def test_run_all_quick_writes_report(tmp_path, capsys):
         ["--quick", "--seconds", "0.2", "--out", str(out), "--workdir", str(tmp_path / "work")]
     )
     report = json.loads(out.read_text())
-    for key in SHARD_KEYS + LOADER_KEYS + ["machine", "targets", "notes"]:
+    for key in SHARD_KEYS + LOADER_KEYS + SCALING_KEYS + ["machine", "targets", "notes"]:
         assert key in report, key
     assert report["machine"]["nproc"] >= 1
     assert rc == 0 and report["failed"] == [], report["failed"]  # every section is required

@@ -41,7 +41,7 @@ def test_keras_backend_jax_dvc_repro(tmp_path):
     check_submission(repo, 6 * 4)
     metrics = check_headline(repo)  # the headlines re-derived from the written files
     live = json.loads((repo / "dvclive/base/metrics.json").read_text())
-    assert "val_map3" in live
+    assert {"val_map3", "input_wait", "step_time_s"} <= set(live)  # measured under JAX
     assert set(metrics["members"]) == {"base", "seq"}
     # the model was built and saved by JAX and loads back with the input the params ask for
     from doodle.model import load_model

@@ -172,6 +172,10 @@ def _two_hosts(a: Path, tmp_path: Path, backend: str) -> tuple[str, str, Path]:
     assert "global batch 16 (8 a process)" in out_a and "2 processes" in out_a
     # lock-step: both processes end with the same (global) metrics
     assert _summary(out_a, "") == _summary(out_b, "[process 1] ")
+    # each measured its own input wait; both report the worst of the two beside it
+    for out, prefix in ((out_a, ""), (out_b, "[process 1] ")):
+        line = next(ln for ln in out.splitlines() if ln.startswith(f"{prefix}train: base done"))
+        assert "input wait" in line and "worst of 2 processes" in line, line
     # only the chief wrote the model and dvclive
     assert (a / "models/base/model.keras").is_file() and (a / "dvclive/base").is_dir()
     assert not (a / "models/base/checkpoints").exists()  # finished: the chief cleared it
@@ -195,6 +199,7 @@ def _check(
     diff = max(np.abs(x - y).max() for x, y in zip(trained, reference, strict=True))
     assert diff < TOLERANCE, diff
     live = json.loads((a / "dvclive/base/metrics.json").read_text())
+    assert 0 <= live["input_wait"] < 1 and live["step_time_s"] > 0  # the worst process's
     assert abs(live["loss"] - ref_live["loss"]) < TOLERANCE, (live, ref_live)
     assert live["val_map3"] == pytest.approx(ref_live["val_map3"], abs=0.02)
     loss = f"{live['loss']:.5f} (one process: {ref_live['loss']:.5f})"

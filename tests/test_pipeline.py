@@ -166,6 +166,11 @@ def test_exp_run_tfrecord_input_and_a_sequence_member(repo):
         "train-003",
     ]
     assert "lstm 48 points" in out
+    # the input wait is measured on the tf.data path too (the TFRecord renderer stamps)
+    assert out.count("; input wait ") == 2 and "input wait not measured" not in out, out
+    for member in ("base", "seq"):
+        live = json.loads((repo / f"dvclive/{member}/metrics.json").read_text())
+        assert 0 <= live["input_wait"] < 1 and live["step_time_s"] > 0, live
     check_submission(repo, 24)
     metrics = json.loads((repo / "reports/metrics.json").read_text())
     assert sorted(metrics["members"]) == ["base", "seq"]

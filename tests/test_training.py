@@ -76,7 +76,8 @@ def _check_outputs(repo):
     assert pred["probs"].shape == (30, 6) and pred["probs"].dtype == np.float16
     assert np.allclose(pred["probs"].astype(np.float32).sum(1), 1, atol=1e-2)
     live = json.loads((repo / "dvclive/base/metrics.json").read_text())
-    for key in ("loss", "accuracy", "top3", "val_map3", "learning_rate", "images_per_s"):
+    keys = ("loss", "accuracy", "top3", "val_map3", "learning_rate", "images_per_s")
+    for key in (*keys, "input_wait", "step_time_s"):
         assert key in live, key
 
 

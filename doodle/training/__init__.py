@@ -2,8 +2,8 @@
 
 Modules: ``hardware`` (devices, distribution, precision, XLA), ``schedule`` (learning rate,
 optimizer, loss and metrics: the compiled model), ``checkpoint`` (step checkpoints and
-resume), ``fit`` (the input streams, per-epoch evaluation and tracking, the fit loop:
-what the train stage runs).
+resume), ``input_wait`` (how long the fit loop waits for its batches), ``fit`` (the input
+streams, per-epoch evaluation and tracking, the fit loop: what the train stage runs).
 
 Backend-agnostic Keras 3 (TensorFlow by default, JAX with ``KERAS_BACKEND=jax``).
 

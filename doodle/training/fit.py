@@ -27,6 +27,7 @@ from doodle.training.hardware import (
     distribution,
     set_precision,
 )
+from doodle.training.input_wait import InputWait
 from doodle.training.multiworker import (
     LocalCopy,
     barrier,
@@ -263,6 +264,10 @@ def train_member(cfg: MemberConfig, runtime: RuntimeConfig, paths: TrainPaths) -
         model.run_eagerly = runtime.eager
         if placement.strategy is not None:
             synchronize_batchnorm(model, True)
+        if data.share is not None:
+            # Built from the shapes, so fit reads no set-up batch: on JAX with workers > 1,
+            # Keras' enqueuer would keep that read's queued batches and serve them as the
+            # next epoch's, shifting every epoch by one (the input-wait stamps showed it).
             build_for_input(model, data.share)
         epoch0, step0 = 0, 0
         if paths.init_model is not None and not state:
@@ -300,8 +305,10 @@ def train_member(cfg: MemberConfig, runtime: RuntimeConfig, paths: TrainPaths) -
             f"pseudo-labelled by {cfg.init_from} (mean confidence {pseudo['confidence']:.3f}),"
             f" each {cfg.pseudo_repeat}x a pass"
         )
+    wait = InputWait(steps, placement)  # every process measures its own wait
     callbacks: list[keras.callbacks.Callback] = [
-        HoldoutEval(data.holdout, data.labels, global_batch, local)
+        HoldoutEval(data.holdout, data.labels, global_batch, local),
+        wait,
     ]
     live = None
     if chief:  # the others train in lock-step and write nothing
@@ -323,7 +330,7 @@ def train_member(cfg: MemberConfig, runtime: RuntimeConfig, paths: TrainPaths) -
             steps_per_epoch=(steps - start) if data.fixed_steps else None,
             initial_epoch=first,
             epochs=end,
-            callbacks=follow + callbacks,
+            callbacks=follow + callbacks + [wait.stamps(first, start)],  # stamps last
             verbose=runtime.verbose if chief else 0,
         )
         for k, v in h.history.items():
@@ -351,5 +358,9 @@ def train_member(cfg: MemberConfig, runtime: RuntimeConfig, paths: TrainPaths) -
             for k, v in summary.items()
             if k in ("loss", "accuracy", "top3", "val_map3", "images_per_s")
         )
+        + f"; {wait.summary()}"
     )
+    warning = wait.warning(cfg.name, runtime.workers, None if cfg.sequence else cfg.img_size)
+    if warning and chief:
+        print(warning)
     return summary
