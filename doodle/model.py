@@ -29,9 +29,11 @@ def build_model(
     dropout: float = 0.0,
     bn_momentum: float | None = 0.9,
     seq_len: int = 128,
+    seq_features: int = len(FEATURES),
 ) -> keras.Model:
     """uint8 images (img_size, img_size, channels) -> class probabilities (float32); for
-    ``arch: lstm``, point sequences (seq_len, features) -> probabilities.
+    ``arch: lstm``, point sequences (seq_len, seq_features) -> probabilities (``seq_features``
+    is 6 for shards with times: :func:`doodle.sequences.features`).
 
     ``weights``: None (from scratch, the usual choice for doodles) or a local weights file
     for the backbone (channels must match the file's).
@@ -43,7 +45,12 @@ def build_model(
     """
     if arch == "lstm":
         return build_sequence_model(
-            seq_len, n_classes, alpha=alpha, dropout=dropout, bn_momentum=bn_momentum
+            seq_len,
+            n_classes,
+            alpha=alpha,
+            dropout=dropout,
+            bn_momentum=bn_momentum,
+            features=seq_features,
         )
     if arch not in ARCHS:
         raise ValueError(f"arch {arch!r} unknown; choose one of {sorted(ARCHS)}")
@@ -110,6 +117,7 @@ def build_sequence_model(
     alpha: float = 1.0,
     dropout: float = 0.0,
     bn_momentum: float | None = 0.9,
+    features: int = len(FEATURES),
 ) -> keras.Model:
     """Point sequences (seq_len, features) float32 -> class probabilities (float32).
 
@@ -118,7 +126,7 @@ def build_sequence_model(
     drawing; padded steps are masked, and the outputs are pooled (mean and max) over the
     real points only. ``alpha`` scales every width.
     """
-    inputs = keras.Input((seq_len, len(FEATURES)), dtype="float32", name="points")
+    inputs = keras.Input((seq_len, features), dtype="float32", name="points")
     valid = PointMask(name="valid")(inputs)
     x = inputs
     for filters, kernel in ((48, 5), (64, 5), (96, 3)):

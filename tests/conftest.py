@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL_SAMPLE = ROOT.parent / "shared" / "data" / "quickdraw-real-sample"
 sys.path.insert(0, str(ROOT))
+from benchmarks.shared_data import SHARED  # noqa: E402  (../shared/data, found upwards)
+
+REAL_SAMPLE = SHARED / "quickdraw-real-sample"
+RAW_SAMPLE = SHARED / "quickdraw-real-raw-sample"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # as the stages set it
 
 from doodle.strokes import pack  # noqa: E402

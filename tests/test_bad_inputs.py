@@ -148,7 +148,7 @@ def run_case(case: dict, tmp: Path) -> tuple[dict, Path]:
         return shard_dataset(src, out, N_SHARDS, VAL_SIZE, 0, tmp / "shard.json"), out
     if stage == "download":
         out = tmp / "out_raw"
-        return fetch_path(src, out, 100), out
+        return fetch_path(src, out, 100, "auto"), out
     if stage == "shard_file":
         return {"n": len(open_shard(src))}, src
     raise AssertionError(f"unknown stage {stage!r}")
@@ -272,7 +272,7 @@ def test_class_names_round_trip(tmp_path: Path) -> None:
     """Odd class names become exact class names and labels, also after a download (copy)."""
     raw = make_input(BY_ID["odd_names_folder"], tmp_path)
     copied = tmp_path / "copied"
-    summary = fetch_path(raw, copied, 100)
+    summary = fetch_path(raw, copied, 100, "auto")
     assert summary["classes"] == 6
     shard_dataset(copied, tmp_path / "s", N_SHARDS, VAL_SIZE, 0, tmp_path / "r.json")
     classes = json.loads((tmp_path / "s" / "classes.json").read_text(encoding="utf-8"))
@@ -302,7 +302,7 @@ def test_disk_space_checked_before_any_output(tmp_path: Path, monkeypatch) -> No
     ndjson.mkdir()
     (ndjson / "full_simplified_cat.ndjson").write_text('{"drawing": [[[0], [0]]]}\n')
     with pytest.raises(DiskSpaceError, match="converting the ndjson files needs about"):
-        fetch_path(ndjson, tmp_path / "copy", 100)
+        fetch_path(ndjson, tmp_path / "copy", 100, "auto")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ndjson", "raw"]
     with pytest.raises(DiskSpaceError, match=r"needs about 2\.0 KiB .* only 5 B is free"):
         check_disk_space(tmp_path, 2048, "x")

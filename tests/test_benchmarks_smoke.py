@@ -244,8 +244,8 @@ def test_quality_bench_reference_loader_summary_and_picture(synthetic_shards, tm
 def test_quality_bench_variants_override_the_default_recipe():
     from benchmarks import bench_quality as bq
 
-    name, over = bq.parse_variant("wide=line_width:8,augment.flip:0,channels:3")
-    assert (name, over) == ("wide", {"line_width": 8, "augment.flip": 0, "channels": 3})
+    name, over = bq.parse_variant("wide=line_width:8,augment.flip:0,encoding:order3")
+    assert (name, over) == ("wide", {"line_width": 8, "augment.flip": 0, "encoding": "order3"})
     bq.VARIANTS[name] = over
     try:
         cfg = bq.member("wide", seed=1, steps=40, points=4)

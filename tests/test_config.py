@@ -121,7 +121,7 @@ def test_missing_key_is_an_error_not_a_silent_default(path):
         ("img_size", "big", "img_size: expected a whole number"),
         ("img_size", 64.5, "img_size: expected a whole number"),
         ("train.scale_lr", "yes", "train.scale_lr: expected true or false"),
-        ("train.channels", 2, "train.channels: expected one of 1, 3"),
+        ("train.encoding", "rgb", "train.encoding: expected one of 'grey', 'order3', 'time3'"),
         ("arch", "vgg", "arch: expected one of"),
         ("train.jit", "sometimes", "train.jit: expected one of"),
         ("train.learning_rate", "fast", "train.learning_rate: expected a number"),

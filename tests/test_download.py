@@ -34,7 +34,7 @@ def _contents(raw):
 
 
 def test_local_folder_is_read_in_place(synthetic_raw, tmp_path):
-    summary = fetch_path(synthetic_raw, tmp_path / "raw", 100)
+    summary = fetch_path(synthetic_raw, tmp_path / "raw", 100, "auto")
     assert summary["classes"] == 8 and summary["read_in_place"] == str(synthetic_raw)
     # data/raw holds a pointer and the description, no data
     assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["dataset.json", LOCATION_FILE]
@@ -50,7 +50,7 @@ def _zip(folder, dest, arcname=lambda rel: rel, compression=zipfile.ZIP_DEFLATED
 
 def test_flat_zip_of_the_layout_streams_the_same_rows(synthetic_raw, tmp_path):
     z = _zip(synthetic_raw, tmp_path / "data.zip")
-    fetch_path(z, tmp_path / "raw", 100)
+    fetch_path(z, tmp_path / "raw", 100, "auto")
     assert _contents(tmp_path / "raw") == _contents(synthetic_raw)
     assert _shard_files(tmp_path / "raw", tmp_path, "z") == _shard_files(
         synthetic_raw, tmp_path, "f"
@@ -66,7 +66,7 @@ def test_kaggle_competition_zip_with_nested_train_zip(synthetic_raw, tmp_path):
         zf.write(inner, "train_simplified.zip")
         zf.write(synthetic_raw / "test_simplified.csv", "test_simplified.csv")
         zf.writestr("sample_submission.csv", "key_id,word\n")
-    data = locate(outer)
+    data = locate(outer, "auto")
     assert data.solution is None and len(data.classes) == 8
     assert data.classes["stop sign"].name == f"{outer}:train_simplified.zip:stop sign.csv"
     want = _contents(synthetic_raw)
@@ -76,7 +76,7 @@ def test_kaggle_competition_zip_with_nested_train_zip(synthetic_raw, tmp_path):
     with zipfile.ZipFile(squeezed, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.write(inner, "train_simplified.zip")
     with pytest.raises(SourceError, match="stored compressed, so it cannot be read in place"):
-        fetch_path(squeezed, tmp_path / "raw", 100)
+        fetch_path(squeezed, tmp_path / "raw", 100, "auto")
 
 
 def test_train_zip_with_the_test_file_beside_it(synthetic_raw, tmp_path):
@@ -115,7 +115,7 @@ def test_zip_without_the_layout_is_a_sentence(synthetic_raw, tmp_path, bad, mess
     else:
         z.write_text("not a zip")
     with pytest.raises(SourceError, match=message) as err:
-        fetch_path(z, tmp_path / "raw", 100)
+        fetch_path(z, tmp_path / "raw", 100, "auto")
     assert str(z) in str(err.value)
     assert not (tmp_path / "raw").exists()
 
@@ -139,7 +139,7 @@ def test_ndjson_folder_converted_with_a_test_split(tmp_path):
                     )
                     + "\n"
                 )
-    summary = fetch_path(src, tmp_path / "raw", 3)
+    summary = fetch_path(src, tmp_path / "raw", 3, "auto")
     assert summary["classes"] == 2 and summary["test_rows"] == 6
     raw = tmp_path / "raw"
     with open(raw / "train_simplified" / "hot air balloon.csv", newline="") as f:
@@ -152,7 +152,7 @@ def test_ndjson_folder_converted_with_a_test_split(tmp_path):
 
 def test_missing_source_is_a_sentence(tmp_path):
     with pytest.raises(SourceError, match="does not exist"):
-        fetch_path(tmp_path / "nope", tmp_path / "raw", 100)
+        fetch_path(tmp_path / "nope", tmp_path / "raw", 100, "auto")
     assert not (tmp_path / "raw").exists()
 
 
@@ -165,7 +165,7 @@ def test_dataset_json_describes_the_data(synthetic_raw, tmp_path):
     from doodle.download import fetch
     from tests.conftest import ROOT
 
-    summary = fetch_path(synthetic_raw, tmp_path / "raw", 100)
+    summary = fetch_path(synthetic_raw, tmp_path / "raw", 100, "auto")
     info = json.loads((tmp_path / "raw" / "dataset.json").read_text())
     test = synthetic_raw / "test_simplified.csv"
     with open(test, newline="") as f:
