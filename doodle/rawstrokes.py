@@ -11,7 +11,8 @@ files (the recipe published with the Quick, Draw! dataset):
 3. resample every stroke at 1 px: a point every 1.0 of arc length from the stroke's first
    point, plus its last point (``numpy.interp`` over the cumulative length, bit for bit);
 4. Ramer-Douglas-Peucker on each resampled stroke, epsilon 2.0 (distance to the chord's line);
-5. round to int (half to even); a stroke left with one point is kept as two identical points.
+5. round to int (half to even); a stroke left with one point is kept as two identical points
+   (timed at the stroke's first and last point).
 
 Every kept point keeps its time, interpolated along the stroke like x and y, rounded to the
 millisecond, relative to the drawing's first point, as uint16 (a drawing's times saturate at
@@ -513,9 +514,10 @@ def _simplify(vals, stroke_len, n_strokes, status, xy_out, t_out, len_out, repai
                         tv = float(T_MAX)
                     t_out[p_out] = np.uint16(max(0.0, tv))
                     p_out += 1
-            if p_out - start == 1:  # a zero-length stroke: two identical points
-                xy_out[p_out] = xy_out[p_out - 1]
-                t_out[p_out] = t_out[p_out - 1]
+            if p_out - start == 1:  # a zero-length stroke: two identical points, timed
+                xy_out[p_out] = xy_out[p_out - 1]  # at the stroke's first and last point
+                t_out[start] = np.uint16(min(max(np.rint(pts[0, 2]), 0.0), float(T_MAX)))
+                t_out[p_out] = np.uint16(min(max(np.rint(pts[n - 1, 2]), 0.0), float(T_MAX)))
                 p_out += 1
             len_out[s_out] = p_out - start
             s_out += 1

@@ -84,3 +84,28 @@ LONGEST_FIRST = (
 def pytest_collection_modifyitems(config, items):
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order kept
+
+
+@pytest.fixture(scope="session")
+def synthetic_raw_layout(synthetic_raw, tmp_path_factory) -> Path:
+    """The same drawings in Kaggle's raw layout (float coordinates, times), made up."""
+    from tests.pipeline_utils import to_raw_layout
+
+    return to_raw_layout(synthetic_raw, tmp_path_factory.mktemp("raw_layout") / "raw")
+
+
+@pytest.fixture(scope="session")
+def timed_shards(synthetic_raw_layout, tmp_path_factory) -> Path:
+    """Shards with per-point times, made from ``synthetic_raw_layout``."""
+    from doodle.sharding import shard_dataset
+
+    out = tmp_path_factory.mktemp("timed") / "shards"
+    shard_dataset(
+        synthetic_raw_layout,
+        out,
+        n_shards=4,
+        val_size=40,
+        seed=0,
+        report_path=out.parent / "r.json",
+    )
+    return out
