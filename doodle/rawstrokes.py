@@ -345,14 +345,13 @@ def parse_raw_drawing(text: str) -> list[RawStroke]:
 
 # -- the simplification -------------------------------------------------------------------------
 @numba.njit(cache=True, nogil=True)
-def _resample(pts, n, work, total):
+def _resample(pts, n, work):
     """Stroke ``pts[:n]`` (x, y, t) resampled every ``STEP`` of arc length into ``work``
     (as ``numpy.interp(arange(0, total + 1e-12, STEP), cumlen, column)``, plus the last point
-    when that differs); returns the resampled count (``work`` has room)."""
-    cum = work[:, 3]  # scratch: cumulative length at each input point (input order)
-    cum[0] = 0.0
-    for k in range(1, n):
-        cum[k] = cum[k - 1] + math.hypot(pts[k, 0] - pts[k - 1, 0], pts[k, 1] - pts[k - 1, 1])
+    when that differs), given the cumulative length at each input point in ``work[:n, 3]``;
+    returns the resampled count (``work`` has room)."""
+    cum = work[:, 3]
+    total = cum[n - 1]
     count = int(math.ceil(total + 1e-12))
     j = 0
     m = 0
@@ -417,6 +416,15 @@ def _rdp(work, n, keep, stack):
             stack[top + 1, 0] = bi
             stack[top + 1, 1] = b
             top += 2
+
+
+@numba.njit(cache=True, nogil=True)
+def _grow(work, need, n):
+    """Larger scratch arrays (``work``'s first ``n`` cumulative lengths kept)."""
+    size = max(need, 2 * work.shape[0])
+    grown = np.empty((size, 4), np.float64)
+    grown[:n, 3] = work[:n, 3]
+    return grown, np.empty(size, np.bool_), np.empty((size, 2), np.int64)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -492,16 +500,17 @@ def _simplify(vals, stroke_len, n_strokes, status, xy_out, t_out, len_out, repai
                     pts[k, 0] = pts[k, 0] - mx
                     pts[k, 1] = pts[k, 1] - my
                 pts[k, 2] = pts[k, 2] - t0
-            total = 0.0
+            if n + 2 > work.shape[0]:
+                work, keep, stack = _grow(work, n + 2, 0)
+            cum = work[:, 3]  # the cumulative length at each point (as numpy.cumsum adds)
+            cum[0] = 0.0
             for k in range(1, n):
-                total += math.hypot(pts[k, 0] - pts[k - 1, 0], pts[k, 1] - pts[k - 1, 1])
-            need = max(int(math.ceil(total + 1e-12)) + 2, n + 2)
+                step = math.hypot(pts[k, 0] - pts[k - 1, 0], pts[k, 1] - pts[k - 1, 1])
+                cum[k] = cum[k - 1] + step
+            need = int(math.ceil(cum[n - 1] + 1e-12)) + 2
             if need > work.shape[0]:
-                size = max(need, 2 * work.shape[0])
-                work = np.empty((size, 4), np.float64)
-                keep = np.empty(size, np.bool_)
-                stack = np.empty((size, 2), np.int64)
-            m = _resample(pts, n, work, total)
+                work, keep, stack = _grow(work, need, n)
+            m = _resample(pts, n, work)
             _rdp(work, m, keep, stack)
             start = p_out
             for k in range(m):

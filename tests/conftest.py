@@ -76,6 +76,7 @@ LONGEST_FIRST = (
     "test_jax_pipeline.py",
     "test_learning.py",
     "test_real_data.py",
+    "test_raw_data.py",
     "test_local_source.py",
     "test_remote.py",
 )
