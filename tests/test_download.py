@@ -216,3 +216,81 @@ def test_source_fingerprint_sees_replaced_files_without_reading_them(synthetic_r
     (tmp_path / "dl" / "quickdraw-doodle-recognition").mkdir(parents=True)
     (tmp_path / "dl" / "quickdraw-doodle-recognition" / "test_simplified.csv").write_text("x")
     assert len(source_fingerprint(kaggle)["files"]) == 1
+
+
+def test_competition_zip_with_both_layouts(synthetic_raw, synthetic_raw_layout, tmp_path):
+    """Kaggle's archive holds both train zips and both test files: auto and simplified read
+    the simplified files, raw the raw ones (a deflated nested zip only blocks its layout)."""
+    simp = _zip(synthetic_raw / "train_simplified", tmp_path / "train_simplified.zip")
+    raw = _zip(synthetic_raw_layout / "train_raw", tmp_path / "train_raw.zip")
+    outer = tmp_path / "quickdraw-doodle-recognition.zip"
+    with zipfile.ZipFile(outer, "w") as zf:
+        zf.write(simp, "train_simplified.zip")
+        zf.write(raw, "train_raw.zip", compress_type=zipfile.ZIP_DEFLATED)  # not readable
+        for name in ("test_simplified.csv", "test_raw.csv"):
+            zf.write(synthetic_raw_layout / name, name)
+    for layout in ("auto", "simplified"):
+        data = locate(outer, layout)
+        assert data.layout == "simplified" and data.test_raw is None
+        assert data.classes["stop sign"].name.endswith("train_simplified.zip:stop sign.csv")
+    with pytest.raises(SourceError, match="its train_raw.zip is stored compressed.*test_raw"):
+        fetch_path(outer, tmp_path / "x", 100, "raw")
+    with zipfile.ZipFile(outer, "w") as zf:  # the raw train zip stored, as Kaggle's is
+        zf.write(simp, "train_simplified.zip")
+        zf.write(raw, "train_raw.zip")
+        for name in ("test_simplified.csv", "test_raw.csv"):
+            zf.write(synthetic_raw_layout / name, name)
+    summary = fetch_path(outer, tmp_path / "data_raw", 100, "raw")
+    assert summary["layout"] == "raw" and summary["classes"] == 8
+    where = json.loads((tmp_path / "data_raw" / LOCATION_FILE).read_text())
+    assert where["layout"] == "raw" and [f["path"] for f in where["files"]] == [str(outer)]
+    data = open_raw(tmp_path / "data_raw")  # what the shard stage reads
+    assert data.layout == "raw" and data.test.name.endswith(":test_simplified.csv")
+    assert data.test_drawings.name.endswith(":test_raw.csv")
+    assert data.classes["stop sign"].name.endswith("train_raw.zip:stop sign.csv")
+    info = json.loads((tmp_path / "data_raw" / "dataset.json").read_text())
+    assert info["layout"] == "raw" and info["test_rows"] == 40  # test_simplified.csv's rows
+
+
+def test_raw_folder_fingerprint_is_the_raw_files(synthetic_raw_layout, tmp_path):
+    """A raw folder's location records the raw files (and test_simplified.csv): the other
+    layout's files, if any, change nothing."""
+    summary = fetch_path(synthetic_raw_layout, tmp_path / "r", 100, "auto")
+    assert summary["layout"] == "raw"
+    where = json.loads((tmp_path / "r" / LOCATION_FILE).read_text())
+    names = sorted(os.path.relpath(f["path"], synthetic_raw_layout) for f in where["files"])
+    assert names == sorted(
+        ["test_raw.csv", "test_simplified.csv", "test_solution.csv"]
+        + [f"train_raw/{p.name}" for p in (synthetic_raw_layout / "train_raw").glob("*.csv")]
+    )
+
+
+def test_kaggle_source_fetches_the_raw_files_by_name(synthetic_raw_layout, tmp_path, monkeypatch):
+    import dataclasses
+
+    from doodle import kaggle_api
+    from doodle.config import load_params
+    from doodle.download import fetch
+    from tests.conftest import ROOT
+
+    asked = []
+
+    def download_files(competition, names, folder):
+        asked.append(tuple(names))
+        return synthetic_raw_layout  # what the download folder then holds
+
+    monkeypatch.setattr(kaggle_api, "download_files", download_files)
+    data = load_params(ROOT / "params.yaml").data
+    for layout in ("simplified", "raw"):
+        cfg = dataclasses.replace(
+            data, source="kaggle", kaggle=dataclasses.replace(data.kaggle, layout=layout)
+        )
+        if layout == "simplified":
+            with pytest.raises(SourceError, match="it holds Kaggle's raw files"):
+                fetch(cfg, tmp_path / layout)
+        else:
+            assert fetch(cfg, tmp_path / layout)["layout"] == "raw"
+    assert asked == [
+        ("train_simplified.zip", "test_simplified.csv"),
+        ("train_raw.zip", "test_raw.csv", "test_simplified.csv"),
+    ]
