@@ -9,6 +9,8 @@
 # make bench      -- input-pipeline benchmarks -> reports/bench.json (see BENCHMARKS.md)
 # make bench-full -- download + shard of a 5M-drawing Kaggle-format zip, 1 vs 2 workers
 #                    -> reports/bench_fulldata.json (~15 min here; the zip is kept in /tmp)
+# make bench-raw  -- the shard stage on Kaggle's raw layout vs the simplified one, same drawings
+#                    (the real raw sample x 32), + the projection -> reports/bench_raw.json (~2 min)
 # make bench-quality -- default recipe vs the reference recipe vs the sequence family on the
 #                    real sets in ../shared/data -> reports/bench_quality.json + pictures (~1 h)
 PYTHON ?= python3
@@ -26,7 +28,7 @@ TINY := -S img_size=32 -S data.synthetic.classes=6 -S data.synthetic.train_per_c
         -S train.steps_per_epoch=3 -S train.jit=false -S ensemble.stack_folds=2 \
         -S runtime.eager=true
 
-.PHONY: run test test-fast exp show submit tiny bench bench-full bench-quality lint format install install-dev clean
+.PHONY: run test test-fast exp show submit tiny bench bench-full bench-raw bench-quality lint format install install-dev clean
 
 $(VENV)/.runtime: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -78,6 +80,9 @@ bench: $(VENV)/.dev
 
 bench-full: $(VENV)/.dev
 	$(BIN)/python benchmarks/bench_fulldata.py $(ARGS)
+
+bench-raw: $(VENV)/.dev
+	$(BIN)/python benchmarks/bench_raw.py --replicas 32 $(ARGS)
 
 # The two real sets at the budgets BENCHMARKS.md reports (ARGS adds to the second).
 bench-quality: $(VENV)/.dev
