@@ -16,6 +16,8 @@
 #                    fed by the real loader (1, 4, all workers) at 64 and 128 px, GPU
 #                    utilisation, a 2-minute training -> reports/gpu_check.json (~7 min on a
 #                    GPU, estimated; a tiny version on a CPU, ~3 min; BENCHMARKS.md: GPU)
+# make bench-raw  -- the shard stage on Kaggle's raw layout vs the simplified one, same drawings
+#                    (the real raw sample x 32), + the projection -> reports/bench_raw.json (~2 min)
 # make bench-quality -- default recipe vs the reference recipe vs the sequence family on the
 #                    real sets in ../shared/data -> reports/bench_quality.json + pictures (~1 h)
 # make bench-levers -- warm start vs scratch, pseudo-labels vs none, a second family vs
@@ -30,7 +32,7 @@ export PYTHONUNBUFFERED := 1
 # The headline metric.
 SORT := --sort-by reports/metrics.json:holdout_map3 --sort-order desc
 
-.PHONY: run test test-fast exp show submit submissions tiny bench bench-full bench-quality bench-levers gpu-check lint format install install-dev clean
+.PHONY: run test test-fast exp show submit submissions tiny bench bench-full bench-raw bench-quality bench-levers gpu-check lint format install install-dev clean
 
 $(VENV)/.runtime: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -88,6 +90,8 @@ bench-full: $(VENV)/.dev
 
 gpu-check: $(VENV)/.runtime
 	$(BIN)/python benchmarks/gpu_check.py $(ARGS)
+bench-raw: $(VENV)/.dev
+	$(BIN)/python benchmarks/bench_raw.py --replicas 32 $(ARGS)
 
 # The two real sets at the budgets BENCHMARKS.md reports (ARGS adds to the second).
 bench-quality: $(VENV)/.dev

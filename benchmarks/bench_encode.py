@@ -24,11 +24,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
+from benchmarks.shared_data import SHARED  # noqa: E402
 from doodle.cli import preload  # noqa: E402  (quiet TensorFlow start-up)
 
 FULL_DRAWINGS = 49_707_579 + 112_199  # Kaggle's train rows + test rows
-SAMPLE = ROOT.parent / "shared" / "data" / "quickdraw-real-sample"
+SAMPLE = SHARED / "quickdraw-real-sample"
 
 
 def tf_examples(shard) -> list[bytes]:

@@ -37,8 +37,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
+from benchmarks.shared_data import SHARED  # noqa: E402
+
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 FULL_DRAWINGS = 49_707_579  # rows of Kaggle's train_simplified (340 class files)
@@ -215,7 +216,7 @@ def run_stage(src: Path, work: Path, workers: int, n_shards: int) -> dict:
         "sys.path.insert(0, root)\n"
         "from doodle.download import fetch_path\n"
         "from doodle.sharding import shard_dataset\n"
-        "t0 = time.time(); fetch_path(Path(src), Path(raw), 100); t1 = time.time()\n"
+        't0 = time.time(); fetch_path(Path(src), Path(raw), 100, "auto"); t1 = time.time()\n'
         "r = shard_dataset(Path(raw), Path(out), n_shards, 34000, 0, Path(report),"
         " workers=workers)\n"
         "print(json.dumps({'download_s': t1 - t0, 'shard_s': time.time() - t1,"

@@ -43,11 +43,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
-
 import numpy as np  # noqa: E402
 
+from benchmarks.shared_data import SHARED  # noqa: E402
 from doodle.cli import preload, setup_logging  # noqa: E402  (quiet TensorFlow start-up)
 
 SETS = {"dense4": SHARED / "quickdraw-real-dense4", "sample": SHARED / "quickdraw-real-sample"}

@@ -4,7 +4,7 @@
 
 prints JSON: ``render_per_core_{64,128}`` (drawings per CPU-second of our single-threaded
 kernel, batch 512, after warm-up, median of repeats; ``*_wall`` per wall-clock second, lower
-when other processes share the core), ``render_rgb_per_core_{64,128}`` (3 time channels),
+when other processes share the core), ``render_order3_per_core_{64,128}`` (order3, 3 channels),
 ``baseline_render_per_core_64`` (``json.loads`` + ``cv2.line`` at 256 + resize, one drawing
 at a time) and ``agreement_mad_{64,128}`` (mean absolute pixel difference, 0..255, of our grey
 images against that baseline; ``agreement_mad_area_*`` against the INTER_AREA variant).
@@ -115,12 +115,12 @@ def _bench(render, warmup, drawings, sizes, seconds, repeats, batch, seed) -> di
         "threads": 1,
     }
     for size in sizes:
-        for channels, key in ((1, "render_per_core"), (3, "render_rgb_per_core")):
-            out = np.empty((batch, size, size, channels), np.uint8)
+        for encoding, key in (("grey", "render_per_core"), ("order3", "render_order3_per_core")):
+            out = np.empty((batch, size, size, 1 if encoding == "grey" else 3), np.uint8)
             cursor = [0]
 
-            def step(size=size, channels=channels, out=out, cursor=cursor) -> None:
-                render(drawings, batches[cursor[0] % n_batches], size, channels, out=out)
+            def step(size=size, encoding=encoding, out=out, cursor=cursor) -> None:
+                render(drawings, batches[cursor[0] % n_batches], size, encoding, out=out)
                 cursor[0] += 1
 
             step()
@@ -139,7 +139,7 @@ def _bench(render, warmup, drawings, sizes, seconds, repeats, batch, seed) -> di
         result[f"baseline_render_per_core_{size0}"] = round(cpu, 1)
         result[f"baseline_render_per_core_{size0}_wall"] = round(wall, 1)
         for size in sizes:
-            ours = render(drawings, None, size, 1)[..., 0].astype(np.int16)
+            ours = render(drawings, None, size, "grey")[..., 0].astype(np.int16)
             for interp, key in (
                 (cv2.INTER_LINEAR, "agreement_mad"),
                 (cv2.INTER_AREA, "agreement_mad_area"),

@@ -2,8 +2,11 @@
 
     python benchmarks/encodings_figure.py [--sample-dir DIR] [--out docs/encodings.png]
 
-Row 1: the grey stroke-order encoding (``channels=1``); row 2: the three time channels
-(``channels=3``) shown as RGB; row 3: the reference renderer (cv2 at 256, resize).
+The drawings are real raw ones (``../shared/data/quickdraw-real-raw-sample/train_raw``),
+simplified with their times by :func:`doodle.rawstrokes.parse_raw_many`, as the shard stage
+does. Row 1: ``grey``; row 2: ``order3`` as RGB (stroke order, drawing progress, stroke
+progress); row 3: ``time3`` as RGB (pause before the stroke, time since the start, pen speed);
+row 4: the reference renderer (cv2 at 256, resize) on Google's simplified twin.
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.reference import SAMPLE_DIR, reference_image  # noqa: E402
+from benchmarks.reference import reference_image  # noqa: E402
+from benchmarks.shared_data import SHARED  # noqa: E402
+from doodle.rawstrokes import parse_raw_many  # noqa: E402
 from doodle.render import render  # noqa: E402
-from doodle.strokes import pack, parse_drawing  # noqa: E402
+
+RAW_SAMPLE = SHARED / "quickdraw-real-raw-sample"
 
 CLASSES = (
     "cat",
@@ -35,35 +41,54 @@ CLASSES = (
     "umbrella",
     "house",
 )
-ROWS = ("grey (channels=1)", "time channels as RGB", "reference: cv2 256 + resize")
+ROWS = (
+    "grey",
+    "order3 as RGB",
+    "time3 as RGB",
+    "reference: cv2 256 + resize",
+)
 SIZE = 128
 PAD = 8
 LEFT = 150
 TOP = 28
 
 
-def pick_drawings(sample_dir: Path, classes: tuple[str, ...] = CLASSES) -> list[str]:
+def pick_drawings(
+    sample_dir: Path, classes: tuple[str, ...] = CLASSES
+) -> tuple[list[str], list[str]]:
     """Per class, the first recognised drawing with 3 to 8 strokes (so that the stroke-order
-    colours have something to show), else the first one."""
-    out = []
+    and pause colours have something to show), else the first one: (raw cells, their
+    simplified twins)."""
+    csv.field_size_limit(2**31 - 1)
+    raw, twins = [], []
     for word in classes:
-        with open(Path(sample_dir) / "train_simplified" / f"{word}.csv", newline="") as f:
-            rows = [r["drawing"] for r in csv.DictReader(f) if r["recognized"] == "True"]
-        out.append(next((j for j in rows if 3 <= len(json.loads(j)) <= 8), rows[0]))
-    return out
+        rows = []
+        for folder in ("train_raw", "train_simplified"):
+            with open(Path(sample_dir) / folder / f"{word}.csv", newline="") as f:
+                rows.append(list(csv.DictReader(f)))
+        pairs = [(a, b) for a, b in zip(*rows, strict=True) if a["recognized"] == "True"]
+        a, b = next((p for p in pairs if 3 <= len(json.loads(p[0]["drawing"])) <= 8), pairs[0])
+        raw.append(a["drawing"])
+        twins.append(b["drawing"])
+    return raw, twins
 
 
 def _text(img: np.ndarray, s: str, x: int, y: int, scale: float = 0.45) -> None:
     cv2.putText(img, s, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, (20, 20, 20), 1, cv2.LINE_AA)
 
 
-def make_figure(drawings_json: list[str], classes: tuple[str, ...] = CLASSES) -> np.ndarray:
+def make_figure(
+    raw_json: list[str], twins_json: list[str], classes: tuple[str, ...] = CLASSES
+) -> np.ndarray:
     """The labelled grid as a BGR uint8 image."""
-    d = pack([parse_drawing(j) for j in drawings_json])
-    grey = render(d, None, SIZE, 1)[..., 0]
-    rgb = render(d, None, SIZE, 3)
-    ref = np.stack([reference_image(j, SIZE) for j in drawings_json])
-    n = len(drawings_json)
+    parsed = parse_raw_many(raw_json)
+    assert parsed.errors == [None] * len(raw_json), parsed.errors
+    d = parsed.drawings
+    grey = render(d, None, SIZE, "grey")[..., 0]
+    order3 = render(d, None, SIZE, "order3")
+    time3 = render(d, None, SIZE, "time3")
+    ref = np.stack([reference_image(j, SIZE) for j in twins_json])
+    n = len(raw_json)
     h = TOP + len(ROWS) * (SIZE + PAD) + PAD
     w = LEFT + n * (SIZE + PAD)
     fig = np.full((h, w, 3), 255, np.uint8)
@@ -72,7 +97,8 @@ def make_figure(drawings_json: list[str], classes: tuple[str, ...] = CLASSES) ->
         _text(fig, word if len(word) <= 18 else word[:17] + ".", x + 2, TOP - 10)
         tiles = (
             cv2.cvtColor(grey[c], cv2.COLOR_GRAY2BGR),
-            rgb[c][..., ::-1],
+            order3[c][..., ::-1],
+            time3[c][..., ::-1],
             cv2.cvtColor(ref[c], cv2.COLOR_GRAY2BGR),
         )
         for r, tile in enumerate(tiles):
@@ -88,10 +114,10 @@ def make_figure(drawings_json: list[str], classes: tuple[str, ...] = CLASSES) ->
 
 def main(argv: list[str] | None = None) -> Path:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sample-dir", type=Path, default=SAMPLE_DIR)
+    ap.add_argument("--sample-dir", type=Path, default=RAW_SAMPLE)
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "encodings.png")
     args = ap.parse_args(argv)
-    fig = make_figure(pick_drawings(args.sample_dir))
+    fig = make_figure(*pick_drawings(args.sample_dir))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(args.out), fig, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KB)")

@@ -15,8 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.shared_data import SHARED
+
 BASE_SIZE = 256
-SAMPLE_DIR = Path("/work/shared/data/quickdraw-real-sample")
+SAMPLE_DIR = SHARED / "quickdraw-real-sample"
 
 
 def reference_image(

@@ -33,10 +33,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+from benchmarks.shared_data import SHARED  # noqa: E402
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# The real Kaggle-layout sample lives next to the repository: <repo>/../shared/data/...
-REAL_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "quickdraw-real-sample"
+# The real Kaggle-layout sample lives beside the repository (benchmarks/shared_data.py).
+REAL_SAMPLE = SHARED / "quickdraw-real-sample"
 
 SECTIONS = ("render", "loader", "scaling", "tfdata", "shard")
 
@@ -57,8 +59,8 @@ TABLE: list[tuple[str, str, str]] = [
     ("render_fallback_per_core_64", "Render, plain-numba fallback, 64 px", "drawings/s/core"),
     ("render_fallback_per_core_128", "Render, plain-numba fallback, 128 px", "drawings/s/core"),
     ("render_fast_vs_fallback_64", "Render, fast path / fallback, 64 px", "x"),
-    ("render_rgb_per_core_64", "Render, ours, 3 time channels, 64 px", "drawings/s/core"),
-    ("render_rgb_per_core_128", "Render, ours, 3 time channels, 128 px", "drawings/s/core"),
+    ("render_order3_per_core_64", "Render, ours, order3 (3 channels), 64 px", "drawings/s/core"),
+    ("render_order3_per_core_128", "Render, ours, order3 (3 channels), 128 px", "drawings/s/core"),
     (
         "baseline_render_per_core_64",
         "Render, cv2 reference (public kernels), 64 px",

@@ -36,6 +36,11 @@ from doodle.errors import ConfigError
 WEIGHTS_DIR = "data/weights"
 SEQUENCE_ARCHS = ("lstm",)  # the point-sequence family; every other arch is an image backbone
 SOURCES = ("synthetic", "kaggle", "local")
+# Image encodings (doodle/render.py): grey (1 channel), stroke order (3), draw time (3).
+Encoding = Literal["grey", "order3", "time3"]
+TIME_ENCODINGS = ("time3",)  # need per-point times: shards made from Kaggle's raw files
+# Keys that were renamed: the message says what replaced them.
+RENAMED = {"channels": "encoding (channels 1 = grey, 3 = order3; time3 draws time)"}
 METHODS = ("best_member", "blend", "stack")
 FINALS = ("auto", *METHODS, *(f"{m}_balanced" for m in METHODS))
 
@@ -57,6 +62,7 @@ class KaggleData:
 
     competition: str
     download_dir: str | None  # None: ~/.cache/doodle/kaggle (reused by every clone)
+    layout: Literal["simplified", "raw"]  # which competition files are fetched and read
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,7 @@ class LocalData:
 
     path: str | None  # Kaggle-layout folder, competition zip, or ndjson folder
     ndjson_test_per_class: int  # ndjson has no test split: hold out this many per class
+    layout: Literal["auto", "simplified", "raw"]  # auto: simplified files if there, else raw
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,7 @@ class Augment:
 class TrainConfig:
     """The training recipe (``train:``), shared by every member unless overridden."""
 
-    channels: Literal[1, 3]
+    encoding: Encoding
     line_width: float
     seq_len: int  # points per drawing for the sequence family (arch: lstm)
     alpha: float | None  # None: the family's width (1.0, or the one its arch name gives)
@@ -149,6 +156,16 @@ class MemberConfig(TrainConfig):
     def sequence(self) -> bool:
         """The stroke-sequence family: point sequences in, no rendering."""
         return self.arch in SEQUENCE_ARCHS
+
+    @property
+    def channels(self) -> int:
+        """Image channels, from the encoding (read-only: set ``encoding``)."""
+        return 1 if self.encoding == "grey" else 3
+
+    @property
+    def needs_time(self) -> bool:
+        """The encoding draws per-point times (shards made from Kaggle's raw files)."""
+        return not self.sequence and self.encoding in TIME_ENCODINGS
 
 
 @dataclass(frozen=True)
@@ -253,10 +270,10 @@ class Params:
                 merged["augment"] = {**merged["augment"], **value}
             else:
                 merged[key] = value
-        # TFRecords feed the image families' tf.data renderer; the sequence family always
-        # reads its points from the shards
-        sequence = merged["arch"] in SEQUENCE_ARCHS
-        merged |= {"name": name, "input": "shards" if sequence else self.tfrecord.input}
+        # TFRecords feed the image families' tf.data renderer (points only, no times); the
+        # sequence family and the time encodings always read from the shards
+        from_shards = merged["arch"] in SEQUENCE_ARCHS or merged.get("encoding") in TIME_ENCODINGS
+        merged |= {"name": name, "input": "shards" if from_shards else self.tfrecord.input}
         cfg = _build(MemberConfig, merged, f"{section}.{name}")
         _check_member(cfg, over, section)
         return cfg
@@ -390,8 +407,10 @@ def _check_member(c: MemberConfig, over: dict, section: str) -> None:
 
 # -- a small typed reader (no dependency beyond the standard library) -------------------------
 def _unknown(full: str, key: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
     prefix = full[: -len(key)]
+    if key in RENAMED and RENAMED[key].split()[0] in valid:
+        return f"unknown key {full}: it was renamed {prefix}{RENAMED[key]}"
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
     hint = f"; did you mean {prefix}{close[0]}?" if close else f" (valid: {', '.join(valid)})"
     return f"unknown key {full}{hint}"
 

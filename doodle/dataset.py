@@ -38,10 +38,17 @@ from doodle import sequences
 from doodle.augment import NO_AUGMENT, Augment, flip_affines, random_affines
 from doodle.config import MemberConfig
 from doodle.errors import InputError
-from doodle.render import render
-from doodle.shard_format import Shard, open_shard, read_header
+from doodle.render import ENCODINGS, render
+from doodle.shard_format import Shard, has_time, open_shard, read_header
 from doodle.strokes import Drawings
 from doodle.training.input_wait import batch_ready
+
+# What to do when an encoding that draws time meets shards without times (one line).
+NO_TIMES_HINT = (
+    "shard Kaggle's raw files instead: data.local.path = a folder with train_raw/ and "
+    "test_raw.csv, train_raw.zip with test_raw.csv beside it, or the competition zip, with "
+    "-S data.local.layout=raw (or -S data.source=kaggle -S data.kaggle.layout=raw)"
+)
 
 
 class DrawingDataset(keras.utils.PyDataset):
@@ -54,7 +61,7 @@ class DrawingDataset(keras.utils.PyDataset):
         batch_size: int,
         n_classes: int,
         img_size: int = 64,
-        channels: int = 1,
+        encoding: str = "grey",
         line_width: float = 6.0,
         training: bool = False,
         seed: int = 0,
@@ -76,12 +83,28 @@ class DrawingDataset(keras.utils.PyDataset):
         self.paths = [Path(p) for p in shard_paths]
         if not self.paths:
             raise ValueError("no shard files given")
-        self.sizes = np.array([read_header(p)[0]["n"] for p in self.paths], dtype=np.int64)
+        headers = [read_header(p)[0] for p in self.paths]
+        self.sizes = np.array([h["n"] for h in headers], dtype=np.int64)
         self.total = int(self.sizes.sum())
         if self.total == 0:
             raise InputError(f"shards {[str(p) for p in self.paths]} hold no drawings")
+        timed = {has_time(h) for h in headers}
+        if len(timed) > 1:
+            raise InputError(
+                f"shards {[str(p) for p in self.paths]} mix drawings with and without times; "
+                "re-run the shard stage"
+            )
+        self.has_time = timed == {True}
+        if encoding not in ENCODINGS:
+            raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
+        if encoding == "time3" and not self.has_time:
+            raise InputError(
+                f"encoding time3 draws per-point times, but {self.paths[0]} has none "
+                f"(sharded from simplified files); {NO_TIMES_HINT}"
+            )
         self.batch_size = int(batch_size)
-        self.img_size, self.channels = int(img_size), int(channels)
+        self.img_size, self.encoding = int(img_size), encoding
+        self.channels = ENCODINGS[encoding][0]
         self.line_width = float(line_width)
         self.n_classes = int(n_classes)
         self.training = training
@@ -256,7 +279,7 @@ class DrawingDataset(keras.utils.PyDataset):
         drop_seed: np.ndarray | None,
     ) -> np.ndarray:
         return render(
-            drawings, rows, self.img_size, self.channels, self.line_width, affine, drop, drop_seed
+            drawings, rows, self.img_size, self.encoding, self.line_width, affine, drop, drop_seed
         )
 
     # -- whole-split helpers for evaluation --------------------------------------------------
@@ -274,7 +297,8 @@ class DrawingDataset(keras.utils.PyDataset):
 
 class SequenceDataset(DrawingDataset):
     """Batches ``(point sequences float32 (B, seq_len, features), one-hot labels)`` for the
-    stroke-sequence family: the same stream, augmentation and order, no rendering."""
+    stroke-sequence family: the same stream, augmentation and order, no rendering. The
+    features are :func:`doodle.sequences.features`: with ``dt`` when the shards have times."""
 
     sample_dtype = np.float32
 
@@ -284,7 +308,7 @@ class SequenceDataset(DrawingDataset):
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
-        return (self.seq_len, len(sequences.FEATURES))
+        return (self.seq_len, len(sequences.features(self.has_time)))
 
     def encode(
         self,
@@ -304,10 +328,16 @@ def member_dataset(cfg: MemberConfig, shard_paths: Sequence[Path], **kwargs) -> 
     return DrawingDataset(
         shard_paths,
         img_size=cfg.img_size,
-        channels=cfg.channels,
+        encoding=cfg.encoding,
         line_width=cfg.line_width,
         **kwargs,
     )
+
+
+def sequence_features(shard_paths: Sequence[Path]) -> int:
+    """The sequence family's per-point feature count for these shards (``dt`` with times)."""
+    timed = any(has_time(read_header(p)[0]) for p in shard_paths)
+    return len(sequences.features(timed))
 
 
 def one_hot(labels: np.ndarray, n_classes: int) -> np.ndarray:

@@ -4,13 +4,16 @@ Sources (``data.source`` in params.yaml):
 
 * ``synthetic`` -- the procedural doodle generator (no network, the default), written into
                    ``data/raw``;
-* ``kaggle``    -- ``train_simplified.zip`` and ``test_simplified.csv``, the only competition
-                   files the pipeline reads, downloaded by name into a download folder that
-                   later runs reuse (``data.kaggle.download_dir``), then read in place;
+* ``kaggle``    -- the competition files the pipeline reads, downloaded by name into a
+                   download folder that later runs reuse (``data.kaggle.download_dir``), then
+                   read in place: ``train_simplified.zip`` + ``test_simplified.csv``, or with
+                   ``data.kaggle.layout: raw`` ``train_raw.zip`` + ``test_raw.csv`` (+
+                   ``test_simplified.csv``, the key_ids the submission must hold);
 * ``local``     -- ``data.local.path``: a Kaggle-layout folder (the Kaggle-notebook mount
-                   included), the competition zip or ``train_simplified.zip``, read in place;
-                   or a folder of Google's ``full_simplified_<word>.ndjson`` files
-                   (converted into ``data/raw``, streamed line by line).
+                   included), the competition zip, ``train_simplified.zip`` or
+                   ``train_raw.zip``, read in place in ``data.local.layout``; or a folder of
+                   Google's ``full_simplified_<word>.ndjson`` files (converted into
+                   ``data/raw``, streamed line by line).
 
 Data read in place is never extracted or copied: ``data/raw`` then holds ``location.json``
 (its absolute path) and the shard stage streams the CSVs straight out of the folder or zip
@@ -39,8 +42,10 @@ from doodle.layout import (
     SOLUTION_FILE,
     TEST_COLUMNS,
     TEST_FILE,
+    TEST_RAW_FILE,
     TRAIN_COLUMNS,
     TRAIN_DIR,
+    TRAIN_RAW_DIR,
 )
 from doodle.rawdata import (
     LOCATION_FILE,
@@ -51,8 +56,12 @@ from doodle.rawdata import (
     open_raw,
 )
 
-# What the kaggle source downloads (by name): all the pipeline reads of the competition.
-KAGGLE_FILES = ("train_simplified.zip", TEST_FILE)
+# What the kaggle source downloads (by name), per layout: all the pipeline reads of the
+# competition. The raw layout also takes test_simplified.csv: its key_ids are the submission's.
+KAGGLE_FILES = {
+    "simplified": (f"{TRAIN_DIR}.zip", TEST_FILE),
+    "raw": (f"{TRAIN_RAW_DIR}.zip", TEST_RAW_FILE, TEST_FILE),
+}
 
 
 class SourceError(DoodleError, RuntimeError):
@@ -80,10 +89,14 @@ def fetch(cfg: DataConfig, dest: Path, root: Path = Path(".")) -> dict:
 
         competition = cfg.kaggle.competition
         folder = kaggle_api.download_files(
-            competition, KAGGLE_FILES, download_dir(cfg.kaggle.download_dir, competition)
+            competition,
+            KAGGLE_FILES[cfg.kaggle.layout],
+            download_dir(cfg.kaggle.download_dir, competition),
         )
-        return fetch_in_place(folder, dest, "kaggle", competition)
-    return fetch_path(local_path(cfg, root), dest, cfg.local.ndjson_test_per_class)
+        return fetch_in_place(folder, dest, "kaggle", competition, cfg.kaggle.layout)
+    return fetch_path(
+        local_path(cfg, root), dest, cfg.local.ndjson_test_per_class, cfg.local.layout
+    )
 
 
 def local_path(cfg: DataConfig, root: Path = Path(".")) -> Path:
@@ -103,9 +116,9 @@ def download_dir(setting: str | None, competition: str) -> Path:
     return Path(cache) / "doodle" / "kaggle" / competition
 
 
-def fetch_path(path: Path, dest: Path, ndjson_test_per_class: int) -> dict:
+def fetch_path(path: Path, dest: Path, ndjson_test_per_class: int, layout: str) -> dict:
     """A local location -> ``dest`` (atomically): ndjson is converted into ``dest``; a
-    Kaggle-layout folder or zip is only recorded, to be read in place."""
+    Kaggle-layout folder or zip is only recorded, to be read in place in ``layout``."""
     path = Path(path).absolute()
     if not path.exists():
         raise SourceError(f"data.source {str(path)!r} does not exist")
@@ -113,26 +126,34 @@ def fetch_path(path: Path, dest: Path, ndjson_test_per_class: int) -> dict:
         return fetch_with(
             dest, "local", str(path), lambda tmp: convert_ndjson(path, tmp, ndjson_test_per_class)
         )
-    return fetch_in_place(path, dest, "local", str(path))
+    return fetch_in_place(path, dest, "local", str(path), layout)
 
 
 def is_ndjson_folder(path: Path) -> bool:
     """A folder of Google's ``*.ndjson`` files (and not Kaggle's layout)."""
-    return path.is_dir() and not (path / TRAIN_DIR).is_dir() and any(path.glob("*.ndjson"))
+    return (
+        path.is_dir()
+        and not (path / TRAIN_DIR).is_dir()
+        and not (path / TRAIN_RAW_DIR).is_dir()
+        and any(path.glob("*.ndjson"))
+    )
 
 
-def fetch_in_place(path: Path, dest: Path, kind: str, origin: str) -> dict:
+def fetch_in_place(path: Path, dest: Path, kind: str, origin: str, layout: str) -> dict:
     """Check that ``path`` holds Kaggle's layout and make ``dest`` point at it (no copy)."""
-    raw = _locate(path)
+    raw = _locate(path, layout)
 
     def record(tmp: Path) -> dict:
         # The fingerprint makes data/raw change when a file there changes, so DVC re-runs
-        # the shard stage (the files themselves are not DVC's to hash).
-        write_json(
-            tmp / LOCATION_FILE, {"path": str(Path(path).absolute()), "files": raw.fingerprint()}
-        )
+        # the shard stage (the files themselves are not DVC's to hash). The layout is the one
+        # found (auto resolved), so the shard stage reads the same files.
+        where = {"path": str(Path(path).absolute()), "files": raw.fingerprint()}
+        if raw.layout != "simplified":  # (simplified pointers stay as they always were)
+            where["layout"] = raw.layout
+        write_json(tmp / LOCATION_FILE, where)
         return {
             "classes": len(raw.classes),
+            "layout": raw.layout,
             "read_in_place": str(path),
             "train_bytes": raw.train_bytes,
         }
@@ -140,9 +161,9 @@ def fetch_in_place(path: Path, dest: Path, kind: str, origin: str) -> dict:
     return fetch_with(dest, kind, origin, record, raw=raw)
 
 
-def _locate(path: Path) -> RawData:
+def _locate(path: Path, layout: str) -> RawData:
     try:
-        return locate(path)
+        return locate(path, layout)
     except RawDataError as e:
         raise SourceError(str(e)) from None
 
@@ -183,7 +204,7 @@ def describe_dataset(raw: RawData, kind: str, origin: str) -> dict:
             last = block[-1:]
     if last != b"\n":
         rows += 1  # a last line without its newline
-    return {
+    info = {
         "kind": kind,
         "origin": origin,
         "test_rows": max(rows, 0),
@@ -191,6 +212,11 @@ def describe_dataset(raw: RawData, kind: str, origin: str) -> dict:
         "test_labelled": raw.solution is not None,
         "classes": len(raw.classes),
     }
+    if raw.layout != "simplified":
+        # test_rows and test_sha256 are of raw.test: test_simplified.csv when there (the
+        # key_ids the submission holds), else test_raw.csv
+        info["layout"] = raw.layout
+    return info
 
 
 def source_fingerprint(cfg: DataConfig, root: Path = Path(".")) -> dict:
@@ -213,7 +239,7 @@ def source_fingerprint(cfg: DataConfig, root: Path = Path(".")) -> dict:
     if is_ndjson_folder(path):
         files = fingerprint(path.glob("*.ndjson"))
     else:
-        files = _locate(path).fingerprint()
+        files = _locate(path, cfg.local.layout).fingerprint()
     return {"source": "local", "path": str(path), "files": files}
 
 

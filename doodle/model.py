@@ -13,7 +13,6 @@ from keras import layers, ops
 
 from doodle.backbones import Backbone, is_sequence, lookup
 from doodle.errors import DoodleError
-from doodle.sequences import FEATURES
 
 # ImageNet statistics (RGB, 0..1) behind the torch and caffe modes; a grey drawing from
 # scratch gets their channel means.
@@ -87,9 +86,11 @@ def build_model(
     dropout: float,
     bn_momentum: float | None,
     seq_len: int,
+    seq_features: int,
 ) -> keras.Model:
     """uint8 images (img_size, img_size, channels) -> class probabilities (float32); for
-    ``arch: lstm``, point sequences (seq_len, features) -> probabilities.
+    ``arch: lstm``, point sequences (seq_len, seq_features) -> probabilities (``seq_features``
+    is 6 for shards with times: :func:`doodle.sequences.features`).
 
     ``alpha``: the width multiplier of the families that have one (None: the family's 1.0,
     or the width the name gives, ``mobilenetv2_050``). ``weights``: None (from scratch),
@@ -110,6 +111,7 @@ def build_model(
             alpha=1.0 if alpha is None else alpha,
             dropout=dropout,
             bn_momentum=bn_momentum,
+            features=seq_features,
         )
     spec = lookup(arch)
     inputs = keras.Input((img_size, img_size, channels), dtype="uint8", name="image")
@@ -223,6 +225,7 @@ def build_sequence_model(
     alpha: float,
     dropout: float,
     bn_momentum: float | None,
+    features: int,
 ) -> keras.Model:
     """Point sequences (seq_len, features) float32 -> class probabilities (float32).
 
@@ -231,7 +234,7 @@ def build_sequence_model(
     drawing; padded steps are masked, and the outputs are pooled (mean and max) over the
     real points only. ``alpha`` scales every width.
     """
-    inputs = keras.Input((seq_len, len(FEATURES)), dtype="float32", name="points")
+    inputs = keras.Input((seq_len, features), dtype="float32", name="points")
     valid = PointMask(name="valid")(inputs)
     x = inputs
     for filters, kernel in ((48, 5), (64, 5), (96, 3)):

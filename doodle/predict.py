@@ -38,7 +38,7 @@ def predict_split(
         kw = dict(
             batch_size=batch_size,
             img_size=cfg.img_size,
-            channels=cfg.channels,
+            encoding=cfg.encoding,
             line_width=cfg.line_width,
             n_classes=n_classes,
         )

@@ -1,6 +1,6 @@
 """Kaggle's layout wherever it lives, read in place: never extracted, never copied.
 
-A *location* is a folder or a zip file:
+A *location* is a folder or a zip file, in one of Kaggle's two layouts (:mod:`doodle.layout`):
 
 * a folder with ``train_simplified/<word>.csv`` (e.g. the read-only Kaggle-notebook mount
   ``/kaggle/input/quickdraw-doodle-recognition``) or ``train_simplified.zip``, plus
@@ -8,7 +8,14 @@ A *location* is a folder or a zip file:
   ``test_solution.csv`` (labels, for local scoring);
 * the competition zip: ``train_simplified/<word>.csv`` members or a nested
   ``train_simplified.zip``, plus ``test_simplified.csv``;
-* ``train_simplified.zip`` on its own, with ``test_simplified.csv`` beside it.
+* ``train_simplified.zip`` on its own, with ``test_simplified.csv`` beside it;
+* the same in the *raw* layout: ``train_raw/`` or ``train_raw.zip`` with ``test_raw.csv``
+  (a folder, the competition zip, or ``train_raw.zip`` with ``test_raw.csv`` beside it).
+  ``test_simplified.csv``, when there, names the test drawings the submission must cover (the
+  shard stage checks that ``test_raw.csv`` holds the same key_ids).
+
+``layout`` says which one to read: ``simplified``, ``raw``, or ``auto`` (the simplified files
+when the location has them, else the raw ones; the competition zip has both).
 
 Each file of the dataset is a :class:`Member`: a path, optionally a member of the zip at that
 path, optionally a member of a zip nested in it. A member is opened as a text stream, so a
@@ -31,10 +38,19 @@ from pathlib import Path, PurePosixPath
 from typing import TextIO
 
 from doodle.errors import DoodleError
-from doodle.layout import SOLUTION_FILE, TEST_FILE, TRAIN_DIR
+from doodle.layout import SOLUTION_FILE, TEST_FILE, TEST_RAW_FILE, TRAIN_DIR, TRAIN_RAW_DIR
 
 LOCATION_FILE = "location.json"  # in data/raw when the data is read in place
 TRAIN_ZIP = f"{TRAIN_DIR}.zip"
+TRAIN_RAW_ZIP = f"{TRAIN_RAW_DIR}.zip"
+# What each file of a location is (``found`` keys); class files of either layout.
+_SIMPLIFIED, _RAW = "class", "raw_class"
+_TEST_NAMES = {TEST_FILE: "test", TEST_RAW_FILE: "test_raw", SOLUTION_FILE: "solution"}
+# The files (kinds) each layout reads; the fingerprint lists only those.
+_READS = {
+    "simplified": (_SIMPLIFIED, "test", "solution"),
+    "raw": (_RAW, "test_raw", "test", "solution"),
+}
 # What reading a damaged archive raises, at open time or mid-stream (CRC, truncation).
 ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, zipfile.LargeZipFile)
 
@@ -96,13 +112,23 @@ def _open_zip(path: str, size: int, mtime_ns: int) -> zipfile.ZipFile:
 
 @dataclass
 class RawData:
-    """Where each file of the dataset is: ``classes`` maps a word to its train file."""
+    """Where each file of the dataset is: ``classes`` maps a word to its train file.
+
+    ``test`` is the file whose key_ids the submission must hold (``test_simplified.csv``; in
+    the raw layout without it, ``test_raw.csv``); ``test_drawings`` the one the test drawings
+    are read from (``test_raw.csv`` in the raw layout)."""
 
     origin: str
     classes: dict[str, Member]
     test: Member
     solution: Member | None = None
     files: list[Path] = field(default_factory=list)  # the files on disk read from
+    layout: str = "simplified"
+    test_raw: Member | None = None
+
+    @property
+    def test_drawings(self) -> Member:
+        return self.test_raw if self.layout == "raw" and self.test_raw is not None else self.test
 
     def fingerprint(self) -> list[dict]:
         """Names, sizes and modification times of the files on disk (cheap: no reading)."""
@@ -122,122 +148,151 @@ def fingerprint(files: Iterable[Path]) -> list[dict]:
     return out
 
 
-def locate(path: Path) -> RawData:
-    """Index the location ``path`` (folder or zip); raises :class:`RawDataError`."""
+def locate(path: Path, layout: str) -> RawData:
+    """Index the location ``path`` (folder or zip) in ``layout`` (``simplified``, ``raw`` or
+    ``auto``); raises :class:`RawDataError`."""
     path = Path(path)
+    if layout not in ("auto", "simplified", "raw"):
+        raise ValueError(f"layout must be auto, simplified or raw, got {layout!r}")
     if not path.exists():
         raise RawDataError(f"{path} does not exist")
-    found: dict[str, list[Member]] = {"class": [], "test": [], "solution": []}
-    files: list[Path] = []
+    found: dict[str, list] = {k: [] for k in (_SIMPLIFIED, _RAW, *_TEST_NAMES.values())}
+    blocked: dict[str, str] = {}  # class kind -> why its nested zip cannot be read
     if path.is_dir():
-        _scan_folder(path, found, files)
+        _scan_folder(path, found, blocked)
     elif zipfile.is_zipfile(path):
-        _scan_zip(path, found, files, bare_train=path.name == TRAIN_ZIP)
-        if not found["test"] and (path.parent / TEST_FILE).is_file():
-            _add_file(path.parent / TEST_FILE, found, files)
-            if (path.parent / SOLUTION_FILE).is_file():
-                _add_file(path.parent / SOLUTION_FILE, found, files)
+        bare = {TRAIN_ZIP: _SIMPLIFIED, TRAIN_RAW_ZIP: _RAW}.get(path.name)
+        _scan_zip(path, found, blocked, bare, path)
+        for name, kind in _TEST_NAMES.items():  # a bare train zip: the test files beside it
+            if not found[kind] and (path.parent / name).is_file():
+                _add_file(path.parent / name, kind, found)
     else:
         raise RawDataError(f"{path}: not a zip file (truncated download?) and not a folder")
-    return _assemble(path, found, files)
+    if layout == "auto":
+        has = {k: bool(found[k]) or k in blocked for k in (_SIMPLIFIED, _RAW)}
+        layout = "raw" if has[_RAW] and not has[_SIMPLIFIED] else "simplified"
+    return _assemble(path, found, blocked, layout)
 
 
-def _scan_folder(folder: Path, found: dict, files: list[Path]) -> None:
-    train = folder / TRAIN_DIR
-    if train.is_dir():
-        for f in sorted(train.glob("*.csv")):
-            _add_file(f, found, files, as_class=True)
+def _scan_folder(folder: Path, found: dict, blocked: dict) -> None:
+    for sub, kind in ((TRAIN_DIR, _SIMPLIFIED), (TRAIN_RAW_DIR, _RAW)):
+        if (folder / sub).is_dir():
+            for f in sorted((folder / sub).glob("*.csv")):
+                _add_file(f, kind, found)
     for f in sorted(folder.iterdir()):
-        if f.name in (TEST_FILE, SOLUTION_FILE) and f.is_file():
-            _add_file(f, found, files)
-        elif f.name in (TRAIN_ZIP, TEST_FILE + ".zip") and f.is_file():
-            _scan_zip(f, found, files, bare_train=f.name == TRAIN_ZIP)
+        if f.name in _TEST_NAMES and f.is_file():
+            _add_file(f, _TEST_NAMES[f.name], found)
+        elif f.is_file() and f.name in (TRAIN_ZIP, TRAIN_RAW_ZIP):
+            _scan_zip(f, found, blocked, _SIMPLIFIED if f.name == TRAIN_ZIP else _RAW, f)
+        elif f.is_file() and f.name.removesuffix(".zip") in _TEST_NAMES:
+            _scan_zip(f, found, blocked, None, f)
 
 
-def _add_file(f: Path, found: dict, files: list[Path], as_class: bool = False) -> None:
-    files.append(f)
-    m = Member(str(f), size=f.stat().st_size)
-    found["class" if as_class else _kind(f.name)].append(m)
+def _add_file(f: Path, kind: str, found: dict) -> None:
+    found[kind].append((Member(str(f), size=f.stat().st_size), f))
 
 
-def _kind(name: str) -> str:
-    return {TEST_FILE: "test", SOLUTION_FILE: "solution"}[name]
-
-
-def _scan_zip(zpath: Path, found: dict, files: list[Path], bare_train: bool) -> None:
-    files.append(zpath)
+def _scan_zip(zpath: Path, found: dict, blocked: dict, bare: str | None, disk: Path) -> None:
+    """Every member of the zip at ``zpath`` (``bare``: the kind of .csv members at its root)."""
     try:
         with zipfile.ZipFile(zpath) as zf:
             for info in zf.infolist():
                 p = PurePosixPath(info.filename)
                 if info.is_dir():
                     continue
-                if p.name == TRAIN_ZIP:  # the competition zip nests the train zip
+                if p.name in (TRAIN_ZIP, TRAIN_RAW_ZIP):  # the competition zip nests them
+                    kind = _SIMPLIFIED if p.name == TRAIN_ZIP else _RAW
                     if info.compress_type != zipfile.ZIP_STORED:
                         # Each class file read would inflate the nested zip from its start.
-                        raise RawDataError(
-                            f"{zpath}: its {TRAIN_ZIP} is stored compressed, so it cannot be "
-                            f"read in place; take it out once (unzip {zpath} {TRAIN_ZIP} "
-                            f"{TEST_FILE} -d <folder>) and set data.local.path to <folder>"
+                        blocked[kind] = (
+                            f"{zpath}: its {p.name} is stored compressed, so it cannot be "
+                            f"read in place; take it out once (unzip {zpath} {p.name} "
+                            f"{TEST_RAW_FILE if kind == _RAW else TEST_FILE} -d <folder>) "
+                            "and set data.local.path to <folder>"
                         )
+                        continue
                     with zipfile.ZipFile(zf.open(info)) as inner:
                         for sub in inner.infolist():
                             _classify(
                                 PurePosixPath(sub.filename),
-                                True,
+                                kind,
                                 found,
                                 Member(str(zpath), info.filename, sub.filename, sub.file_size),
+                                disk,
                             )
                 else:
-                    _classify(
-                        p, bare_train, found, Member(str(zpath), info.filename, size=info.file_size)
-                    )
+                    m = Member(str(zpath), info.filename, size=info.file_size)
+                    _classify(p, bare, found, m, disk)
     except ZIP_ERRORS as e:
         raise RawDataError(f"{zpath}: corrupt or truncated zip ({e}); download it again") from None
 
 
-def _classify(p: PurePosixPath, bare_train: bool, found: dict, m: Member) -> None:
+def _classify(p: PurePosixPath, bare: str | None, found: dict, m: Member, disk: Path) -> None:
     if p.suffix != ".csv":
         return
-    if p.parent.name == TRAIN_DIR or (bare_train and p.parent == PurePosixPath(".")):
-        found["class"].append(m)
-    elif p.name in (TEST_FILE, SOLUTION_FILE):
-        found[_kind(p.name)].append(m)
+    if p.parent.name == TRAIN_DIR:
+        found[_SIMPLIFIED].append((m, disk))
+    elif p.parent.name == TRAIN_RAW_DIR:
+        found[_RAW].append((m, disk))
+    elif bare and p.parent == PurePosixPath("."):
+        found[bare].append((m, disk))
+    elif p.name in _TEST_NAMES:
+        found[_TEST_NAMES[p.name]].append((m, disk))
 
 
-def _assemble(path: Path, found: dict, files: list[Path]) -> RawData:
+def _assemble(path: Path, found: dict, blocked: dict, layout: str) -> RawData:
+    kind, train_dir = (_RAW, TRAIN_RAW_DIR) if layout == "raw" else (_SIMPLIFIED, TRAIN_DIR)
+    if kind in blocked and not found[kind]:
+        raise RawDataError(blocked[kind])
     classes: dict[str, Member] = {}
-    for m in found["class"]:
+    for m, _ in found[kind]:
         if m.stem in classes:
             raise RawDataError(
                 f"{path}: class {m.stem!r} appears twice ({classes[m.stem].name} and {m.name})"
             )
         classes[m.stem] = m
     if not classes:
-        raise RawDataError(
-            f"{path}: no {TRAIN_DIR}/<word>.csv class files (expected Kaggle's "
-            f"layout: a {TRAIN_DIR}/ folder or {TRAIN_ZIP}, and {TEST_FILE})"
+        other = {"raw": (_SIMPLIFIED, "simplified"), "simplified": (_RAW, "raw")}[layout]
+        hint = (
+            f"; it holds Kaggle's {other[1]} files: set data.local.layout (or "
+            f"data.kaggle.layout) to {other[1]}"
+            if found[other[0]] or other[0] in blocked
+            else ""
         )
-    for kind, fname in (("test", TEST_FILE), ("solution", SOLUTION_FILE)):
-        if len(found[kind]) > 1:
+        test = TEST_RAW_FILE if layout == "raw" else TEST_FILE
+        raise RawDataError(
+            f"{path}: no {train_dir}/<word>.csv class files (expected Kaggle's {layout} "
+            f"layout: a {train_dir}/ folder or {train_dir}.zip, and {test}){hint}"
+        )
+    for k, fname in (("test", TEST_FILE), ("test_raw", TEST_RAW_FILE), ("solution", SOLUTION_FILE)):
+        if len(found[k]) > 1:
             raise RawDataError(
-                f"{path}: {fname} found twice: " + ", ".join(m.name for m in found[kind])
+                f"{path}: {fname} found twice: " + ", ".join(m.name for m, _ in found[k])
             )
-    if not found["test"]:
+    first = {k: (found[k] or [(None, None)])[0][0] for k in ("test", "test_raw", "solution")}
+    if layout == "raw" and first["test_raw"] is None:
+        raise RawDataError(f"{path}: {TEST_RAW_FILE} is missing (beside {TRAIN_RAW_DIR})")
+    if layout == "simplified" and first["test"] is None:
         raise RawDataError(f"{path}: {TEST_FILE} is missing (beside {TRAIN_DIR})")
+    # The fingerprint: the files on disk this layout reads (not the other layout's).
+    files = [disk for k in _READS[layout] for _, disk in found[k]]
     return RawData(
         origin=str(path),
         classes=dict(sorted(classes.items())),
-        test=found["test"][0],
-        solution=(found["solution"] or [None])[0],
-        files=files,
+        test=first["test"] or first["test_raw"],
+        solution=first["solution"],
+        files=list(dict.fromkeys(files)),
+        layout=layout,
+        test_raw=first["test_raw"] if layout == "raw" else None,
     )
 
 
 def open_raw(raw_dir: Path) -> RawData:
-    """What the shard stage reads: ``raw_dir`` itself, or the location it points to."""
+    """What the shard stage reads: ``raw_dir`` itself (a folder in Kaggle's layout), or the
+    location its ``location.json`` points to, in the layout recorded there."""
     raw_dir = Path(raw_dir)
     pointer = raw_dir / LOCATION_FILE
     if pointer.is_file():
-        return locate(Path(json.loads(pointer.read_text())["path"]))
-    return locate(raw_dir)
+        where = json.loads(pointer.read_text())
+        return locate(Path(where["path"]), where.get("layout", "simplified"))
+    return locate(raw_dir, "auto")

@@ -17,17 +17,31 @@ Compositing follows ``cv2.line`` drawing order: within a stroke the segments for
 alpha-blended over what is already there, ``v = v * (1 - c) + colour * c``, so later
 strokes cover earlier ones.
 
-Encodings (``channels``):
+Encodings (``encoding``, :data:`ENCODINGS`), all on a black background:
 
-* ``1`` (grey): the reference time-coloured grey, stroke ``t`` (0-based within the
-  drawing) in ``255 - min(t, 10) * 13`` on a black background.
-* ``3`` (time channels, in the spirit of the top solutions' stroke-order/time encodings):
+* ``grey`` (1 channel): the reference kernels' stroke-order grey, stroke ``k`` (0-based
+  within the drawing) in ``255 - min(k, 10) * 13``.
+* ``order3`` (3 channels: where in the drawing's *order* a line was made, no time):
 
   - ch0: the grey stroke-order value above;
   - ch1: progress through the drawing's points, 255 at its first point falling linearly
-    to 55 at its last (interpolated along each segment): when in the drawing a line was made;
+    to 55 at its last (interpolated along each segment);
   - ch2: progress within the stroke, 255 at the stroke's first point to 55 at its last:
     the drawing direction of every stroke.
+* ``time3`` (3 channels: *when* and how fast, from the per-point times of drawings made
+  from Kaggle's raw files; in the spirit of the top solutions' delay / stroke-time channels):
+
+  - ch0: the pause before the stroke (from the previous stroke's last point to its first;
+    0 for the first stroke), ``255 - 100 * min(pause_s, 2)``: 255 without a pause, 55 at
+    2 s or more (per stroke);
+  - ch1: time since the drawing began, ``255 - 10 * min(t_s, 20)``: 255 at its first
+    point, 55 at 20 s or later (the game's limit), interpolated along each segment;
+  - ch2: pen speed over each segment, ``v`` = length (256-px scale, before augmentation) /
+    max(time, 1 ms), as ``55 + 200 * clip(log2(v * 32) / 6, 0, 1)``: 55 at 1/32 px/ms or
+    slower, 255 at 2 px/ms or faster (log scale: real strokes span that range; median
+    0.24 px/ms -> 152).
+
+  Real drawings: median length 6.1 s, median pause 0.44 s (BENCHMARKS.md, *Raw data*).
 
 Augmentation happens inside the kernel, per drawing, before rasterising: an affine map of
 the 256-scale coordinates, and stroke dropout decided by a hash of ``(seed, stroke index)``
@@ -59,6 +73,9 @@ from doodle.strokes import Drawings, pack
 
 MIN_SIZE, MAX_SIZE = 32, 256
 BASE_SIZE = 256
+# name -> (channels, kernel mode); ``train.encoding`` in params.yaml picks one.
+ENCODINGS = {"grey": (1, 0), "order3": (3, 1), "time3": (3, 2)}  # time3 needs Drawings.t
+_GREY, _ORDER3, _TIME3 = 0, 1, 2
 # cv2.line(thickness=6) fills the pixels within 3 of the centre line *inclusive*: a band
 # 7 source pixels wide. Our coverage model measures area, so it gets the same extra pixel.
 _CV2_EXTRA_WIDTH = 1.0
@@ -98,6 +115,24 @@ def stroke_u(seed: np.uint64, t: int) -> float:
     is dropped when it is below the dropout probability)."""
     z = _mix64(seed + np.uint64(t + 1) * np.uint64(0x9E3779B97F4A7C15))
     return float(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pause_colour(ms: float) -> float:
+    return 255.0 - 100.0 * min(max(ms, 0.0) * 0.001, 2.0)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _time_colour(ms: float) -> float:
+    return 255.0 - 10.0 * min(ms * 0.001, 20.0)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _speed_colour(dist: float, ms: float) -> float:
+    v = dist / max(ms, 1.0)
+    if v <= 0.0:
+        return 55.0
+    return 55.0 + 200.0 * min(max((np.log2(v) + 5.0) / 6.0, 0.0), 1.0)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -335,10 +370,24 @@ def _store(img, acc, size, stride, nch):
 
 @_kernel_jit
 def _render_kernel(
-    xy, stroke_offsets, drawing_offsets, idx, size, nch, hw, ramp, mats, drop_prob, drop_seed, out
+    xy,
+    tm,
+    stroke_offsets,
+    drawing_offsets,
+    idx,
+    size,
+    mode,
+    hw,
+    ramp,
+    mats,
+    drop_prob,
+    drop_seed,
+    out,
 ):
-    """Render drawings ``idx`` into ``out`` (B, size, size, nch); ``mats`` (B, 2, 3) maps
-    256-scale points straight to target pixel coordinates."""
+    """Render drawings ``idx`` into ``out`` (B, size, size, nch) in encoding ``mode``
+    (``_GREY``, ``_ORDER3``, ``_TIME3``: ``tm`` holds the points' times, else it is unused);
+    ``mats`` (B, 2, 3) maps 256-scale points straight to target pixel coordinates."""
+    nch = 1 if mode == _GREY else 3
     nb = idx.shape[0]
     flat = out.reshape((nb, size * size * nch))
     # The stroke being drawn lives in a coverage layer (max over its segments, so joints are
@@ -382,7 +431,14 @@ def _render_kernel(
             ax = m00 * x + m01 * y + m02
             ay = m10 * x + m11 * y + m12
             n_spans = 0
-            p1a = 255.0 - (a - p_first) * inv_pts
+            if mode == _TIME3:
+                g0 = _pause_colour(float(tm[a]) - float(tm[a - 1])) if s > s0 else 255.0
+                p1a = _time_colour(float(tm[a]))
+                dot2 = 55.0  # a dot has no speed
+            else:
+                g0 = 255.0 - min(t, 10) * 13.0
+                p1a = 255.0 - (a - p_first) * inv_pts
+                dot2 = 255.0
             if e - a == 1:  # a one-point stroke is a dot
                 n_spans = _segment(
                     cov,
@@ -401,15 +457,23 @@ def _render_kernel(
                     inv_ramp,
                     p1a,
                     p1a,
-                    255.0,
-                    255.0,
+                    dot2,
+                    dot2,
                 )
             for k in range(a + 1, e):
                 x = float(xy[k, 0])
                 y = float(xy[k, 1])
                 bx = m00 * x + m01 * y + m02
                 by = m10 * x + m11 * y + m12
-                p1b = 255.0 - (k - p_first) * inv_pts
+                if mode == _TIME3:
+                    p1b = _time_colour(float(tm[k]))
+                    dist = np.hypot(x - float(xy[k - 1, 0]), y - float(xy[k - 1, 1]))
+                    p2a = _speed_colour(dist, float(tm[k]) - float(tm[k - 1]))
+                    p2b = p2a
+                else:
+                    p1b = 255.0 - (k - p_first) * inv_pts
+                    p2a = 255.0 - (k - 1 - a) * inv_s
+                    p2b = 255.0 - (k - a) * inv_s
                 if n_spans + size > spans.shape[0]:  # long stroke: grow the run list
                     grown = np.empty((2 * spans.shape[0], 2), np.int64)
                     grown[:n_spans] = spans[:n_spans]
@@ -431,15 +495,13 @@ def _render_kernel(
                     inv_ramp,
                     p1a,
                     p1b,
-                    255.0 - (k - 1 - a) * inv_s,
-                    255.0 - (k - a) * inv_s,
+                    p2a,
+                    p2b,
                 )
                 ax = bx
                 ay = by
                 p1a = p1b
-            _composite(
-                acc, cov, col1, col2, spans, n_spans, nch, np.float32(255.0 - min(t, 10) * 13.0)
-            )
+            _composite(acc, cov, col1, col2, spans, n_spans, nch, np.float32(g0))
         _store(flat[b], acc, size, stride, nch)
     return out
 
@@ -467,26 +529,34 @@ def render(
     drawings: Drawings,
     idx: np.ndarray | None,
     img_size: int,
-    channels: int = 1,
+    encoding: str = "grey",
     line_width: float = 6.0,
     affine: np.ndarray | None = None,
     drop_prob: float = 0.0,
     drop_seed: np.ndarray | None = None,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Render drawings ``idx`` of ``drawings`` -> uint8 ``(B, img_size, img_size, channels)``.
+    """Render drawings ``idx`` of ``drawings`` -> uint8 ``(B, img_size, img_size, C)``.
 
-    ``idx=None`` renders all drawings. ``line_width`` is at 256 scale. ``affine`` (B, 2, 3)
-    maps 256-scale ``(x, y, 1)`` to new 256-scale coordinates. ``drop_prob`` drops each
-    stroke with that probability, decided by a hash of ``(drop_seed[b], stroke index)``
-    (``drop_seed`` (B,) uint64 is required then). ``out`` is an optional C-contiguous uint8
-    buffer of the output shape to render into. Deterministic: same inputs, same bytes.
+    ``encoding`` is one of :data:`ENCODINGS` (``C`` = 1 for grey, else 3; ``time3`` needs
+    drawings with times). ``idx=None`` renders all drawings. ``line_width`` is at 256 scale.
+    ``affine`` (B, 2, 3) maps 256-scale ``(x, y, 1)`` to new 256-scale coordinates.
+    ``drop_prob`` drops each stroke with that probability, decided by a hash of
+    ``(drop_seed[b], stroke index)`` (``drop_seed`` (B,) uint64 is required then). ``out`` is
+    an optional C-contiguous uint8 buffer of the output shape to render into.
+    Deterministic: same inputs, same bytes.
     """
     size = _check_size(img_size)
     if not 0.0 < line_width <= BASE_SIZE:
         raise ValueError(f"line_width must be in (0, {BASE_SIZE}], got {line_width!r}")
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 (grey) or 3 (time channels), got {channels!r}")
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
+    channels, mode = ENCODINGS[encoding]
+    if mode == _TIME3 and drawings.t is None:
+        raise ValueError(
+            "encoding time3 draws per-point times, and these drawings have none (made from "
+            "simplified files; shard Kaggle's raw files: train_raw + test_raw.csv)"
+        )
     n_all = len(drawings)
     if idx is None:
         idx = np.arange(n_all, dtype=np.int64)
@@ -512,13 +582,15 @@ def render(
         seeds = np.zeros(nb, np.uint64)
     hw = 0.5 * (line_width + _CV2_EXTRA_WIDTH) * size / BASE_SIZE
     # np.asarray turns a memmap into a plain ndarray view (no copy) for numba.
+    xy = np.asarray(drawings.xy, dtype=np.uint8)
     _render_kernel(
-        np.asarray(drawings.xy, dtype=np.uint8),
+        xy,
+        _times(drawings, mode, xy.flags.writeable),
         np.asarray(drawings.stroke_offsets, dtype=np.int64),
         np.asarray(drawings.drawing_offsets, dtype=np.int64),
         idx,
         size,
-        channels,
+        mode,
         float(hw),
         _edge_ramp(size),
         _target_mats(affine, nb, size),
@@ -529,17 +601,32 @@ def render(
     return out
 
 
+_NO_TIMES = np.zeros(1, np.uint16)
+_NO_TIMES_RO = np.zeros(1, np.uint16)
+_NO_TIMES_RO.flags.writeable = False
+
+
+def _times(drawings: Drawings, mode: int, writeable: bool) -> np.ndarray:
+    """The times the kernel reads: the drawings' own for time3, else a stand-in that is
+    writeable exactly when ``xy`` is (so no extra kernel specialisation is compiled)."""
+    if mode == _TIME3:
+        return np.asarray(drawings.t, dtype=np.uint16)
+    return _NO_TIMES if writeable else _NO_TIMES_RO
+
+
 def warmup() -> None:
     """Compile the kernel (or load it from numba's on-disk cache), so that timed batches carry
     no JIT cost: for in-memory arrays and for read-only ones (memory-mapped shards)."""
     d = pack([[([10, 200], [20, 220])], [([5], [5])]])
+    d.t = np.array([0, 400, 900], np.uint16)
     seeds = np.arange(2, dtype=np.uint64)
     for arrays in (
         d,
-        Drawings(*(_readonly(a) for a in (d.xy, d.stroke_offsets, d.drawing_offsets))),
+        Drawings(*(_readonly(a) for a in (d.xy, d.stroke_offsets, d.drawing_offsets, d.t))),
     ):
-        render(arrays, None, MIN_SIZE, 1)
-        render(arrays, None, MIN_SIZE, 3, drop_prob=0.5, drop_seed=seeds)
+        for encoding in ENCODINGS:
+            render(arrays, None, MIN_SIZE, encoding)
+        render(arrays, None, MIN_SIZE, "order3", drop_prob=0.5, drop_seed=seeds)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ falls back to plain-numba versions of the same arithmetic (identical images) if 
 Each primitive works on ``LANES`` consecutive float32 pixels of a padded row:
 
 * ``cover8``: ``cov[q:q+8] = max(cov[q:q+8], coverage of pixels px0 + 0..7)``;
-* ``cover8_rgb``: the same, and where coverage grows, the time channels' colours;
+* ``cover8_rgb``: the same, and where coverage grows, the two per-pixel colours (order3, time3);
 * ``blend8`` / ``blend8_rgb``: blend a stroke's coverage layer over the canvas and clear it.
 """
 
@@ -98,7 +98,7 @@ def cover8_rgb(
     typingctx, cov, col1, col2, q, px0, py, dx, dy, inv_l2, r, inv_ramp, p1a, d1, p2a, d2
 ):
     """:func:`cover8`, and where the coverage grows, ``col? = p?a + d? * t`` (t along the
-    segment): the time channels take the colour of the segment covering a pixel most."""
+    segment): the colour channels take the colour of the segment covering a pixel most."""
     f = types.float32
     sig = types.void(cov, col1, col2, types.intp, f, f, f, f, f, f, f, f, f, f, f)
 

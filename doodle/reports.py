@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator
 
 from doodle.fileio import atomic_path, write_csv
 from doodle.metrics import confused_pairs, map3, per_class_map3
-from doodle.render import render
+from doodle.render import ENCODINGS, render
 from doodle.shard_format import open_shard, read_classes, train_shard_paths
 
 _GAP = 2  # pixels between tiles
@@ -55,12 +55,13 @@ def sample_tiles(
     per_class: int = 6,
     max_classes: int = 24,
     img_size: int = 64,
-    channels: int = 1,
+    encoding: str = "grey",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The renders :func:`samples_grid` shows: ``(chosen classes, tiles (R, per_class, S, S,
     C) uint8, found per row)``. Samples are the first drawings of each class in file order
     (shards are shuffled, so they are a random sample); missing ones stay black."""
     chosen = _pick_classes(n_classes, max_classes)
+    channels = ENCODINGS[encoding][0]
     tiles = np.zeros((len(chosen), per_class, img_size, img_size, channels), np.uint8)
     found = np.zeros(len(chosen), np.int64)
     for path in files:
@@ -75,7 +76,7 @@ def sample_tiles(
             idx = np.flatnonzero(label == c)[:need]
             if len(idx):
                 tiles[row, found[row] : found[row] + len(idx)] = render(
-                    shard.drawings, idx, img_size, channels
+                    shard.drawings, idx, img_size, encoding
                 )
                 found[row] += len(idx)
     return chosen, tiles, found
@@ -88,7 +89,7 @@ def samples_grid(
     per_class: int = 6,
     max_classes: int = 24,
     img_size: int = 64,
-    channels: int = 1,
+    encoding: str = "grey",
 ) -> Path:
     """A grid of sample drawings: one row per class (labelled), ``per_class`` columns.
 
@@ -100,8 +101,9 @@ def samples_grid(
     if classes is None:
         classes = read_classes(Path(shard_path))
     chosen, tiles, found = sample_tiles(
-        _shard_files(shard_path), len(classes), per_class, max_classes, img_size, channels
+        _shard_files(shard_path), len(classes), per_class, max_classes, img_size, encoding
     )
+    channels = tiles.shape[-1]
 
     # One mosaic image (tiles separated by grey lines) and one imshow: small and fast.
     step = img_size + _GAP
@@ -137,8 +139,8 @@ def samples_grid(
         spine.set_visible(False)
     shown = "all" if len(chosen) == len(classes) else f"{len(chosen)} of"
     fig.suptitle(
-        f"Sample drawings as the model sees them ({img_size} px, channels="
-        f"{channels}); {shown} {len(classes)} classes",
+        f"Sample drawings as the model sees them ({img_size} px, {encoding}); "
+        f"{shown} {len(classes)} classes",
         fontsize=9,
         y=1 - 8 / fig_h,
         va="top",

@@ -2,7 +2,10 @@
 
 Each drawing becomes ``seq_len`` rows of ``FEATURES`` (float32), its points in drawing
 order: the position (centred, about -1..1), the step from the previous point (0 at a
-drawing's first point) and a pen-up flag on each stroke's last point. Drawings longer than
+drawing's first point) and a pen-up flag on each stroke's last point. Drawings with times
+(shards made from Kaggle's raw files) get one more feature, ``dt`` (:data:`TIME_FEATURES`):
+the time since the previous point in seconds, capped at 10 s (0 at the first point; inside
+a stroke ~0.02-0.4, a pause between strokes ~0.1-3). Drawings longer than
 ``seq_len`` points are truncated (their first points are kept: the first strokes are the
 most telling); shorter ones are padded with all-zero rows, which no real point can be (a
 point's centred position is never exactly 0), so the model finds its mask in its input.
@@ -20,14 +23,25 @@ from doodle.render import dropout_fallback, stroke_u
 from doodle.strokes import Drawings
 
 FEATURES = ("x", "y", "dx", "dy", "pen_up")
+TIME_FEATURES = (*FEATURES, "dt")
+_DT_SCALE = 1 / 1000.0  # ms -> s
+_DT_CAP = 10_000.0  # ms
+
+
+def features(has_time: bool) -> tuple[str, ...]:
+    """The per-point features of drawings with times (``dt`` added) or without."""
+    return TIME_FEATURES if has_time else FEATURES
+
+
 _CENTRE = 127.5
 _POS_SCALE = 1 / 128.0  # 0..255 -> about -1..1
 _STEP_SCALE = 1 / 32.0  # simplified strokes step ~5-40 px between points
 
 
 @numba.njit(cache=True, nogil=True)
-def _encode_kernel(xy, stroke_offsets, drawing_offsets, idx, mats, drop_prob, drop_seed, out):
+def _encode_kernel(xy, tm, stroke_offsets, drawing_offsets, idx, mats, drop_prob, drop_seed, out):
     seq_len = out.shape[1]
+    timed = out.shape[2] == len(TIME_FEATURES)
     for b in range(idx.shape[0]):
         d = idx[b]
         s0, s1 = drawing_offsets[d], drawing_offsets[d + 1]
@@ -36,7 +50,7 @@ def _encode_kernel(xy, stroke_offsets, drawing_offsets, idx, mats, drop_prob, dr
         m00, m01, m02 = mats[b, 0, 0], mats[b, 0, 1], mats[b, 0, 2]
         m10, m11, m12 = mats[b, 1, 0], mats[b, 1, 1], mats[b, 1, 2]
         n = 0
-        px, py = 0.0, 0.0
+        px, py, pt = 0.0, 0.0, 0.0
         for s in range(s0, s1):
             if n == seq_len:
                 break
@@ -55,6 +69,11 @@ def _encode_kernel(xy, stroke_offsets, drawing_offsets, idx, mats, drop_prob, dr
                     out[b, n, 2] = (x - px) * _STEP_SCALE
                     out[b, n, 3] = (y - py) * _STEP_SCALE
                 out[b, n, 4] = 1.0 if k == e - 1 else 0.0
+                if timed:
+                    tk = float(tm[k])
+                    if n > 0:
+                        out[b, n, 5] = min(max(tk - pt, 0.0), _DT_CAP) * _DT_SCALE
+                    pt = tk
                 px, py = x, y
                 n += 1
         if n > 0:
@@ -72,7 +91,8 @@ def encode(
     drop_prob: float = 0.0,
     drop_seed: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Drawings ``idx`` (all when None) -> ``(n, seq_len, len(FEATURES))`` float32.
+    """Drawings ``idx`` (all when None) -> ``(n, seq_len, len(features(has_time)))`` float32,
+    with the ``dt`` feature when the drawings have times.
 
     ``affine``: ``(n, 2, 3)`` maps of 256-scale points (see :mod:`doodle.augment`);
     ``drop_prob``/``drop_seed``: stroke dropout, one seed per drawing.
@@ -85,9 +105,16 @@ def encode(
         np.broadcast_to(_IDENTITY, (n, 2, 3)) if affine is None else np.asarray(affine, np.float32)
     )
     seeds = np.zeros(n, np.uint64) if drop_seed is None else np.asarray(drop_seed, np.uint64)
-    out = np.zeros((n, int(seq_len), len(FEATURES)), np.float32)
+    out = np.zeros((n, int(seq_len), len(features(drawings.has_time))), np.float32)
+    xy = np.asarray(drawings.xy)
+    if drawings.has_time:
+        tm = np.asarray(drawings.t)
+    else:  # unused; writeable exactly when xy is, so no extra specialisation is compiled
+        tm = np.zeros(1, np.uint16)
+        tm.flags.writeable = xy.flags.writeable
     _encode_kernel(
-        np.asarray(drawings.xy),
+        xy,
+        tm,
         np.asarray(drawings.stroke_offsets),
         np.asarray(drawings.drawing_offsets),
         idx,

@@ -5,7 +5,11 @@ raw arrays. Opening a shard maps the arrays read-only, so a loader touches only 
 drawings of the batch it renders and many worker processes share the page cache.
 
 Arrays: ``xy``, ``stroke_offsets``, ``drawing_offsets`` (see :mod:`doodle.strokes`),
-``label`` (int16, -1 when unknown), ``key_id`` (int64), ``countrycode`` (``S2``).
+``label`` (int16, -1 when unknown), ``key_id`` (int64), ``countrycode`` (``S2``), and, only in
+shards made from Kaggle's raw files, ``t`` (uint16 per point: milliseconds since the drawing's
+first point). A shard without times has no ``t`` entry at all, so shards made from simplified
+files are byte for byte what they were before times existed. ``t`` costs 2 bytes a point
+(about 82 bytes a drawing on real data: BENCHMARKS.md, *Raw data*).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from doodle.strokes import Drawings
 MAGIC = b"QDSHARD1"
 _ALIGN = 64
 FIELDS = ("xy", "stroke_offsets", "drawing_offsets", "label", "key_id", "countrycode")
+TIME_FIELD = "t"  # optional: present only in shards made from raw files
 
 
 class ShardError(DoodleError, ValueError):
@@ -45,6 +50,15 @@ class Shard:
     def __len__(self) -> int:
         return len(self.label)
 
+    @property
+    def has_time(self) -> bool:
+        return self.drawings.has_time
+
+
+def has_time(header: dict) -> bool:
+    """Whether a shard (its header, from :func:`read_header`) holds per-point times."""
+    return TIME_FIELD in header["arrays"]
+
 
 def write_shard(
     path: Path,
@@ -64,6 +78,10 @@ def write_shard(
         "key_id": np.ascontiguousarray(key_id, dtype=np.int64),
         "countrycode": np.ascontiguousarray(countrycode, dtype="S2"),
     }
+    if drawings.t is not None:
+        if len(drawings.t) != len(drawings.xy):
+            raise ValueError(f"t has {len(drawings.t)} values, xy has {len(drawings.xy)} points")
+        arrays[TIME_FIELD] = np.ascontiguousarray(drawings.t, dtype=np.uint16)
     for name in ("label", "key_id", "countrycode"):
         if len(arrays[name]) != n:
             raise ValueError(f"{name} has {len(arrays[name])} rows, drawings have {n}")
@@ -106,7 +124,7 @@ def read_header(path: Path) -> tuple[dict, int]:
         end = max(
             (
                 start + s["offset"] + int(np.prod(s["shape"])) * np.dtype(s["dtype"]).itemsize
-                for s in (header["arrays"][name] for name in FIELDS)
+                for s in (header["arrays"][name] for name in _fields(header))
             ),
             default=start,
         )
@@ -118,13 +136,17 @@ def read_header(path: Path) -> tuple[dict, int]:
     return header, start
 
 
+def _fields(header: dict) -> tuple[str, ...]:
+    return FIELDS + ((TIME_FIELD,) if has_time(header) else ())
+
+
 def open_shard(path: Path) -> Shard:
     """Memory-map a shard read-only; raises :class:`ShardError` if it is truncated."""
     path = Path(path)
     header, start = read_header(path)
     size = os.path.getsize(path)
     arrays = {}
-    for name in FIELDS:
+    for name in _fields(header):
         spec = header["arrays"][name]
         dtype = np.dtype(spec["dtype"])
         shape = tuple(spec["shape"])
@@ -140,7 +162,9 @@ def open_shard(path: Path) -> Shard:
             if nbytes
             else np.zeros(shape, dtype)
         )
-    drawings = Drawings(arrays["xy"], arrays["stroke_offsets"], arrays["drawing_offsets"])
+    drawings = Drawings(
+        arrays["xy"], arrays["stroke_offsets"], arrays["drawing_offsets"], arrays.get(TIME_FIELD)
+    )
     return Shard(
         path,
         drawings,

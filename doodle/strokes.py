@@ -4,7 +4,10 @@ A batch of drawings is three flat arrays (no pixels, no Python objects):
 
 * ``xy``               ``(P, 2) uint8``  every point of every stroke, drawing after drawing;
 * ``stroke_offsets``   ``(S + 1,) int64`` stroke ``s`` owns points ``stroke_offsets[s]:[s + 1]``;
-* ``drawing_offsets``  ``(N + 1,) int64`` drawing ``d`` owns strokes ``drawing_offsets[d]:[d + 1]``.
+* ``drawing_offsets``  ``(N + 1,) int64`` drawing ``d`` owns strokes ``drawing_offsets[d]:[d + 1]``;
+* ``t``                ``(P,) uint16`` or None: each point's time in milliseconds since its
+                       drawing's first point (only drawings made from Kaggle's raw files have
+                       times: :mod:`doodle.rawstrokes`).
 
 The same layout is what the shard files hold and what the renderer reads, so a batch is
 rendered straight from a memory-mapped shard without copying.
@@ -257,6 +260,11 @@ def parse_many(texts: Sequence[str]) -> tuple[Drawings, list[DrawingError | None
     return concat(pieces), errors
 
 
+# Times are stored in uint16 milliseconds: a drawing's times saturate at about 65.5 s (the
+# game gives 20 s; doodle.rawstrokes counts the drawings it clamps).
+T_MAX = np.iinfo(np.uint16).max
+
+
 @dataclass
 class Drawings:
     """Many drawings in flat arrays (see the module docstring)."""
@@ -264,13 +272,22 @@ class Drawings:
     xy: np.ndarray
     stroke_offsets: np.ndarray
     drawing_offsets: np.ndarray
+    t: np.ndarray | None = None  # (P,) uint16 ms since the drawing's first point, or None
 
     @classmethod
     def from_lengths(
-        cls, xy: np.ndarray, stroke_lengths: np.ndarray, n_strokes: np.ndarray
+        cls,
+        xy: np.ndarray,
+        stroke_lengths: np.ndarray,
+        n_strokes: np.ndarray,
+        t: np.ndarray | None = None,
     ) -> Drawings:
         """Points plus points-per-stroke and strokes-per-drawing (how files store them)."""
-        return cls(xy, offsets(stroke_lengths), offsets(n_strokes))
+        return cls(xy, offsets(stroke_lengths), offsets(n_strokes), t)
+
+    @property
+    def has_time(self) -> bool:
+        return self.t is not None
 
     def __len__(self) -> int:
         return len(self.drawing_offsets) - 1
@@ -294,6 +311,15 @@ class Drawings:
             out.append((pts[:, 0].tolist(), pts[:, 1].tolist()))
         return out
 
+    def times(self, i: int) -> list[list[int]]:
+        """Drawing ``i``'s point times per stroke (ms; for tests and pictures)."""
+        if self.t is None:
+            raise ValueError("these drawings have no times (made from simplified files)")
+        return [
+            np.asarray(self.t[self.stroke_offsets[s] : self.stroke_offsets[s + 1]]).tolist()
+            for s in range(self.drawing_offsets[i], self.drawing_offsets[i + 1])
+        ]
+
     def take(self, idx: np.ndarray) -> Drawings:
         """The drawings ``idx`` (in that order) as a new compact ``Drawings`` (vectorised)."""
         idx = np.asarray(idx, dtype=np.int64)
@@ -302,8 +328,10 @@ class Drawings:
         stroke_idx = concat_ranges(d0, ns)
         s0 = self.stroke_offsets[stroke_idx]
         npts = self.stroke_offsets[stroke_idx + 1] - s0
-        xy = np.asarray(self.xy)[concat_ranges(s0, npts)]
-        return Drawings.from_lengths(xy, npts, ns)
+        points = concat_ranges(s0, npts)
+        xy = np.asarray(self.xy)[points]
+        t = None if self.t is None else np.asarray(self.t)[points]
+        return Drawings.from_lengths(xy, npts, ns, t)
 
 
 def concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -345,10 +373,14 @@ def pack(drawings: Iterable[Sequence[Stroke]]) -> Drawings:
 
 
 def concat(parts: Sequence[Drawings]) -> Drawings:
-    """Concatenate several ``Drawings`` into one."""
+    """Concatenate several ``Drawings`` into one (all with times, or none)."""
     if not parts:
         return pack([])
+    timed = {p.has_time for p in parts}
+    if len(timed) > 1:
+        raise ValueError("cannot concatenate drawings with times and drawings without")
     xy = np.concatenate([p.xy for p in parts])
     s_lens = np.concatenate([np.diff(p.stroke_offsets) for p in parts])
     d_lens = np.concatenate([np.diff(p.drawing_offsets) for p in parts])
-    return Drawings.from_lengths(xy, s_lens, d_lens)
+    t = np.concatenate([p.t for p in parts]) if timed == {True} else None
+    return Drawings.from_lengths(xy, s_lens, d_lens, t)

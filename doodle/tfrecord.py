@@ -42,7 +42,7 @@ import numpy as np
 from doodle.augment import NO_AUGMENT, Augment, flip_affines, random_affines
 from doodle.errors import InputError
 from doodle.fileio import atomic_path, check_disk_space, human_bytes, tree_size, write_json
-from doodle.render import render
+from doodle.render import ENCODINGS, render
 from doodle.shard_format import open_shard, read_header, train_shard_paths
 from doodle.strokes import Drawings, offsets
 
@@ -451,7 +451,7 @@ def _render_batch(
     batch_index: np.ndarray,
     *,
     img_size: int,
-    channels: int,
+    encoding: str,
     line_width: float,
     n_classes: int,
     training: bool,
@@ -473,7 +473,7 @@ def _render_batch(
             drop_seed = rng.integers(0, 2**63, n, dtype=np.uint64)
     elif flip:
         affine = flip_affines(n)
-    images = render(drawings, None, img_size, channels, line_width, affine, drop, drop_seed)
+    images = render(drawings, None, img_size, encoding, line_width, affine, drop, drop_seed)
     onehot = np.zeros((n, n_classes), np.float32)
     ok = label >= 0
     onehot[np.flatnonzero(ok), label[ok]] = 1.0
@@ -489,7 +489,7 @@ def make_tf_dataset(
     *,
     batch_size: int,
     img_size: int,
-    channels: int = 1,
+    encoding: str = "grey",
     line_width: float = 6.0,
     n_classes: int,
     training: bool = False,
@@ -526,7 +526,11 @@ def make_tf_dataset(
     augment = augment or NO_AUGMENT
     with_labels = training if with_labels is None else with_labels
     deterministic = bool(deterministic) or not training
-    batch_size, img_size, channels = int(batch_size), int(img_size), int(channels)
+    batch_size, img_size = int(batch_size), int(img_size)
+    if encoding not in ENCODINGS or encoding == "time3":
+        # TFRecords hold points, no times: time3 members read the shards (config.py)
+        raise ValueError(f"the TFRecord path renders grey or order3, not {encoding!r}")
+    channels = ENCODINGS[encoding][0]
     if training:
         cycle = max(1, min(len(files), cycle_length or 8))
         ds = (
@@ -567,7 +571,7 @@ def make_tf_dataset(
             label,
             index,
             img_size=img_size,
-            channels=channels,
+            encoding=encoding,
             line_width=float(line_width),
             n_classes=int(n_classes),
             training=training,

@@ -10,8 +10,11 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL_SAMPLE = ROOT.parent / "shared" / "data" / "quickdraw-real-sample"
 sys.path.insert(0, str(ROOT))
+from benchmarks.shared_data import SHARED  # noqa: E402  (../shared/data, found upwards)
+
+REAL_SAMPLE = SHARED / "quickdraw-real-sample"
+RAW_SAMPLE = SHARED / "quickdraw-real-raw-sample"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # as the stages set it
 
 from doodle.strokes import pack  # noqa: E402
@@ -74,3 +77,28 @@ def pytest_collection_modifyitems(config, items):
         return -2 * bool(item.get_closest_marker("e2e")) - bool(item.get_closest_marker("slow"))
 
     items.sort(key=weight)  # stable: the order within each group is kept
+
+
+@pytest.fixture(scope="session")
+def synthetic_raw_layout(synthetic_raw, tmp_path_factory) -> Path:
+    """The same drawings in Kaggle's raw layout (float coordinates, times), made up."""
+    from tests.pipeline_utils import to_raw_layout
+
+    return to_raw_layout(synthetic_raw, tmp_path_factory.mktemp("raw_layout") / "raw")
+
+
+@pytest.fixture(scope="session")
+def timed_shards(synthetic_raw_layout, tmp_path_factory) -> Path:
+    """Shards with per-point times, made from ``synthetic_raw_layout``."""
+    from doodle.sharding import shard_dataset
+
+    out = tmp_path_factory.mktemp("timed") / "shards"
+    shard_dataset(
+        synthetic_raw_layout,
+        out,
+        n_shards=4,
+        val_size=40,
+        seed=0,
+        report_path=out.parent / "r.json",
+    )
+    return out

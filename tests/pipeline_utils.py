@@ -245,3 +245,46 @@ def check_headline(repo) -> dict:
         got = _map3_of_csv(repo / "submission.csv", solution)
         assert abs(m["test_map3"] - got) < 1e-9, (m["test_map3"], got)
     return m
+
+
+def to_raw_layout(src: Path, dest: Path, seed: int = 0) -> Path:
+    """A Kaggle-layout folder of simplified files -> the same drawings in Kaggle's raw layout
+    (``train_raw/``, ``test_raw.csv``; ``test_simplified.csv`` and the solution kept): screen
+    coordinates as floats (scaled, shifted off the 0..255 box) and increasing times. For
+    tests that must run without the real raw sample in ../shared/data."""
+    import json
+    import random
+
+    from doodle.layout import SOLUTION_FILE, TEST_FILE, TEST_RAW_FILE, TRAIN_DIR, TRAIN_RAW_DIR
+
+    rng = random.Random(seed)
+    src, dest = Path(src), Path(dest)
+
+    def raw_cell(cell: str) -> str:
+        t = 0
+        strokes = []
+        for xs, ys in json.loads(cell):
+            ts = []
+            for _ in xs:
+                ts.append(t)
+                t += rng.randint(5, 60)
+            strokes.append([[x * 2.5 - 40.125 for x in xs], [y * 2.5 + 3.5 for y in ys], ts])
+            t += rng.randint(100, 900)  # the pen is lifted
+        return json.dumps(strokes)
+
+    def convert(a: Path, b: Path) -> None:
+        b.parent.mkdir(parents=True, exist_ok=True)
+        with open(a, newline="", encoding="utf-8") as fa, open(b, "w", newline="") as fb:
+            reader = csv.DictReader(fa)
+            w = csv.DictWriter(fb, reader.fieldnames)
+            w.writeheader()
+            for row in reader:
+                w.writerow(row | {"drawing": raw_cell(row["drawing"])})
+
+    for f in sorted((src / TRAIN_DIR).glob("*.csv")):
+        convert(f, dest / TRAIN_RAW_DIR / f.name)
+    convert(src / TEST_FILE, dest / TEST_RAW_FILE)
+    for name in (TEST_FILE, SOLUTION_FILE):
+        if (src / name).is_file():
+            shutil.copy(src / name, dest / name)
+    return dest

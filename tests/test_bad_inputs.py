@@ -38,9 +38,9 @@ ODD_NAMES = {
 # -- building inputs ---------------------------------------------------------------------------
 
 
-def base_raw(dest: Path) -> Path:
-    """A copy of the corpus' good raw folder."""
-    shutil.copytree(CORPUS / "base", dest)
+def base_raw(dest: Path, base: str = "simplified") -> Path:
+    """A copy of the corpus' good folder (``base: raw``: the one in Kaggle's raw layout)."""
+    shutil.copytree(CORPUS / ("base_raw" if base == "raw" else "base"), dest)
     return dest
 
 
@@ -74,7 +74,7 @@ def zip_of(raw: Path, dest: Path) -> Path:
 def make_input(case: dict, tmp: Path) -> Path:
     """The case's input: a raw folder (shard cases), a path (download), a shard file."""
     make = case.get("make")
-    raw = base_raw(tmp / "raw")
+    raw = base_raw(tmp / "raw", case.get("base", "simplified"))
     lay_files(raw, case.get("files", {}))
     if make is None:
         return raw
@@ -94,6 +94,15 @@ def make_input(case: dict, tmp: Path) -> Path:
         start = info.header_offset + 30 + len(info.filename) + 20  # inside its data
         data[start : start + 40] = bytes(40)
         z.write_bytes(bytes(data))
+        return z
+    if make == "raw_zip":
+        z = tmp / "beside" / "train_raw.zip"
+        z.parent.mkdir()
+        with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+            for f in sorted((raw / "train_raw").glob("*.csv")):
+                zf.write(f, f.name)
+        for name in ("test_raw.csv", "test_simplified.csv", "test_solution.csv"):
+            shutil.copy(raw / name, z.parent / name)
         return z
     if make == "zip_without_train":
         z = tmp / "data.zip"
@@ -148,14 +157,16 @@ def run_case(case: dict, tmp: Path) -> tuple[dict, Path]:
         return shard_dataset(src, out, N_SHARDS, VAL_SIZE, 0, tmp / "shard.json"), out
     if stage == "download":
         out = tmp / "out_raw"
-        return fetch_path(src, out, 100), out
+        return fetch_path(src, out, 100, case.get("layout", "auto")), out
     if stage == "shard_file":
         return {"n": len(open_shard(src))}, src
     raise AssertionError(f"unknown stage {stage!r}")
 
 
-def skipped_rows(shard_dir: Path, raw: Path) -> list[tuple[str, int, str]]:
-    with open(shard_dir / "skipped_rows.csv", newline="", encoding="utf-8") as f:
+def skipped_rows(
+    shard_dir: Path, raw: Path, name: str = "skipped_rows.csv"
+) -> list[tuple[str, int, str]]:
+    with open(shard_dir / name, newline="", encoding="utf-8") as f:
         return [
             (Path(r["file"]).relative_to(raw).as_posix(), int(r["row"]), r["reason"])
             for r in csv.DictReader(f)
@@ -198,8 +209,23 @@ def test_case(case: dict, tmp_path: Path) -> None:
         return
     raw = tmp_path / "raw"
     listed = skipped_rows(out, raw)
+    repaired = skipped_rows(out, raw, "repaired_rows.csv") if case.get("base") == "raw" else []
     if outcome == "ok":
         assert listed == [] and result["skipped_total"] == 0
+        assert repaired == [] and result.get("repaired_total", 0) == 0
+        return
+    if outcome.startswith("repair:"):
+        # Kept (the expected counts above), listed and counted as repaired, not skipped.
+        want = [tuple(r) for r in case["rows"]]
+        assert listed == [] and result["skipped_total"] == 0
+        assert repaired == want
+        assert result["repaired"] == {outcome.removeprefix("repair:"): len(want)}
+        for file in {f for f, _, _ in want}:
+            entry = result["files"][str(raw / file)]
+            assert sum(entry["repaired"].values()) == sum(1 for f, _, _ in want if f == file)
+            assert entry["rows"] == entry["kept"]
+        metrics = json.loads((tmp_path / "shard.json").read_text())
+        assert metrics["repaired_total"] == len(want)
         return
     assert outcome.startswith("skip:")
     want = [tuple(r) for r in case["rows"]]
@@ -215,7 +241,7 @@ def test_case(case: dict, tmp_path: Path) -> None:
     for file in {f for f, _, _ in want}:
         entry = result["files"][str(raw / file)]
         assert sum(entry["skipped"].values()) == sum(1 for f, _, _ in want if f == file)
-        if file.startswith("train_simplified/"):
+        if file.startswith(("train_simplified/", "train_raw/")):
             assert entry["rows"] == entry["kept"] + sum(entry["skipped"].values())
     report = json.loads((out / "report.json").read_text())
     assert report["skipped"] == by_reason
@@ -223,31 +249,29 @@ def test_case(case: dict, tmp_path: Path) -> None:
     assert metrics["skipped_total"] == len(want) and "files" not in metrics
 
 
-def test_every_row_accounted_for(tmp_path: Path) -> None:
+@pytest.mark.parametrize("base,train", [("simplified", "train_simplified"), ("raw", "train_raw")])
+def test_every_row_accounted_for(tmp_path: Path, base: str, train: str) -> None:
     """Lines of a class file = header + kept + listed as skipped (nothing dropped silently)."""
-    raw = base_raw(tmp_path / "raw")
+    raw = base_raw(tmp_path / "raw", base)
     sources = [
-        c["files"]["train_simplified/cat.csv"]
+        c["files"][f"{train}/cat.csv"]
         for c in CASES
-        if c.get("files", {}).get("train_simplified/cat.csv", "").endswith(".csv")
+        if c.get("files", {}).get(f"{train}/cat.csv", "").endswith(".csv")
         and c["outcome"] != "error"
     ]
-    assert len(sources) > 15
+    assert len(sources) > (15 if base == "simplified" else 10)
     # All the bad cat files at once, each as its own class file with word "cat".
-    lay_files(raw, {"train_simplified/cat.csv": "-"})
+    lay_files(raw, {f"{train}/cat.csv": "-"})
     for i, src in enumerate(sources):
         shutil.copyfile(
-            CORPUS / src,
-            raw / "train_simplified" / "cat.csv"
-            if i == 0
-            else raw / "train_simplified" / f"zz{i:02d}.csv",
+            CORPUS / src, raw / train / "cat.csv" if i == 0 else raw / train / f"zz{i:02d}.csv"
         )
     report = shard_dataset(raw, tmp_path / "s", N_SHARDS, VAL_SIZE, 0, tmp_path / "r.json")
     listed = skipped_rows(tmp_path / "s", raw)
-    for f in sorted((raw / "train_simplified").glob("*.csv")):
+    for f in sorted((raw / train).glob("*.csv")):
         lines = [ln for ln in f.read_text(encoding="utf-8-sig").splitlines()[1:] if ln]
         entry = report["files"][str(f)]
-        n_listed = sum(1 for name, _, _ in listed if name == f"train_simplified/{f.name}")
+        n_listed = sum(1 for name, _, _ in listed if name == f"{train}/{f.name}")
         assert entry["kept"] + n_listed == len(lines), f.name
 
 
@@ -272,7 +296,7 @@ def test_class_names_round_trip(tmp_path: Path) -> None:
     """Odd class names become exact class names and labels, also after a download (copy)."""
     raw = make_input(BY_ID["odd_names_folder"], tmp_path)
     copied = tmp_path / "copied"
-    summary = fetch_path(raw, copied, 100)
+    summary = fetch_path(raw, copied, 100, "auto")
     assert summary["classes"] == 6
     shard_dataset(copied, tmp_path / "s", N_SHARDS, VAL_SIZE, 0, tmp_path / "r.json")
     classes = json.loads((tmp_path / "s" / "classes.json").read_text(encoding="utf-8"))
@@ -303,7 +327,7 @@ def test_disk_space_checked_before_any_output(tmp_path: Path, monkeypatch) -> No
     ndjson.mkdir()
     (ndjson / "full_simplified_cat.ndjson").write_text('{"drawing": [[[0], [0]]]}\n')
     with pytest.raises(DiskSpaceError, match="converting the ndjson files needs about"):
-        fetch_path(ndjson, tmp_path / "copy", 100)
+        fetch_path(ndjson, tmp_path / "copy", 100, "auto")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ndjson", "raw"]
     with pytest.raises(DiskSpaceError, match=r"needs about 2\.0 KiB .* only 5 B is free"):
         check_disk_space(tmp_path, 2048, "x")
@@ -365,7 +389,8 @@ def test_case_through_stage_script(case: dict, tmp_path: Path) -> None:
         if stage == "shard":
             report = json.loads((work / "data" / "shards" / "report.json").read_text())
             check_expect(case, report)
-            assert report["skipped_total"] == len(case.get("rows", []))
+            listed = "repaired_total" if case["outcome"].startswith("repair:") else "skipped_total"
+            assert report[listed] == len(case.get("rows", []))
             assert (work / "reports" / "samples.png").is_file()
 
 
@@ -410,7 +435,7 @@ def test_fixtures_match_their_generator(tmp_path: Path) -> None:
     made = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     kept = {
         p.relative_to(CORPUS): p.read_bytes()
-        for d in ("base", "files")
+        for d in ("base", "base_raw", "files")
         for p in (CORPUS / d).rglob("*")
         if p.is_file()
     }

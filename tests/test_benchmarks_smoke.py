@@ -263,8 +263,8 @@ def test_quality_bench_reference_loader_summary_and_picture(synthetic_shards, tm
 def test_quality_bench_variants_override_the_default_recipe():
     from benchmarks import bench_quality as bq
 
-    name, over = bq.parse_variant("wide=line_width:8,augment.flip:0,channels:3")
-    assert (name, over) == ("wide", {"line_width": 8, "augment.flip": 0, "channels": 3})
+    name, over = bq.parse_variant("wide=line_width:8,augment.flip:0,encoding:order3")
+    assert (name, over) == ("wide", {"line_width": 8, "augment.flip": 0, "encoding": "order3"})
     bq.VARIANTS[name] = over
     try:
         cfg = bq.member("wide", seed=1, steps=40, points=4)
@@ -273,3 +273,32 @@ def test_quality_bench_variants_override_the_default_recipe():
     assert (cfg.line_width, cfg.channels, cfg.augment.flip) == (8.0, 3, 0.0)
     assert (cfg.seed, cfg.epochs, cfg.steps_per_epoch) == (1, 4, 10)
     assert cfg.augment.scale == bq.member("default", 1, 40, 4).augment.scale
+
+
+def test_raw_bench_projection_shows_its_arithmetic():
+    from benchmarks.bench_raw import projection
+
+    runs = [
+        {
+            "layout": "simplified",
+            "workers": 1,
+            "drawings_per_cpu_s": 40_000.0,
+            "csv_bytes_per_drawing": 455.0,
+            "shard_bytes_per_drawing": 140.0,
+            "time_bytes_per_drawing": 0.0,
+        },
+        {
+            "layout": "raw",
+            "workers": 1,
+            "drawings_per_cpu_s": 10_000.0,
+            "csv_bytes_per_drawing": 4000.0,
+            "shard_bytes_per_drawing": 222.0,
+            "time_bytes_per_drawing": 82.0,
+        },
+    ]
+    p = projection(runs, cores=2)
+    n = 49_707_579 + 112_199
+    assert p["drawings"] == n
+    assert p["raw_16_cores_min"] == round(n / (10_000 * 16) / 60, 1)
+    assert p["simplified_8_cores_min"] == round(n / (40_000 * 8) / 60, 1)
+    assert p["time_array_gb"] == round(82 * n / 1e9, 2) and "cores" in p["arithmetic"]

@@ -121,7 +121,7 @@ def test_missing_key_is_an_error_not_a_silent_default(path):
         ("img_size", "big", "img_size: expected a whole number"),
         ("img_size", 64.5, "img_size: expected a whole number"),
         ("train.scale_lr", "yes", "train.scale_lr: expected true or false"),
-        ("train.channels", 2, "train.channels: expected one of 1, 3"),
+        ("train.encoding", "rgb", "train.encoding: expected one of 'grey', 'order3', 'time3'"),
         ("train.jit", "sometimes", "train.jit: expected one of"),
         ("train.learning_rate", "fast", "train.learning_rate: expected a number"),
         ("ensemble.final", "median", "ensemble.final must be one of"),
@@ -177,3 +177,27 @@ def test_stage_stops_on_a_misspelt_key(tmp_path):
         "train: error: params.yaml: unknown key train.label_smothing; did you mean "
         "train.label_smoothing?"
     ]
+
+
+def test_encoding_gives_channels_and_a_time_encoding_reads_the_shards():
+    raw = with_change("tfrecord.enabled", True)
+    raw["tfrecord"]["input"] = "tfrecord"
+    raw["members"] = {"g": {}, "o": {"encoding": "order3"}, "t": {"encoding": "time3"}}
+    params = parse_params(raw)
+    g, o, t = (params.member(m) for m in ("g", "o", "t"))
+    assert (g.channels, o.channels, t.channels) == (1, 3, 3)
+    assert (g.needs_time, o.needs_time, t.needs_time) == (False, False, True)
+    assert (g.input, o.input, t.input) == ("tfrecord", "tfrecord", "shards")  # no times there
+    with pytest.raises(AttributeError):
+        g.channels = 3  # derived, read-only
+
+
+@pytest.mark.parametrize("where", ["train.channels", "members.big.channels"])
+def test_the_renamed_channels_key_says_what_replaced_it(where):
+    raw = copy.deepcopy(RAW)
+    if where.startswith("train"):
+        raw["train"]["channels"] = 3
+    else:
+        raw["members"] = {"big": {"channels": 3}}
+    with pytest.raises(ConfigError, match=f"unknown key {where}: it was renamed .*encoding"):
+        parse_params(raw)

@@ -151,3 +151,30 @@ def test_process_shares_split_each_global_batch(synthetic_shards, tmp_path, monk
         assert len(set(a["key_id"]) | set(b["key_id"])) == 16
     with pytest.raises(ValueError, match="split evenly"):
         _train(synthetic_shards, share=(0, 3))
+
+
+def test_time3_reads_times_and_refuses_shards_without(synthetic_shards, timed_shards):
+    from doodle.errors import InputError
+
+    x, _ = _train(timed_shards, encoding="time3")[0]
+    assert x.shape == (16, 32, 32, 3) and x.any()
+    order3 = _train(timed_shards, encoding="order3")[0][0]
+    assert ((x > 0).any(-1) == (order3 > 0).any(-1)).all()  # same ink, other colours
+    with pytest.raises(InputError) as err:
+        _train(synthetic_shards, encoding="time3")
+    msg = str(err.value)
+    assert "\n" not in msg and "train-000.qds has none" in msg
+    assert "train_raw" in msg and "data.local.layout=raw" in msg and "data.kaggle.layout=raw" in msg
+
+
+def test_sequence_features_follow_the_shards(synthetic_shards, timed_shards):
+    from doodle.dataset import SequenceDataset, sequence_features
+    from doodle.sequences import FEATURES, TIME_FEATURES
+
+    for shards, features in ((synthetic_shards, FEATURES), (timed_shards, TIME_FEATURES)):
+        paths = train_shard_paths(shards)
+        assert sequence_features(paths) == len(features)
+        seq = SequenceDataset(paths, seq_len=24, batch_size=8, n_classes=8)
+        assert seq.sample_shape == (24, len(features)) and seq[0][0].shape == (8, 24, len(features))
+    dt = SequenceDataset(train_shard_paths(timed_shards), seq_len=24, batch_size=8, n_classes=8)
+    assert (dt[0][0][:, 1:, 5] > 0).any()  # real time steps (the made-up ones: 5-900 ms)

@@ -34,7 +34,7 @@ def _contents(raw):
 
 
 def test_local_folder_is_read_in_place(synthetic_raw, tmp_path):
-    summary = fetch_path(synthetic_raw, tmp_path / "raw", 100)
+    summary = fetch_path(synthetic_raw, tmp_path / "raw", 100, "auto")
     assert summary["classes"] == 8 and summary["read_in_place"] == str(synthetic_raw)
     # data/raw holds a pointer and the description, no data
     assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["dataset.json", LOCATION_FILE]
@@ -50,7 +50,7 @@ def _zip(folder, dest, arcname=lambda rel: rel, compression=zipfile.ZIP_DEFLATED
 
 def test_flat_zip_of_the_layout_streams_the_same_rows(synthetic_raw, tmp_path):
     z = _zip(synthetic_raw, tmp_path / "data.zip")
-    fetch_path(z, tmp_path / "raw", 100)
+    fetch_path(z, tmp_path / "raw", 100, "auto")
     assert _contents(tmp_path / "raw") == _contents(synthetic_raw)
     assert _shard_files(tmp_path / "raw", tmp_path, "z") == _shard_files(
         synthetic_raw, tmp_path, "f"
@@ -66,7 +66,7 @@ def test_kaggle_competition_zip_with_nested_train_zip(synthetic_raw, tmp_path):
         zf.write(inner, "train_simplified.zip")
         zf.write(synthetic_raw / "test_simplified.csv", "test_simplified.csv")
         zf.writestr("sample_submission.csv", "key_id,word\n")
-    data = locate(outer)
+    data = locate(outer, "auto")
     assert data.solution is None and len(data.classes) == 8
     assert data.classes["stop sign"].name == f"{outer}:train_simplified.zip:stop sign.csv"
     want = _contents(synthetic_raw)
@@ -76,7 +76,7 @@ def test_kaggle_competition_zip_with_nested_train_zip(synthetic_raw, tmp_path):
     with zipfile.ZipFile(squeezed, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.write(inner, "train_simplified.zip")
     with pytest.raises(SourceError, match="stored compressed, so it cannot be read in place"):
-        fetch_path(squeezed, tmp_path / "raw", 100)
+        fetch_path(squeezed, tmp_path / "raw", 100, "auto")
 
 
 def test_train_zip_with_the_test_file_beside_it(synthetic_raw, tmp_path):
@@ -115,7 +115,7 @@ def test_zip_without_the_layout_is_a_sentence(synthetic_raw, tmp_path, bad, mess
     else:
         z.write_text("not a zip")
     with pytest.raises(SourceError, match=message) as err:
-        fetch_path(z, tmp_path / "raw", 100)
+        fetch_path(z, tmp_path / "raw", 100, "auto")
     assert str(z) in str(err.value)
     assert not (tmp_path / "raw").exists()
 
@@ -139,7 +139,7 @@ def test_ndjson_folder_converted_with_a_test_split(tmp_path):
                     )
                     + "\n"
                 )
-    summary = fetch_path(src, tmp_path / "raw", 3)
+    summary = fetch_path(src, tmp_path / "raw", 3, "auto")
     assert summary["classes"] == 2 and summary["test_rows"] == 6
     raw = tmp_path / "raw"
     with open(raw / "train_simplified" / "hot air balloon.csv", newline="") as f:
@@ -152,7 +152,7 @@ def test_ndjson_folder_converted_with_a_test_split(tmp_path):
 
 def test_missing_source_is_a_sentence(tmp_path):
     with pytest.raises(SourceError, match="does not exist"):
-        fetch_path(tmp_path / "nope", tmp_path / "raw", 100)
+        fetch_path(tmp_path / "nope", tmp_path / "raw", 100, "auto")
     assert not (tmp_path / "raw").exists()
 
 
@@ -165,7 +165,7 @@ def test_dataset_json_describes_the_data(synthetic_raw, tmp_path):
     from doodle.download import fetch
     from tests.conftest import ROOT
 
-    summary = fetch_path(synthetic_raw, tmp_path / "raw", 100)
+    summary = fetch_path(synthetic_raw, tmp_path / "raw", 100, "auto")
     info = json.loads((tmp_path / "raw" / "dataset.json").read_text())
     test = synthetic_raw / "test_simplified.csv"
     with open(test, newline="") as f:
@@ -216,3 +216,81 @@ def test_source_fingerprint_sees_replaced_files_without_reading_them(synthetic_r
     (tmp_path / "dl" / "quickdraw-doodle-recognition").mkdir(parents=True)
     (tmp_path / "dl" / "quickdraw-doodle-recognition" / "test_simplified.csv").write_text("x")
     assert len(source_fingerprint(kaggle)["files"]) == 1
+
+
+def test_competition_zip_with_both_layouts(synthetic_raw, synthetic_raw_layout, tmp_path):
+    """Kaggle's archive holds both train zips and both test files: auto and simplified read
+    the simplified files, raw the raw ones (a deflated nested zip only blocks its layout)."""
+    simp = _zip(synthetic_raw / "train_simplified", tmp_path / "train_simplified.zip")
+    raw = _zip(synthetic_raw_layout / "train_raw", tmp_path / "train_raw.zip")
+    outer = tmp_path / "quickdraw-doodle-recognition.zip"
+    with zipfile.ZipFile(outer, "w") as zf:
+        zf.write(simp, "train_simplified.zip")
+        zf.write(raw, "train_raw.zip", compress_type=zipfile.ZIP_DEFLATED)  # not readable
+        for name in ("test_simplified.csv", "test_raw.csv"):
+            zf.write(synthetic_raw_layout / name, name)
+    for layout in ("auto", "simplified"):
+        data = locate(outer, layout)
+        assert data.layout == "simplified" and data.test_raw is None
+        assert data.classes["stop sign"].name.endswith("train_simplified.zip:stop sign.csv")
+    with pytest.raises(SourceError, match="its train_raw.zip is stored compressed.*test_raw"):
+        fetch_path(outer, tmp_path / "x", 100, "raw")
+    with zipfile.ZipFile(outer, "w") as zf:  # the raw train zip stored, as Kaggle's is
+        zf.write(simp, "train_simplified.zip")
+        zf.write(raw, "train_raw.zip")
+        for name in ("test_simplified.csv", "test_raw.csv"):
+            zf.write(synthetic_raw_layout / name, name)
+    summary = fetch_path(outer, tmp_path / "data_raw", 100, "raw")
+    assert summary["layout"] == "raw" and summary["classes"] == 8
+    where = json.loads((tmp_path / "data_raw" / LOCATION_FILE).read_text())
+    assert where["layout"] == "raw" and [f["path"] for f in where["files"]] == [str(outer)]
+    data = open_raw(tmp_path / "data_raw")  # what the shard stage reads
+    assert data.layout == "raw" and data.test.name.endswith(":test_simplified.csv")
+    assert data.test_drawings.name.endswith(":test_raw.csv")
+    assert data.classes["stop sign"].name.endswith("train_raw.zip:stop sign.csv")
+    info = json.loads((tmp_path / "data_raw" / "dataset.json").read_text())
+    assert info["layout"] == "raw" and info["test_rows"] == 40  # test_simplified.csv's rows
+
+
+def test_raw_folder_fingerprint_is_the_raw_files(synthetic_raw_layout, tmp_path):
+    """A raw folder's location records the raw files (and test_simplified.csv): the other
+    layout's files, if any, change nothing."""
+    summary = fetch_path(synthetic_raw_layout, tmp_path / "r", 100, "auto")
+    assert summary["layout"] == "raw"
+    where = json.loads((tmp_path / "r" / LOCATION_FILE).read_text())
+    names = sorted(os.path.relpath(f["path"], synthetic_raw_layout) for f in where["files"])
+    assert names == sorted(
+        ["test_raw.csv", "test_simplified.csv", "test_solution.csv"]
+        + [f"train_raw/{p.name}" for p in (synthetic_raw_layout / "train_raw").glob("*.csv")]
+    )
+
+
+def test_kaggle_source_fetches_the_raw_files_by_name(synthetic_raw_layout, tmp_path, monkeypatch):
+    import dataclasses
+
+    from doodle import kaggle_api
+    from doodle.config import load_params
+    from doodle.download import fetch
+    from tests.conftest import ROOT
+
+    asked = []
+
+    def download_files(competition, names, folder):
+        asked.append(tuple(names))
+        return synthetic_raw_layout  # what the download folder then holds
+
+    monkeypatch.setattr(kaggle_api, "download_files", download_files)
+    data = load_params(ROOT / "params.yaml").data
+    for layout in ("simplified", "raw"):
+        cfg = dataclasses.replace(
+            data, source="kaggle", kaggle=dataclasses.replace(data.kaggle, layout=layout)
+        )
+        if layout == "simplified":
+            with pytest.raises(SourceError, match="it holds Kaggle's raw files"):
+                fetch(cfg, tmp_path / layout)
+        else:
+            assert fetch(cfg, tmp_path / layout)["layout"] == "raw"
+    assert asked == [
+        ("train_simplified.zip", "test_simplified.csv"),
+        ("train_raw.zip", "test_raw.csv", "test_simplified.csv"),
+    ]

@@ -25,7 +25,7 @@ def test_keras_backend_jax_dvc_repro(tmp_path):
     line = re.search(r"`(KERAS_BACKEND=jax dvc repro)`", (ROOT / "README.md").read_text())
     assert line, "README no longer gives the JAX line"
     # jit: true, what `jit: auto` picks on a GPU (on a CPU auto runs JAX op by op). Members:
-    # grey images (test_training.py covers 3 channels on TensorFlow) and the stroke-sequence
+    # grey images (test_training.py covers order3 on TensorFlow) and the stroke-sequence
     # family, so both families train and predict on JAX and feed one ensemble.
     repo = make_repo(
         tmp_path,

@@ -17,9 +17,24 @@ from doodle.shard_format import open_shard, write_shard  # noqa: E402
 from doodle.strokes import pack  # noqa: E402
 
 
-def render_strokes(strokes, img_size: int, channels: int = 1) -> np.ndarray:
-    """One drawing given as ``[(xs, ys), ...]`` -> ``(H, W, C) uint8``."""
-    return render(pack([strokes]), None, img_size, channels)[0]
+def render_strokes(strokes, img_size: int, encoding: str = "grey", times=None) -> np.ndarray:
+    """One drawing given as ``[(xs, ys), ...]`` (``times``: its points' ms, flat) ->
+    ``(H, W, C) uint8``."""
+    d = pack([strokes])
+    if times is not None:
+        d.t = np.asarray(times, np.uint16)
+    return render(d, None, img_size, encoding)[0]
+
+
+def with_times(d, seed: int = 0):
+    """``d`` with made-up increasing point times (pauses between strokes included)."""
+    rng = np.random.default_rng(seed)
+    d.t = np.cumsum(rng.integers(5, 400, len(d.xy))).astype(np.uint16)
+    for i in range(len(d)):  # each drawing starts at 0
+        a = d.stroke_offsets[d.drawing_offsets[i]]
+        b = d.stroke_offsets[d.drawing_offsets[i + 1]]
+        d.t[a:b] -= d.t[a]
+    return d
 
 
 # Mean absolute difference (0..255) allowed against the cv2 reference on random synthetic
@@ -53,14 +68,15 @@ def raw() -> list:
 
 
 @pytest.mark.parametrize("size", [32, 64, 100, 256])
-@pytest.mark.parametrize("channels", [1, 3])
-def test_shape_and_dtype(raw, size, channels):
-    d = pack(raw)
-    img = render(d, np.array([3, 1, 4]), size, channels)
+@pytest.mark.parametrize("encoding", ["grey", "order3", "time3"])
+def test_shape_and_dtype(raw, size, encoding):
+    d = with_times(pack(raw))
+    channels = 1 if encoding == "grey" else 3
+    img = render(d, np.array([3, 1, 4]), size, encoding)
     assert img.shape == (3, size, size, channels) and img.dtype == np.uint8
     assert img.flags.c_contiguous
     assert (img.reshape(3, -1).max(axis=1) > 0).all()  # something is drawn
-    assert render(d, None, size, channels).shape == (len(raw), size, size, channels)
+    assert render(d, None, size, encoding).shape == (len(raw), size, size, channels)
 
 
 def test_empty_batch():
@@ -116,16 +132,16 @@ def test_single_point_stroke_is_a_dot():
 
 
 def test_memmap_shard_equals_in_memory(raw, tmp_path):
-    d = pack(raw)
+    d = with_times(pack(raw))
     n = len(raw)
     path = tmp_path / "train-000.qds"
     write_shard(path, d, np.arange(n) % 3, np.arange(n) + 10**15, np.array([b"US"] * n))
     shard = open_shard(path)
     assert isinstance(shard.drawings.xy, np.memmap)
     idx = np.array([7, 0, 39, 7, 12])
-    for channels in (1, 3):
+    for encoding in ("grey", "order3", "time3"):
         np.testing.assert_array_equal(
-            render(shard.drawings, idx, 64, channels), render(d, idx, 64, channels)
+            render(shard.drawings, idx, 64, encoding), render(d, idx, 64, encoding)
         )
 
 
@@ -141,10 +157,10 @@ def test_idx_order_and_out_buffer(raw):
         render(d, idx, 48, out=np.empty((4, 48, 48, 3), np.uint8))
 
 
-def test_time_channels():
+def test_order3_channels():
     strokes = [([20, 230], [60, 60]), ([20, 230], [180, 180])]
-    img = render_strokes(strokes, 256, channels=3).astype(int)
-    grey = render_strokes(strokes, 256, channels=1)[..., 0]
+    img = render_strokes(strokes, 256, "order3").astype(int)
+    grey = render_strokes(strokes, 256, "grey")[..., 0]
     np.testing.assert_array_equal(img[..., 0], grey)  # ch0 is the grey encoding
     # ch2: progress within each stroke, 255 at its start -> 55 at its end (direction).
     for y in (60, 180):
@@ -153,6 +169,29 @@ def test_time_channels():
     # ch1: progress through the drawing's 4 points: 255, 188, 122, 55.
     assert abs(img[60, 20, 1] - 255) <= 2 and abs(img[60, 230, 1] - 188) <= 2
     assert abs(img[180, 20, 1] - 122) <= 2 and abs(img[180, 230, 1] - 55) <= 2
+
+
+def test_time3_channels_carry_pause_time_and_speed():
+    """The scaling render.py states: ch0 pause before the stroke (255 - 100 * s, floor 55
+    at 2 s), ch1 time since the start (255 - 10 * s, floor 55 at 20 s), ch2 pen speed
+    (55 + 200 * log2(32 v) / 6, v in px/ms, 55 at 1/32, 255 at 2)."""
+    strokes = [([20, 120, 230], [60, 60, 60]), ([20, 230], [180, 180])]
+    # 100 px in 200 ms (0.5 px/ms), 110 px in 1760 ms (1/16 px/ms); a 1 s pause; then 210 px
+    # in 105 ms (2 px/ms) ending at 3.065 s.
+    times = [0, 200, 1960, 2960, 3065]
+    img = render_strokes(strokes, 256, "time3", times).astype(int)
+    order = render_strokes(strokes, 256, "order3").astype(int)
+    assert not np.array_equal(img, order)  # another encoding, same ink
+    assert ((img > 0).any(-1) == (order > 0).any(-1)).all()
+    assert abs(img[60, 70, 0] - 255) <= 1 and abs(img[180, 125, 0] - 155) <= 1  # 0 s, 1 s
+    for (y, x), ms in (((60, 20), 0), ((60, 120), 200), ((60, 230), 1960), ((180, 230), 3065)):
+        assert abs(img[y, x, 1] - (255 - 10 * ms / 1000)) <= 2, (y, x)
+    speed = {(60, 70): 0.5, (60, 175): 1 / 16, (180, 125): 2.0}
+    for (y, x), v in speed.items():
+        want = 55 + 200 * min(max(np.log2(v * 32) / 6, 0), 1)
+        assert abs(img[y, x, 2] - want) <= 1, (y, x, img[y, x, 2], want)
+    late = render_strokes(strokes, 256, "time3", [0, 5, 30000, 65000, 65535]).astype(int)
+    assert late[60, 20, 1] == 255 and late[180, 125, 1] == 55  # 20 s and later: the floor
 
 
 def test_affine_identity_and_flip(raw):
@@ -212,10 +251,12 @@ def test_invalid_size_raises(bad):
         render(pack([[([1, 2], [3, 4])]]), None, bad)
 
 
-def test_invalid_channels_and_idx():
+def test_invalid_encoding_and_idx():
     d = pack([[([1, 2], [3, 4])]])
-    with pytest.raises(ValueError):
-        render(d, None, 64, channels=2)
+    with pytest.raises(ValueError, match="encoding must be one of grey, order3, time3"):
+        render(d, None, 64, "rgb")
+    with pytest.raises(ValueError, match="time3 draws per-point times.*train_raw"):
+        render(d, None, 64, "time3")
     with pytest.raises(IndexError):
         render(d, np.array([1]), 64)
 
@@ -255,8 +296,9 @@ def test_strokes_far_off_canvas_are_clipped():
     assert render(d, None, 64, affine=big).any()
 
 
-def _model_image(strokes, size: int, affine: np.ndarray, channels: int) -> np.ndarray:
+def _model_image(strokes, size: int, affine: np.ndarray, encoding: str, times=None) -> np.ndarray:
     """The documented model in plain numpy, pixel by pixel over the whole grid (slow)."""
+    channels = 1 if encoding == "grey" else 3
     from doodle.render import _CV2_EXTRA_WIDTH, _edge_ramp
 
     s = size / 256
@@ -280,12 +322,22 @@ def _model_image(strokes, size: int, affine: np.ndarray, channels: int) -> np.nd
             dist = np.hypot(xx - ax - tt * dx, yy - ay - tt * dy)
             c = np.clip((r - dist) / ramp, 0, 1)
             more = c > best
-            g1 = 255 - 200 * (first + i + (j - i) * tt) / max(n_pts - 1, 1)
-            g2 = 255 - 200 * (i + (j - i) * tt) / max(len(xs) - 1, 1)
+            if encoding == "time3":
+                ta, tb = times[first + i], times[first + j]
+                g1 = 255 - 10 * np.minimum((ta + (tb - ta) * tt) / 1000, 20)
+                v = np.hypot(xs[j] - xs[i], ys[j] - ys[i]) / max(tb - ta, 1)
+                g2 = 55 + 200 * np.clip((np.log2(v) + 5) / 6, 0, 1) if v > 0 else 55.0
+            else:
+                g1 = 255 - 200 * (first + i + (j - i) * tt) / max(n_pts - 1, 1)
+                g2 = 255 - 200 * (i + (j - i) * tt) / max(len(xs) - 1, 1)
             cols[0][more] = np.broadcast_to(g1, c.shape)[more]
             cols[1][more] = np.broadcast_to(g2, c.shape)[more]
             best = np.maximum(best, c)
-        targets = [255 - min(t, 10) * 13, *cols][:channels]
+        g0 = 255 - min(t, 10) * 13
+        if encoding == "time3":
+            pause = times[first] - times[first - 1] if t else 0
+            g0 = 255 - 100 * min(pause / 1000, 2)
+        targets = [g0, *cols][:channels]
         for ch, colour in enumerate(targets):
             acc[ch] += (colour - acc[ch]) * best
         first += len(xs)
@@ -293,8 +345,8 @@ def _model_image(strokes, size: int, affine: np.ndarray, channels: int) -> np.nd
 
 
 @pytest.mark.parametrize("size", [37, 64, 128])
-@pytest.mark.parametrize("channels", [1, 3])
-def test_kernel_matches_plain_model(raw, size, channels):
+@pytest.mark.parametrize("encoding", ["grey", "order3", "time3"])
+def test_kernel_matches_plain_model(raw, size, encoding):
     rng = np.random.default_rng(size)
     sub = raw[:6] + [[([30], [40]), ([30, 30], [200, 200]), ([250, 5], [5, 250])]]
     n = len(sub)
@@ -304,15 +356,17 @@ def test_kernel_matches_plain_model(raw, size, channels):
     aff[:, 0, 0], aff[:, 0, 1] = sc * np.cos(ang), -sc * np.sin(ang)
     aff[:, 1, 0], aff[:, 1, 1] = sc * np.sin(ang), sc * np.cos(ang)
     aff[:, :, 2] = rng.uniform(-40, 40, (n, 2))
-    ours = render(pack(sub), None, size, channels, affine=aff).astype(int)
+    d = with_times(pack(sub), size)
+    ours = render(d, None, size, encoding, affine=aff).astype(int)
     for i, strokes in enumerate(sub):
-        model = _model_image(strokes, size, aff[i], channels)
+        times = [int(v) for ts in d.times(i) for v in ts]
+        model = _model_image(strokes, size, aff[i], encoding, times)
         # float32 lanes vs float64 here: a rounding step at most, on a few pixels.
         diff = np.abs(ours[i] - model)
         assert diff[..., 0].max() <= 2 and diff[..., 0].mean() < 0.05, i
-        if channels == 3:
+        if encoding != "grey":
             # Where two segments of a stroke cover a pixel equally (fully, at a joint), the
-            # time channels take the first one's colour; float32 vs float64 can break such a
+            # colour channels take the first one's colour; float32 vs float64 can break such a
             # tie the other way: a rare pixel off by up to one segment's progress step.
             assert (diff[..., 1:] > 2).mean() < 0.01 and diff[..., 1:].mean() < 0.2, i
 
@@ -324,18 +378,18 @@ from doodle import render
 from doodle.strokes import Drawings
 assert not render.FAST_PATH
 z = np.load(sys.argv[2])
-d = Drawings(z["xy"], z["so"], z["do"])
+d = Drawings(z["xy"], z["so"], z["do"], z["t"])
 out = {}
 for size in (32, 64, 128):
-    for ch in (1, 3):
-        out[f"{size}-{ch}"] = render.render(d, None, size, ch, 6.0, z["affine"], 0.2, z["seeds"])
+    for enc in ("grey", "order3", "time3"):
+        out[f"{size}-{enc}"] = render.render(d, None, size, enc, 6.0, z["affine"], 0.2, z["seeds"])
 np.savez(sys.argv[3], **out)
 """
 
 
 def test_plain_fallback_draws_identical_images(raw, tmp_path):
     """The plain-numba primitives (what a machine whose numba cannot build the vector code
-    gets) give exactly the fast path's images: grey and 3 channels, augmented, 3 sizes."""
+    gets) give exactly the fast path's images: every encoding, augmented, 3 sizes."""
     import subprocess
 
     from doodle import render as render_module
@@ -345,7 +399,7 @@ def test_plain_fallback_draws_identical_images(raw, tmp_path):
     # that is a regression this test reports (the fallback would then be all there is).
     assert render_module.FAST_PATH, "the renderer's vector fast path did not compile"
     rng = np.random.default_rng(5)
-    d = pack(raw)
+    d = with_times(pack(raw))
     affine = random_affines(
         rng, len(raw), Augment(flip=0.5, scale=0.2, shift=0.1, rotate=15, stroke_dropout=0.0)
     )
@@ -355,6 +409,7 @@ def test_plain_fallback_draws_identical_images(raw, tmp_path):
         xy=d.xy,
         so=d.stroke_offsets,
         do=d.drawing_offsets,
+        t=d.t,
         affine=affine,
         seeds=seeds,
     )
@@ -376,8 +431,8 @@ def test_plain_fallback_draws_identical_images(raw, tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     plain = np.load(tmp_path / "out.npz")
     for key in plain.files:
-        size, ch = map(int, key.split("-"))
-        fast = render(d, None, size, ch, 6.0, affine, 0.2, seeds)
+        size, enc = key.split("-")
+        fast = render(d, None, int(size), enc, 6.0, affine, 0.2, seeds)
         assert np.array_equal(fast, plain[key]), key
 
 

@@ -43,7 +43,7 @@ def test_sample_tiles_are_the_first_drawings_of_each_class(synthetic_shards: Pat
     for row, c in enumerate(chosen):
         idx = np.flatnonzero(np.asarray(first.label) == c)[:3]
         assert len(idx) == 3  # 60 a class over 4 shards: the first shard has enough
-        np.testing.assert_array_equal(tiles[row], render(first.drawings, idx, 32, 1))
+        np.testing.assert_array_equal(tiles[row], render(first.drawings, idx, 32, "grey"))
         assert tiles[row].max() > 0
 
 
@@ -62,13 +62,15 @@ def test_samples_grid_png(synthetic_shards: Path, tmp_path: Path) -> None:
         per_class=2,
         max_classes=3,
         img_size=32,
-        channels=3,
+        encoding="order3",
     )
     assert check_png(rgb).shape[2] in (3, 4)
 
 
 def test_samples_grid_stays_small_for_big_renders(synthetic_shards: Path, tmp_path: Path) -> None:
-    out = samples_grid(synthetic_shards, None, tmp_path / "big.png", img_size=256, channels=3)
+    out = samples_grid(
+        synthetic_shards, None, tmp_path / "big.png", img_size=256, encoding="order3"
+    )
     check_png(out)
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from doodle.augment import flip_affines
-from doodle.sequences import FEATURES, encode
+from doodle.sequences import FEATURES, TIME_FEATURES, encode
 from doodle.strokes import pack
 
 # two strokes: (10,20)->(30,20)->(30,60), then a one-point dot at (200,100)
@@ -52,3 +52,16 @@ def test_stroke_dropout_drops_whole_strokes_and_never_all():
         encode(d, None, 6, drop_prob=1.0, drop_seed=np.array([3], np.uint64)),
         encode(d, None, 6, drop_prob=1.0, drop_seed=np.array([3], np.uint64)),
     )
+
+
+def test_drawings_with_times_get_the_time_since_the_previous_point():
+    d = pack([DRAWING])
+    d.t = np.array([0, 120, 400, 15_000], np.uint16)  # a 14.6 s pause before the dot
+    seq = encode(d, None, 6)
+    assert seq.shape == (1, 6, len(TIME_FEATURES)) and TIME_FEATURES[-1] == "dt"
+    assert np.array_equal(seq[..., :5], encode(pack([DRAWING]), None, 6))  # the rest as before
+    assert np.allclose(seq[0, :4, 5], [0, 0.12, 0.28, 10.0])  # seconds, capped at 10
+    assert not seq[0, 4:].any()
+    dropped = encode(d, None, 6, drop_prob=0.99, drop_seed=np.array([5], np.uint64))
+    kept = dropped[0, : int(np.abs(dropped[0]).sum(1).astype(bool).sum())]
+    assert kept[0, 5] == 0  # the first point kept has no previous one

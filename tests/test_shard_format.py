@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from doodle.shard_format import ShardError, open_shard, write_shard
-from doodle.strokes import pack
+from doodle.shard_format import ShardError, open_shard, read_header, write_shard
+from doodle.strokes import Drawings, pack
 
 
 def _write(tmp_path, raw):
@@ -53,3 +53,37 @@ def test_length_mismatch_rejected(tmp_path, tiny_drawings):
         write_shard(
             tmp_path / "x.qds", tiny_drawings[1], np.zeros(3), np.zeros(50), np.zeros(50, "S2")
         )
+
+
+def test_times_round_trip_and_cost_two_bytes_a_point(tmp_path, tiny_drawings):
+    raw, d = tiny_drawings
+    n = len(d)
+    args = (np.arange(n) % 3, 10**15 + np.arange(n), np.array(["US"] * n))
+    plain = tmp_path / "plain.qds"
+    write_shard(plain, d, *args)
+    assert "t" not in read_header(plain)[0]["arrays"] and not open_shard(plain).has_time
+    timed = tmp_path / "timed.qds"
+    t = np.arange(len(d.xy), dtype=np.uint16) * 7
+    write_shard(timed, Drawings(d.xy, d.stroke_offsets, d.drawing_offsets, t), *args)
+    s = open_shard(timed)
+    assert s.has_time and isinstance(s.drawings.t, np.memmap)
+    assert np.array_equal(s.drawings.t, t) and np.array_equal(s.drawings.xy, d.xy)
+    assert s.drawings.times(2) == [t[a:b].tolist() for a, b in _strokes_of(d, 2)]
+    # The time array is the only difference: 2 bytes a point, padded to 64.
+    extra = timed.stat().st_size - plain.stat().st_size
+    assert 2 * len(d.xy) <= extra < 2 * len(d.xy) + 64 + 64
+    with pytest.raises(ValueError, match="t has"):
+        write_shard(
+            tmp_path / "x.qds", Drawings(d.xy, d.stroke_offsets, d.drawing_offsets, t[:3]), *args
+        )
+    data = timed.read_bytes()
+    timed.write_bytes(data[: -len(d.xy) - 64])  # half the time array: checked like the others
+    with pytest.raises(ShardError, match="truncated"):
+        read_header(timed)
+
+
+def _strokes_of(d, i):
+    return [
+        (d.stroke_offsets[s], d.stroke_offsets[s + 1])
+        for s in range(d.drawing_offsets[i], d.drawing_offsets[i + 1])
+    ]

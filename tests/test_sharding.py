@@ -173,3 +173,72 @@ def test_worker_count_never_changes_a_byte(synthetic_raw, tmp_path, monkeypatch,
     for name in outs[1]:
         assert outs[1][name] == outs[2][name], name
     assert not list(tmp_path.glob("w*/.spill"))
+
+
+def _csv_rows(path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_raw_layout_shards_hold_simplified_drawings_and_their_times(
+    synthetic_raw_layout, timed_shards
+):
+    from doodle.rawstrokes import parse_raw_many
+
+    rows = {}
+    for f in (synthetic_raw_layout / "train_raw").glob("*.csv"):
+        for r in _csv_rows(f):
+            rows[int(r["key_id"])] = r["drawing"]
+    report = json.loads((timed_shards / "report.json").read_text())
+    assert report["layout"] == "raw" and report["train_rows"] + report["holdout_rows"] == len(rows)
+    for p in train_shard_paths(timed_shards) + [timed_shards / "holdout.qds"]:
+        s = open_shard(p)
+        assert s.has_time
+        idx = list(range(0, len(s), 9))
+        want = parse_raw_many([rows[int(s.key_id[i])] for i in idx]).drawings
+        for k, i in enumerate(idx):
+            assert s.drawings.strokes(i) == want.strokes(k)
+            assert s.drawings.times(i) == want.times(k)
+            flat = [t for ts in s.drawings.times(i) for t in ts]
+            assert flat[0] == 0 and (np.diff(flat) >= 0).all()
+
+
+def test_raw_test_drawings_follow_test_simplified_order(synthetic_raw_layout, tmp_path):
+    """test.qds holds test_simplified.csv's key_ids in its order, each with the drawing of
+    test_raw.csv that has its key_id (the raw file shuffled here)."""
+    import random
+    import shutil
+
+    from doodle.rawstrokes import parse_raw_many
+
+    raw = shutil.copytree(synthetic_raw_layout, tmp_path / "raw")
+    rows = _csv_rows(raw / "test_raw.csv")
+    random.Random(1).shuffle(rows)
+    with open(raw / "test_raw.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    shard_dataset(raw, tmp_path / "s", 2, 10, 0, tmp_path / "r.json")
+    test = open_shard(tmp_path / "s" / "test.qds")
+    keys = [int(r["key_id"]) for r in _csv_rows(raw / "test_simplified.csv")]
+    assert test.key_id.tolist() == keys and test.has_time
+    by_key = {int(r["key_id"]): r["drawing"] for r in rows}
+    want = parse_raw_many([by_key[k] for k in keys]).drawings
+    assert all(test.drawings.strokes(i) == want.strokes(i) for i in range(len(keys)))
+    labels = {int(r["key_id"]): r["word"] for r in _csv_rows(raw / "test_solution.csv")}
+    classes = read_classes(tmp_path / "s")
+    assert [classes[c].replace(" ", "_") for c in test.label] == [labels[k] for k in keys]
+
+
+def test_raw_worker_count_never_changes_a_byte(synthetic_raw_layout, tmp_path, monkeypatch):
+    import doodle.sharding
+
+    monkeypatch.setattr(doodle.sharding, "CHUNK_BYTES", 4096)  # several chunks per file
+    outs = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        shard_dataset(synthetic_raw_layout, out, 4, 40, 0, tmp_path / "r.json", workers=workers)
+        outs[workers] = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    assert "repaired_rows.csv" in outs[1] and sorted(outs[1]) == sorted(outs[2])
+    for name in outs[1]:
+        assert outs[1][name] == outs[2][name], name

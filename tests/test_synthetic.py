@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.shared_data import SHARED
 from doodle import synthetic
 from doodle.synthetic import CLASSES, write_synthetic
 
@@ -20,7 +21,7 @@ def generate_drawing(word: str, rng: np.random.Generator):
     return synthetic._make(word, rng)[0]
 
 
-CATEGORIES = Path(__file__).resolve().parents[2] / "shared/data/kaggle_340_categories.txt"
+CATEGORIES = SHARED / "kaggle_340_categories.txt"
 TRAIN_HEADER = "countrycode,drawing,key_id,recognized,timestamp,word"
 TEST_HEADER = "key_id,countrycode,drawing"
 SOLUTION_HEADER = "key_id,word"

@@ -152,7 +152,11 @@ def _eval_pair(shard_dir, tfrec_dir, split, **kw):
 
 @pytest.mark.parametrize(
     "split,kw",
-    [("holdout", {}), ("test", {"channels": 3, "img_size": 64}), ("holdout", {"flip": True})],
+    [
+        ("holdout", {}),
+        ("test", {"encoding": "order3", "img_size": 64}),
+        ("holdout", {"flip": True}),
+    ],
 )
 def test_identical_images_to_pydataset(shard_dir, tfrec_dir, split, kw):
     py, tfb = _eval_pair(shard_dir, tfrec_dir, split, **kw)

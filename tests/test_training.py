@@ -41,15 +41,15 @@ def _set_params(repo, **train):
     (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
 
 
-def test_train_and_predict_tensorflow_3_channels(sharded_repo):
+def test_train_and_predict_tensorflow_order3(sharded_repo):
     """The TensorFlow backend trains and predicts a member through the stage scripts, graph
-    mode, 3 channels (JAX, grey: tests/test_jax_pipeline.py runs the whole DAG)."""
+    mode, order3 (JAX, grey: tests/test_jax_pipeline.py runs the whole DAG)."""
     e = env() | {"KERAS_BACKEND": "tensorflow"}
     _set_params(
         sharded_repo,
         img_size=32,
         arch="mobilenet_035",
-        channels=3,
+        encoding="order3",
         epochs=1,
         steps_per_epoch=2,
         eager=False,
@@ -154,7 +154,7 @@ def test_predict_killed_mid_run_keeps_old_outputs(sharded_repo):
         sharded_repo,
         img_size=32,
         arch="mobilenet_035",
-        channels=1,
+        encoding="grey",
         epochs=1,
         steps_per_epoch=1,
         eager=True,

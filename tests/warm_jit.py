@@ -1,6 +1,7 @@
 """Fill numba's on-disk cache (``doodle/__pycache__``) with every kernel signature the stages
-compile: the parse scanner, the renderer (train and predict, grey and 3 channels, in-memory
-and memory-mapped arrays) and the sequence encoder.
+compile: the parse scanners (simplified and raw, with the simplifier), the renderer (train and
+predict, every encoding, in-memory and memory-mapped arrays) and the sequence encoder (with
+and without times).
 
 ``tests/pipeline_utils.make_repo`` runs this once per test process (``warm_jit_cache``) and
 copies the package with this cache into each temporary repo, whose stages then load the
@@ -21,10 +22,12 @@ sys.path.insert(0, str(ROOT))
 def warm() -> None:
     from doodle.config import load_params
     from doodle.dataset import member_dataset
+    from doodle.download import fetch_path
     from doodle.render import warmup
     from doodle.shard_format import train_shard_paths
     from doodle.sharding import shard_dataset
     from doodle.synthetic import write_synthetic
+    from tests.pipeline_utils import to_raw_layout
 
     warmup()
     base = load_params(ROOT / "params.yaml").member("base")
@@ -32,13 +35,19 @@ def warm() -> None:
         raw, shards = Path(tmp) / "raw", Path(tmp) / "shards"
         write_synthetic(raw, train_per_class=8, test_per_class=2, seed=0, n_classes=3)
         shard_dataset(raw, shards, n_shards=2, val_size=6, seed=0, report_path=Path(tmp) / "r.json")
-        paths = train_shard_paths(shards)
-        for arch, channels in (("mobilenet", 1), ("mobilenet", 3), ("lstm", 1)):
-            cfg = dataclasses.replace(base, arch=arch, channels=channels)
+        timed_raw, timed = Path(tmp) / "timed_raw", Path(tmp) / "timed"
+        fetch_path(to_raw_layout(raw, Path(tmp) / "raw_layout"), timed_raw, 0, "raw")
+        shard_dataset(timed_raw, timed, 2, 6, 0, Path(tmp) / "r2.json")
+        runs = [(shards, "mobilenet", e) for e in ("grey", "order3")] + [(shards, "lstm", "grey")]
+        runs += [(timed, "mobilenet", e) for e in ("grey", "order3", "time3")]
+        runs += [(timed, "lstm", "grey")]
+        for folder, arch, encoding in runs:
+            cfg = dataclasses.replace(base, arch=arch, encoding=encoding)
             common = dict(batch_size=4, n_classes=3)
+            paths = train_shard_paths(folder)
             member_dataset(cfg, paths, training=True, augment=cfg.augment, **common)[0]
-            member_dataset(cfg, [shards / "holdout.qds"], **common)[0]
-            member_dataset(cfg, [shards / "test.qds"], flip=True, **common)[0]
+            member_dataset(cfg, [folder / "holdout.qds"], **common)[0]
+            member_dataset(cfg, [folder / "test.qds"], flip=True, **common)[0]
 
 
 if __name__ == "__main__":

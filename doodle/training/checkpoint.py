@@ -19,7 +19,7 @@ from doodle.training.multiworker import no_distribution
 _RESUME_KEYS = (
     "arch",
     "img_size",
-    "channels",
+    "encoding",
     "alpha",
     "seed",  # (not batch_size: the global batch below is what the stream position counts)
     "epochs",

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 from doodle.config import MemberConfig, RuntimeConfig
-from doodle.dataset import DrawingDataset, member_dataset
+from doodle.dataset import DrawingDataset, member_dataset, sequence_features
 from doodle.errors import InputError
 from doodle.fileio import atomic_path, remove
 from doodle.metrics import map_at_k, top_k
@@ -161,7 +161,7 @@ def make_streams(
 
         common = dict(
             img_size=cfg.img_size,
-            channels=cfg.channels,
+            encoding=cfg.encoding,
             line_width=cfg.line_width,
             n_classes=n_classes,
         )
@@ -256,11 +256,12 @@ def train_member(cfg: MemberConfig, runtime: RuntimeConfig, paths: TrainPaths) -
     if cfg.weights not in (None, "imagenet"):
         inputs.append(Path(cfg.weights))
     fp = fingerprint(cfg, shard_dir, global_batch, inputs)
+    seq_features = sequence_features(train_shard_paths(shard_dir))  # + dt with times
     ckpt_dir = model_dir / "checkpoints"
     # Every process resumes from the chief's checkpoint (on several hosts: a copy of it).
     state = load_checkpoint(ckpt_dir, fp, clear_stale=chief)
     with placement.scope:
-        model = compile_model(cfg, len(classes), kind, lr)
+        model = compile_model(cfg, len(classes), kind, lr, seq_features)
         model.run_eagerly = runtime.eager
         if placement.strategy is not None:
             synchronize_batchnorm(model, True)
@@ -287,7 +288,7 @@ def train_member(cfg: MemberConfig, runtime: RuntimeConfig, paths: TrainPaths) -
     if placement.processes > 1:
         # After the model (the same seed gives the same initial weights), and in every
         # process: on JAX, drawing its initial weights is a collective step.
-        local = LocalCopy(lambda: compile_model(cfg, len(classes), kind, lr))
+        local = LocalCopy(lambda: compile_model(cfg, len(classes), kind, lr, seq_features))
     share = f" ({global_batch // placement.processes} a process)" * (placement.processes > 1)
     print(
         f"train: {cfg.name}: {cfg.arch} {shape}, {model.count_params():,} params, "

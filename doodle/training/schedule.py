@@ -21,9 +21,12 @@ def lr_schedule(lr: float, total_steps: int, warmup_steps: int):
     )
 
 
-def compile_model(cfg: MemberConfig, n_classes: int, kind: str, lr: float) -> keras.Model:
+def compile_model(
+    cfg: MemberConfig, n_classes: int, kind: str, lr: float, seq_features: int
+) -> keras.Model:
     """The member's model with AdamW on the one-cycle schedule, label smoothing and the
-    accuracy / top-3 metrics (call inside the distribution scope)."""
+    accuracy / top-3 metrics (call inside the distribution scope). ``seq_features``: the
+    sequence family's input width (:func:`doodle.dataset.sequence_features`)."""
     epochs, steps = cfg.epochs, cfg.steps_per_epoch
     model = build_model(
         cfg.arch,
@@ -35,6 +38,7 @@ def compile_model(cfg: MemberConfig, n_classes: int, kind: str, lr: float) -> ke
         dropout=cfg.dropout,
         bn_momentum=cfg.bn_momentum,
         seq_len=cfg.seq_len,
+        seq_features=seq_features,
     )
     optimizer = keras.optimizers.AdamW(
         learning_rate=lr_schedule(lr, epochs * steps, int(cfg.warmup_epochs * steps)),

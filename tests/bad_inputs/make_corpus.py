@@ -1,4 +1,6 @@
-"""Write the bad-input corpus fixtures (``base/`` and ``files/``) next to this script.
+"""Write the bad-input corpus fixtures (``base/``, ``base_raw/`` and ``files/``) next to this
+script. ``base_raw/`` is the same kind of good folder in Kaggle's raw layout (``train_raw/``,
+``test_raw.csv`` + ``test_simplified.csv``); its fixtures are ``files/raw_*.csv``.
 
 The files are committed; run ``python tests/bad_inputs/make_corpus.py`` to rebuild them after
 changing this script. ``cases.yaml`` (hand-written) says which fixture goes where and what the
@@ -67,8 +69,95 @@ def cat_drawing(d: str) -> str:
     return train_row(1, 90, draw='"' + d.replace('"', '""') + '"')
 
 
+def raw_drawing(i: int) -> list:
+    """:func:`drawing` ``i`` as the app records it: float screen coordinates off the 0..255
+    box (one negative), integer times in ms since the first point, a pause between strokes."""
+    out, t = [], 0
+    for xs, ys in drawing(i):
+        ts = [t + 40 * k for k in range(len(xs))]
+        t = ts[-1] + 300
+        out.append([[x * 1.5 - 20.25 for x in xs], [y * 1.5 + 0.5 for y in ys], ts])
+    return out
+
+
+def raw_row(c: int, i: int, draw: str | None = None) -> str:
+    return train_row(c, i, draw=cell(raw_drawing(c * 100 + i)) if draw is None else draw)
+
+
+def raw_cat_file(bad: dict[int, str], n: int = 5) -> list[str]:
+    """train_raw/cat.csv with ``n`` rows; row ``r`` has the raw drawing JSON ``bad[r]``."""
+    return [TRAIN_HEADER] + [
+        raw_row(1, 50 + r, '"' + bad[r].replace('"', '""') + '"' if r in bad else None)
+        for r in range(1, n + 1)
+    ]
+
+
+def write_raw(out: Path) -> None:
+    """``base_raw/`` and the ``files/raw_*.csv`` fixtures."""
+    base = out / "base_raw"
+    for c, word in enumerate(CLASSES):
+        write(
+            base / "train_raw" / f"{word}.csv",
+            [TRAIN_HEADER] + [raw_row(c, i) for i in range(ROWS_PER_CLASS)],
+        )
+    write(
+        base / "test_raw.csv",
+        [TEST_HEADER] + [f"{test_key(i)},GB,{cell(raw_drawing(500 + i))}" for i in range(6)],
+    )
+    write(
+        base / "test_simplified.csv",
+        [TEST_HEADER] + [f"{test_key(i)},GB,{cell(drawing(500 + i))}" for i in range(6)],
+    )
+    write(
+        base / "test_solution.csv",
+        ["key_id,word"] + [f"{test_key(i)},{CLASSES[i % 3]}" for i in range(6)],
+    )
+    f = out / "files"
+    write(f / "raw_xy_mismatch.csv", raw_cat_file({2: "[[[1.5, 2.5, 3.5], [1, 2], [0, 5, 9]]]"}))
+    write(f / "raw_t_mismatch.csv", raw_cat_file({3: "[[[1.5, 2.5, 3.5], [1, 2, 3], [0, 5]]]"}))
+    write(f / "raw_empty_stroke.csv", raw_cat_file({1: "[[[1, 9], [1, 9], [0, 8]], [[], [], []]]"}))
+    write(f / "raw_empty_drawing.csv", raw_cat_file({4: "[]"}))
+    write(f / "raw_two_lists.csv", raw_cat_file({2: "[[[10, 20, 30], [10, 20, 30]]]"}))
+    write(f / "raw_bad_json.csv", raw_cat_file({5: "[[[1.5, 2.5], [1, 2], [0, 5]]"}))
+    write(
+        f / "raw_non_numeric.csv",
+        raw_cat_file(
+            {1: '[[["1.5", 2.5], [1, 2], [0, 5]]]', 3: "[[[1.5, 2.5], [1, 2], [0, true]]]"}
+        ),
+    )
+    write(f / "raw_nan.csv", raw_cat_file({2: "[[[1.5, NaN], [1, 2], [0, 5]]]"}))
+    write(f / "raw_out_of_range.csv", raw_cat_file({4: "[[[1.5, 2e12], [1, 2], [0, 5]]]"}))
+    write(
+        f / "raw_number_forms.csv",
+        raw_cat_file(
+            {
+                1: "[[[-33.507999420166016, 1.5e2, 2E+1], [0.000125, -0, 7], [0, 16.0, 33]]]",
+                2: "[[[414.48199462890625, 410], [5.0000000000000000000000001, 5], [0, 1e1]]]",
+            }
+        ),
+    )
+    write(
+        f / "raw_time_backwards.csv",
+        raw_cat_file({3: "[[[10, 40, 80, 120], [10, 12, 30, 60], [0, 50, 30, 90]]]"}),
+    )
+    write(f / "raw_time_clamped.csv", raw_cat_file({2: "[[[10, 200], [10, 200], [0, 70000]]]"}))
+    write(
+        f / "raw_test_one_key_missing.csv",
+        [TEST_HEADER] + [f"{test_key(i)},GB,{cell(raw_drawing(500 + i))}" for i in range(5)],
+    )
+    write(
+        f / "raw_test_bad_drawings.csv",
+        [TEST_HEADER]
+        + [f"{test_key(i)},GB,{cell(raw_drawing(500 + i))}" for i in (0, 3, 4, 5)]
+        + [
+            f'{test_key(1)},GB,"[[[1, 2], [3, 4]]]"',
+            f'{test_key(2)},GB,"[[[1, 2], [3, 4], [0, 7]]"',
+        ],
+    )
+
+
 def main(out: Path = HERE) -> None:
-    """Write ``base/`` and ``files/`` under ``out``."""
+    """Write ``base/``, ``base_raw/`` and ``files/`` under ``out``."""
     base = out / "base"
     for c, word in enumerate(CLASSES):
         write(
@@ -217,6 +306,8 @@ def main(out: Path = HERE) -> None:
                 for i in range(4)
             ],
         )
+
+    write_raw(out)
 
 
 def hash_word(word: str) -> int:
