@@ -154,7 +154,7 @@ def train_run(
     """Train one recipe; returns (record, model, config) with the test curve."""
     import keras
 
-    from doodle.dataset import member_dataset
+    from doodle.dataset import member_dataset, sequence_features
     from doodle.shard_format import open_shard, read_classes, train_shard_paths
     from doodle.training.schedule import compile_model
 
@@ -183,7 +183,8 @@ def train_run(
 
         test = ref(test_path, img_size=cfg.img_size, batch_size=256, n_classes=n_classes, workers=2)
     else:
-        model = compile_model(cfg, n_classes, "cpu", cfg.learning_rate)
+        features = sequence_features(train_paths)
+        model = compile_model(cfg, n_classes, "cpu", cfg.learning_rate, features)
 
         def make_train(epoch: int):
             return member_dataset(cfg, train_paths, epoch=epoch, augment=cfg.augment, **stream)

@@ -143,7 +143,7 @@ def image_tfrecord_bytes(
         for p in shard_paths:
             shard = open_shard(p)
             k = min(n - done, len(shard))
-            images = render(shard.drawings, np.arange(k), img_size, 1, 6.0)
+            images = render(shard.drawings, np.arange(k), img_size, "grey", 6.0)
             for img, label in zip(images, np.asarray(shard.label[:k]), strict=True):
                 w.write(
                     tf.train.Example(

@@ -356,12 +356,13 @@ def timed_fit(model, data, batch: int, warmup: int, seconds: float, wait=None) -
 # -- the check --------------------------------------------------------------------------
 def check_size(size: int, shards: Path, n_classes: int, s: dict, kind: str, util) -> dict:
     from benchmarks.bench_loader import cores_to_feed, loader_rate
+    from doodle.sequences import FEATURES  # (an image model: no sequence input)
     from doodle.training.input_wait import InputWait
     from doodle.training.multiworker import build_for_input
     from doodle.training.schedule import compile_model
 
     cfg, _ = member(s, size)
-    model = compile_model(cfg, n_classes, kind, cfg.learning_rate)
+    model = compile_model(cfg, n_classes, kind, cfg.learning_rate, len(FEATURES))
     probe = training_stream(shards, cfg, n_classes, 1)
     build_for_input(model, probe)  # fit reads no set-up batch
     log(f"{size} px: {s['arch']} alpha 1.0, {model.count_params():,} params, batch {s['batch']}")
@@ -416,6 +417,7 @@ def check_training(shards: Path, n_classes: int, s: dict, kind: str, rate: float
     (steps from the fed rate measured before), fed by the real loader with all workers,
     the holdout evaluated each epoch; the loss must fall."""
     from doodle.dataset import member_dataset
+    from doodle.sequences import FEATURES  # (an image model: no sequence input)
     from doodle.shard_format import open_shard
     from doodle.training.fit import FollowEpochs, HoldoutEval
     from doodle.training.input_wait import InputWait
@@ -429,7 +431,7 @@ def check_training(shards: Path, n_classes: int, s: dict, kind: str, rate: float
     cfg, runtime = member(s, size, epochs, steps)
     lr = cfg.learning_rate * min(1.0, s["batch"] / 128)  # linear rule below params' batch
     workers = max(s["workers"])
-    model = compile_model(cfg, n_classes, kind, lr)
+    model = compile_model(cfg, n_classes, kind, lr, len(FEATURES))
     stream = training_stream(shards, cfg, n_classes, workers, steps)
     build_for_input(model, stream)
     holdout = member_dataset(

@@ -18,7 +18,7 @@ from doodle.model import Preprocess, WeightsError, build_model, load_model
 from tests.conftest import ROOT
 
 RAW = yaml.safe_load((ROOT / "params.yaml").read_text())
-KW = dict(alpha=None, weights=None, dropout=0.0, bn_momentum=0.9, seq_len=128)
+KW = dict(alpha=None, weights=None, dropout=0.0, bn_momentum=0.9, seq_len=128, seq_features=5)
 
 
 def test_registry_covers_keras_applications_exactly():
