@@ -106,6 +106,7 @@ def run_arm(params, name: str, shards: Path, work: Path) -> dict:
         cfg,
         params.runtime,
         tta_flip=False,
+        tfrec_dir=work / "tfrecord",
     )
     with np.load(work / "predictions" / name / "test.npz") as f:
         accuracy = float((f["probs"].argmax(1) == f["label"]).mean())

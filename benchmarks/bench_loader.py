@@ -35,6 +35,7 @@ from doodle.augment import Augment
 from doodle.shard_format import open_shard, read_classes, train_shard_paths
 
 # params.yaml's train.augment defaults: the loader is timed as training runs it.
+TRAIN_SHUFFLE = 50_000  # params.yaml's train.shuffle_buffer, as train runs the loader
 TRAIN_AUGMENT = Augment(flip=0.5, scale=0.1, shift=0.05, rotate=8, stroke_dropout=0.05)
 
 
@@ -126,10 +127,13 @@ def make_pydataset(
         shard_paths,
         batch_size=batch_size,
         img_size=img_size,
+        encoding="grey",
+        line_width=6.0,
         n_classes=n_classes,
         training=True,
         seed=0,
         augment=TRAIN_AUGMENT,
+        shuffle_buffer=TRAIN_SHUFFLE,
         steps_per_epoch=10**7,
         workers=workers,
     )
@@ -149,6 +153,7 @@ def make_sequence_dataset(
         training=True,
         seed=0,
         augment=TRAIN_AUGMENT,
+        shuffle_buffer=TRAIN_SHUFFLE,
         steps_per_epoch=10**7,
         workers=1,
     )

@@ -154,6 +154,7 @@ def train_run(
     """Train one recipe; returns (record, model, config) with the test curve."""
     import keras
 
+    from doodle.augment import NO_AUGMENT
     from doodle.dataset import member_dataset, sequence_features
     from doodle.shard_format import open_shard, read_classes, train_shard_paths
     from doodle.training.schedule import compile_model
@@ -178,10 +179,12 @@ def train_run(
         ref = reference_dataset_class()
         model = reference_model(cfg.img_size, n_classes)
 
-        def make_train(epoch: int):
-            return ref(train_paths, img_size=cfg.img_size, epoch=epoch, **stream)
+        image = dict(img_size=cfg.img_size, encoding="grey", line_width=6.0)  # as the kernels
 
-        test = ref(test_path, img_size=cfg.img_size, batch_size=256, n_classes=n_classes, workers=2)
+        def make_train(epoch: int):
+            return ref(train_paths, epoch=epoch, augment=NO_AUGMENT, **image, **stream)
+
+        test = ref(test_path, batch_size=256, n_classes=n_classes, workers=2, **image)
     else:
         features = sequence_features(train_paths)
         model = compile_model(cfg, n_classes, "cpu", cfg.learning_rate, features)
@@ -252,6 +255,7 @@ def ensemble_check(models: dict, shards: Path, work: Path) -> dict:
                 tta_flip=False,
                 workers=2,
                 n_classes=len(classes),
+                tfrec_dir=work / "tfrecord",
             )
             path = work / "predictions" / name / f"{split}.npz"
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ from doodle.errors import ConfigError
 # train stages depend on this folder; a link to a file elsewhere works).
 WEIGHTS_DIR = "data/weights"
 SEQUENCE_ARCHS = ("lstm",)  # the point-sequence family; every other arch is an image backbone
+IMG_SIZES = (32, 256)  # the img_size range the renderer draws (doodle/render.py)
 SOURCES = ("synthetic", "kaggle", "local")
 # Image encodings (doodle/render.py): grey (1 channel), stroke order (3), draw time (3).
 Encoding = Literal["grey", "order3", "time3"]
@@ -379,8 +380,8 @@ def _check(p: Params) -> None:
 
 def _check_member(c: MemberConfig, over: dict, section: str) -> None:
     where = f"{section}.{c.name}"
-    if not 32 <= c.img_size <= 256:
-        raise ConfigError(f"{where}: img_size {c.img_size} not in 32..256")
+    if not IMG_SIZES[0] <= c.img_size <= IMG_SIZES[1]:
+        raise ConfigError(f"{where}: img_size {c.img_size} not in {IMG_SIZES[0]}..{IMG_SIZES[1]}")
     if c.pseudo_share and c.init_from is None:
         raise ConfigError(
             f"{where}: pseudo_share {c.pseudo_share:g} needs a teacher: pseudo-labels come "

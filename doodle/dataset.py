@@ -54,19 +54,21 @@ NO_TIMES_HINT = (
 class DrawingDataset(keras.utils.PyDataset):
     """Batches ``(images uint8 (B, S, S, C), one-hot labels)`` rendered from shard files."""
 
+    renders = True  # images: img_size, encoding and line_width say how
+
     def __init__(
         self,
         shard_paths: Sequence[Path],
         *,
         batch_size: int,
         n_classes: int,
-        img_size: int = 64,
-        encoding: str = "grey",
-        line_width: float = 6.0,
+        img_size: int | None,
+        encoding: str | None,
+        line_width: float | None,
         training: bool = False,
-        seed: int = 0,
+        seed: int | None = None,
         augment: Augment | None = None,
-        shuffle_buffer: int = 50_000,
+        shuffle_buffer: int | None = None,
         steps_per_epoch: int | None = None,
         epoch: int = 0,
         start_step: int = 0,
@@ -95,7 +97,7 @@ class DrawingDataset(keras.utils.PyDataset):
                 "re-run the shard stage"
             )
         self.has_time = timed == {True}
-        if encoding not in ENCODINGS:
+        if self.renders and encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
         if encoding == "time3" and not self.has_time:
             raise InputError(
@@ -103,14 +105,19 @@ class DrawingDataset(keras.utils.PyDataset):
                 f"(sharded from simplified files); {NO_TIMES_HINT}"
             )
         self.batch_size = int(batch_size)
-        self.img_size, self.encoding = int(img_size), encoding
-        self.channels = ENCODINGS[encoding][0]
-        self.line_width = float(line_width)
+        if self.renders:
+            self.img_size, self.encoding = int(img_size), encoding
+            self.channels = ENCODINGS[encoding][0]
+            self.line_width = float(line_width)
         self.n_classes = int(n_classes)
         self.training = training
-        self.seed = int(seed)
+        # the training stream's settings (params.yaml's train section): none of them has a
+        # default here; evaluation (training=False) keeps the file order and uses none
+        if training and (seed is None or augment is None or shuffle_buffer is None):
+            raise ValueError("a training stream needs seed, augment and shuffle_buffer")
+        self.seed = int(seed or 0)
         self.augment = augment or NO_AUGMENT
-        self.shuffle_buffer = max(1, int(shuffle_buffer))
+        self.shuffle_buffer = max(1, int(shuffle_buffer or 1))
         self.steps = int(steps_per_epoch or max(1, self.total // self.batch_size))
         self.epoch, self.start_step = int(epoch), int(start_step)
         self.with_labels = training if with_labels is None else with_labels
@@ -301,9 +308,12 @@ class SequenceDataset(DrawingDataset):
     features are :func:`doodle.sequences.features`: with ``dt`` when the shards have times."""
 
     sample_dtype = np.float32
+    renders = False
 
     def __init__(self, shard_paths: Sequence[Path], *, seq_len: int, **kwargs):
-        super().__init__(shard_paths, **kwargs)
+        # no rendering: the image settings do not apply
+        image = {"img_size": None, "encoding": None, "line_width": None}
+        super().__init__(shard_paths, **(image | kwargs))
         self.seq_len = int(seq_len)
 
     @property

@@ -27,7 +27,7 @@ def predict_split(
     tta_flip: bool,
     workers: int,
     n_classes: int,
-    tfrec_dir: Path = Path("data/tfrecord"),
+    tfrec_dir: Path,
 ) -> tuple[np.ndarray, DrawingDataset]:
     """Probabilities (float32) for one shard file, in its order; averaged with the
     horizontally flipped drawings when ``tta_flip``."""
@@ -81,7 +81,7 @@ def predict_member(
     cfg: MemberConfig,
     runtime: RuntimeConfig,
     tta_flip: bool,
-    tfrec_dir: Path = Path("data/tfrecord"),
+    tfrec_dir: Path,
 ) -> dict:
     """Write ``out_dir/{holdout,test}.npz``; returns holdout MAP@3 and timings."""
     t0 = time.time()

@@ -69,9 +69,10 @@ import warnings
 import numba
 import numpy as np
 
+from doodle.config import IMG_SIZES
 from doodle.strokes import Drawings, pack
 
-MIN_SIZE, MAX_SIZE = 32, 256
+MIN_SIZE, MAX_SIZE = IMG_SIZES  # params.yaml's img_size range (doodle/config.py)
 BASE_SIZE = 256
 # name -> (channels, kernel mode); ``train.encoding`` in params.yaml picks one.
 ENCODINGS = {"grey": (1, 0), "order3": (3, 1), "time3": (3, 2)}  # time3 needs Drawings.t

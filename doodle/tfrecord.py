@@ -489,13 +489,13 @@ def make_tf_dataset(
     *,
     batch_size: int,
     img_size: int,
-    encoding: str = "grey",
-    line_width: float = 6.0,
+    encoding: str,
+    line_width: float,
     n_classes: int,
     training: bool = False,
-    seed: int = 0,
+    seed: int | None = None,
     augment: Augment | None = None,
-    shuffle_buffer: int = 50_000,
+    shuffle_buffer: int | None = None,
     deterministic: bool = True,
     with_labels: bool | None = None,
     flip: bool = False,
@@ -523,6 +523,8 @@ def make_tf_dataset(
     if not files:
         raise ValueError("no TFRecord files given")
     autotune = tf.data.AUTOTUNE
+    if training and (seed is None or augment is None or shuffle_buffer is None):
+        raise ValueError("a training stream needs seed, augment and shuffle_buffer")
     augment = augment or NO_AUGMENT
     with_labels = training if with_labels is None else with_labels
     deterministic = bool(deterministic) or not training
@@ -575,7 +577,7 @@ def make_tf_dataset(
             line_width=float(line_width),
             n_classes=int(n_classes),
             training=training,
-            seed=int(seed),
+            seed=int(seed or 0),  # evaluation draws no augmentation
             augment=augment,
             flip=flip,
         )

@@ -25,6 +25,7 @@ def main() -> None:
         cfg,
         params.runtime,
         tta_flip=params.predict.tta_flip,
+        tfrec_dir=Path("data/tfrecord"),
     )
 
 

@@ -315,7 +315,9 @@ def test_truncated_shard_fails_at_load_time(tmp_path: Path) -> None:
     from doodle.dataset import DrawingDataset
 
     with pytest.raises(ShardError, match=str(shard.name)):
-        DrawingDataset([shard], batch_size=4, img_size=32, n_classes=3)
+        DrawingDataset(
+            [shard], batch_size=4, img_size=32, n_classes=3, encoding="grey", line_width=6.0
+        )
 
 
 def test_disk_space_checked_before_any_output(tmp_path: Path, monkeypatch) -> None:

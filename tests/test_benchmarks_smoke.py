@@ -218,17 +218,26 @@ def test_quality_bench_reference_loader_summary_and_picture(synthetic_shards, tm
     the cv2 renderer on the pipeline's own stream, and the summary/picture read the runs."""
     from benchmarks.bench_quality import draw, markdown, reference_dataset_class, summarise
     from benchmarks.reference import reference_strokes_image
+    from doodle.augment import NO_AUGMENT
     from doodle.dataset import DrawingDataset
 
     paths = train_shard_paths(synthetic_shards)
-    ref = reference_dataset_class()(
-        paths, img_size=32, batch_size=8, n_classes=8, training=True, seed=1, steps_per_epoch=3
+    stream = dict(
+        img_size=32,
+        encoding="grey",
+        line_width=6.0,
+        batch_size=8,
+        n_classes=8,
+        training=True,
+        seed=1,
+        augment=NO_AUGMENT,
+        shuffle_buffer=50,
+        steps_per_epoch=3,
     )
+    ref = reference_dataset_class()(paths, **stream)
     x, y = ref[1]
     assert x.dtype == np.uint8 and x.shape == (8, 32, 32, 1)
-    ours = DrawingDataset(
-        paths, img_size=32, batch_size=8, n_classes=8, training=True, seed=1, steps_per_epoch=3
-    )
+    ours = DrawingDataset(paths, **stream)
     assert np.array_equal(y, ours[1][1])  # the same drawings in the same order
     shard_idx, row = ref.locate(1)
     drawing = ref.shards[shard_idx[0]].drawings.strokes(int(row[0]))

@@ -6,6 +6,7 @@ from doodle.dataset import DrawingDataset
 from doodle.render import render
 from doodle.shard_format import open_shard, train_shard_paths
 
+IMAGE = dict(encoding="grey", line_width=6.0)  # how the evaluation streams render
 AUG = Augment(flip=0.5, scale=0.1, shift=0.05, rotate=8, stroke_dropout=0.1)
 
 
@@ -13,6 +14,8 @@ def _train(shards, **kw):
     args = dict(
         batch_size=16,
         img_size=32,
+        encoding="grey",
+        line_width=6.0,
         n_classes=8,
         training=True,
         seed=3,
@@ -70,7 +73,7 @@ def test_stream_covers_every_drawing_once_per_pass(synthetic_shards):
 
 def test_eval_mode_keeps_order_without_augmentation(synthetic_shards):
     path = synthetic_shards / "holdout.qds"
-    ds = DrawingDataset([path], batch_size=16, img_size=32, n_classes=8)
+    ds = DrawingDataset([path], batch_size=16, img_size=32, n_classes=8, **IMAGE)
     assert ds.num_batches == 3  # 40 rows: 16 + 16 + 8
     (x_last,) = ds[2]
     assert x_last.shape[0] == 8
@@ -78,7 +81,7 @@ def test_eval_mode_keeps_order_without_augmentation(synthetic_shards):
     want = render(shard.drawings, np.arange(32, 40), 32)
     assert np.array_equal(x_last, want)
     assert np.array_equal(ds.column("key_id"), shard.key_id)
-    flipped = DrawingDataset([path], batch_size=16, img_size=32, n_classes=8, flip=True)
+    flipped = DrawingDataset([path], batch_size=16, img_size=32, n_classes=8, flip=True, **IMAGE)
     want_flip = render(shard.drawings, np.arange(16), 32, affine=flip_affines(16))
     assert np.array_equal(flipped[0][0], want_flip)
 
@@ -122,7 +125,7 @@ def test_process_shares_split_each_global_batch(synthetic_shards, tmp_path, monk
     same drawings, augmentation and labels, none in both shares; each logs what it read."""
     from doodle.dataset import SequenceDataset
 
-    for cls, kw in ((DrawingDataset, {}), (SequenceDataset, {"seq_len": 24})):
+    for cls, kw in ((DrawingDataset, IMAGE | {"img_size": 32}), (SequenceDataset, {"seq_len": 24})):
         args = dict(
             batch_size=16, n_classes=8, training=True, seed=3, augment=AUG, shuffle_buffer=50
         )

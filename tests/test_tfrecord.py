@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from doodle.augment import Augment
+from doodle.augment import NO_AUGMENT, Augment
 from doodle.fileio import write_json
 from doodle.shard_format import open_shard, write_shard
 from doodle.strokes import pack
@@ -143,6 +143,7 @@ def _eval_pair(shard_dir, tfrec_dir, split, **kw):
 
     args = (
         dict(batch_size=8, img_size=kw.pop("img_size", 48), n_classes=N_CLASSES, line_width=6.0)
+        | {"encoding": "grey"}
         | kw
     )
     py = DrawingDataset([shard_dir / f"{split}.qds"], **args)
@@ -171,7 +172,7 @@ def test_eval_length_from_names_and_wrong_count_caught(tfrec_dir, tmp_path):
 
     from doodle.tfrecord import make_tf_dataset
 
-    kw = dict(batch_size=8, img_size=32, n_classes=N_CLASSES)
+    kw = dict(batch_size=8, img_size=32, n_classes=N_CLASSES, encoding="grey", line_width=6.0)
     files = split_files(tfrec_dir, "holdout")
     assert int(make_tf_dataset(files, **kw).cardinality()) == 3  # ceil(23 / 8), for Keras
     bad = tmp_path / "holdout-n24.tfrec"  # a name that over-counts (e.g. a truncated copy)
@@ -184,7 +185,14 @@ def test_eval_columns_in_order(shard_dir, tfrec_dir):
     from doodle.dataset import DrawingDataset
     from doodle.tfrecord import TFRecordIndex
 
-    py = DrawingDataset([shard_dir / "test.qds"], batch_size=8, img_size=32, n_classes=N_CLASSES)
+    py = DrawingDataset(
+        [shard_dir / "test.qds"],
+        batch_size=8,
+        img_size=32,
+        n_classes=N_CLASSES,
+        encoding="grey",
+        line_width=6.0,
+    )
     idx = TFRecordIndex(split_files(tfrec_dir, "test"))
     assert idx.total == py.total == 29
     for col in ("label", "key_id", "countrycode"):
@@ -207,6 +215,8 @@ def test_training_stream_deterministic_and_resumable(tfrec_dir):
                 dict(
                     batch_size=16,
                     img_size=32,
+                    encoding="grey",
+                    line_width=6.0,
                     n_classes=N_CLASSES,
                     training=True,
                     seed=5,
@@ -238,8 +248,13 @@ def test_training_rejects_unlabelled(tfrec_dir):
         split_files(tfrec_dir, "test"),
         batch_size=4,
         img_size=32,
+        encoding="grey",
+        line_width=6.0,
         n_classes=N_CLASSES,
         training=True,
+        seed=0,
+        augment=NO_AUGMENT,
+        shuffle_buffer=8,
     )
     with pytest.raises(tf.errors.InvalidArgumentError, match="unlabelled"):
         next(iter(ds))

@@ -45,7 +45,15 @@ def warm() -> None:
             cfg = dataclasses.replace(base, arch=arch, encoding=encoding)
             common = dict(batch_size=4, n_classes=3)
             paths = train_shard_paths(folder)
-            member_dataset(cfg, paths, training=True, augment=cfg.augment, **common)[0]
+            member_dataset(
+                cfg,
+                paths,
+                training=True,
+                seed=0,
+                augment=cfg.augment,
+                shuffle_buffer=8,
+                **common,
+            )[0]
             member_dataset(cfg, [folder / "holdout.qds"], **common)[0]
             member_dataset(cfg, [folder / "test.qds"], flip=True, **common)[0]
 
