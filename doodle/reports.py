@@ -1,6 +1,6 @@
 """Pictures and tables for people (``dvc plots show``), all written atomically.
 
-* :func:`samples_grid` -- the shard stage's ``reports/samples.png``: a few drawings of each
+* :func:`samples_grid` -- the ensemble stage's ``reports/samples.png``: a few drawings of each
   class, rendered exactly as the model sees them (:func:`doodle.render.render`);
 * :func:`per_class_report` -- the ensemble stage's per-class MAP@3 and most confused
   (true, predicted) pairs on the holdout, as CSV (for DVC's plot templates) and PNG.

@@ -13,7 +13,7 @@ from doodle.config import load_params  # noqa: E402
 from doodle.ensemble.choose import run_ensemble  # noqa: E402
 from doodle.fileio import write_json  # noqa: E402
 from doodle.metrics import top_k  # noqa: E402
-from doodle.reports import holdout_report  # noqa: E402
+from doodle.reports import holdout_report, samples_grid  # noqa: E402
 from doodle.submission import write_submission  # noqa: E402
 
 
@@ -33,6 +33,12 @@ def main() -> None:
     )
     write_json(Path("reports/metrics.json"), r.metrics)
     holdout_report(pred / r.metrics["best_member"] / "holdout.npz", Path("reports"))
+    # the training drawings as the best image member sees them (grey at 64 px for lstm)
+    best = params.member(r.metrics["best_member"])
+    size, encoding = (64, "grey") if best.sequence else (best.img_size, best.encoding)
+    samples_grid(
+        Path("data/shards"), None, Path("reports/samples.png"), img_size=size, encoding=encoding
+    )
     m = r.metrics
     test = f", test MAP@3 {m['test_map3']:.4f}" if "test_map3" in m else ""
     print(

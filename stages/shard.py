@@ -6,7 +6,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from doodle.cli import run_stage  # noqa: E402  (first: quiet start-up, environment check)
 from doodle.config import load_params  # noqa: E402
-from doodle.reports import samples_grid  # noqa: E402
 from doodle.sharding import shard_dataset  # noqa: E402
 
 
@@ -21,7 +20,6 @@ def main() -> None:
         report_path=Path("reports/shard.json"),
         workers=cfg.workers,
     )
-    samples_grid(Path("data/shards"), None, Path("reports/samples.png"))
 
 
 if __name__ == "__main__":

@@ -175,3 +175,23 @@ def test_exp_run_tfrecord_input_and_a_sequence_member(repo):
     metrics = json.loads((repo / "reports/metrics.json").read_text())
     assert sorted(metrics["members"]) == ["base", "seq"]
     assert sorted(metrics["blend_weights"]) == ["base", "seq"]
+
+
+def test_a_renderer_edit_reruns_no_data_stage_and_a_sharding_edit_does(repo):
+    """dvc.yaml's deps follow what each stage runs: the renderer belongs to training and the
+    reports, never to download or shard (last in this file: the edit costs the copy's
+    compiled renderer)."""
+    for module in ("doodle/render.py", "doodle/sharding.py"):
+        path = repo / module
+        text = path.read_text()
+        path.write_text(text + "\n# an edit\n")
+        try:
+            stale = status(repo)
+        finally:
+            path.write_text(text)
+        assert "download" not in stale, stale
+        if module == "doodle/render.py":
+            assert "shard" not in stale and {"train@base", "ensemble"} <= set(stale), stale
+        else:
+            assert "shard" in stale, stale
+    assert status(repo) == {}

@@ -1,4 +1,4 @@
-"""doodle.reports: the samples grid (shard stage) and the per-class holdout report (ensemble)."""
+"""doodle.reports: the samples grid and the per-class holdout report (both the ensemble's)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ import pytest
 import yaml
 from matplotlib.image import imread
 
+from doodle.fileio import write_json
 from doodle.metrics import confused_pairs
 from doodle.render import render
 from doodle.reports import holdout_report, per_class_report, sample_tiles, samples_grid
-from doodle.shard_format import open_shard, read_classes, train_shard_paths
+from doodle.shard_format import open_shard, read_classes, train_shard_paths, write_shard
+from doodle.strokes import pack
+from tests.conftest import random_drawings
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG_LIMIT = 500_000
@@ -183,6 +186,13 @@ def test_ensemble_stage_writes_the_per_class_report(tmp_path: Path) -> None:
     poor = _probs(labels, rng.choice([1, 2, 3, 4], 40), 4)
     _write_member(tmp_path / "data" / "predictions" / "good", good, labels, classes)
     _write_member(tmp_path / "data" / "predictions" / "poor", poor, labels, classes)
+    shards = tmp_path / "data" / "shards"  # the training drawings for reports/samples.png
+    shards.mkdir()
+    write_json(shards / "classes.json", classes)
+    drawings = pack(random_drawings(rng, 12))
+    write_shard(
+        shards / "train-000.qds", drawings, np.arange(12) % 4, np.arange(12), np.array([b"US"] * 12)
+    )
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["members"] = {"poor": {}, "good": {}}
     params["ensemble"].update(blend=False, stack=False, balance=False, final="auto")
@@ -200,7 +210,7 @@ def test_ensemble_stage_writes_the_per_class_report(tmp_path: Path) -> None:
     rows = read_csv(tmp_path / "reports" / "per_class_map3.csv")
     want = per_class_report(good, labels, classes, tmp_path / "want")
     assert rows == read_csv(want["per_class_csv"])  # the best member's holdout ("good")
-    for name in ("per_class_map3.png", "confused_pairs.png"):
+    for name in ("per_class_map3.png", "confused_pairs.png", "samples.png"):
         check_png(tmp_path / "reports" / name)
     assert read_csv(tmp_path / "reports" / "confused_pairs.csv") == read_csv(want["pairs_csv"])
 
@@ -219,8 +229,12 @@ def test_dvc_yaml_declares_the_plots() -> None:
     def images(stage: str) -> list[str]:  # plain entries: cached by DVC, kept by experiments
         return [e for e in stages[stage].get("plots", []) if isinstance(e, str)]
 
-    assert images("shard") == ["reports/samples.png"]
-    assert images("ensemble") == ["reports/per_class_map3.png", "reports/confused_pairs.png"]
+    assert images("shard") == []  # the shard stage draws nothing: a renderer edit never re-shards
+    assert images("ensemble") == [
+        "reports/per_class_map3.png",
+        "reports/confused_pairs.png",
+        "reports/samples.png",
+    ]
     ens = plots("ensemble")
     headers = {
         "reports/per_class_map3.csv": ["class", "map3", "count"],
@@ -229,5 +243,5 @@ def test_dvc_yaml_declares_the_plots() -> None:
     for path, header in headers.items():
         spec = ens[path]
         assert spec["cache"] is False and spec["x"] in header and spec["y"] in header
-    assert "doodle/reports.py" in stages["shard"]["deps"]
-    assert "doodle/reports.py" in stages["ensemble"]["deps"]
+    assert "doodle/reports.py" not in stages["shard"]["deps"]
+    assert {"doodle/reports.py", "data/shards"} <= set(stages["ensemble"]["deps"])
