@@ -60,3 +60,19 @@ def test_every_stage_lists_the_modules_it_runs():
             sorted(closure(script) - deps),
             sorted(deps - closure(script)),
         )
+
+
+def test_every_tracked_param_exists():
+    """Each `params:` entry of dvc.yaml names a key of params.yaml (a renamed key would make
+    DVC stop the stage with 'Parameters ... are missing')."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        for entry in stage.get("do", stage).get("params", []):
+            key = entry.replace("${data.source}", params["data"]["source"])
+            node = params
+            for part in key.split("."):
+                if part == "${key}":  # a member's own overrides: the section exists
+                    break
+                assert isinstance(node, dict) and part in node, (name, entry)
+                node = node[part]
