@@ -57,11 +57,13 @@ run: $(VENV)/.runtime
 	$(BIN)/dvc repro
 	@$(BIN)/python -m doodle.summary
 
+# --no-loadscope-reorder: keep tests/conftest.py's heaviest-first file order (xdist would
+# otherwise start with the files that hold the most tests, leaving a long one for the end)
 test: $(VENV)/.dev
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 test-fast: $(VENV)/.dev
-	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow and not e2e"
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not slow and not e2e"
 
 # A preset is a file of `-S key=value` lines (comments start with #).
 PRESET_ARGS = $(if $(PRESET),$(shell grep -v '^\#' presets/$(PRESET).args))

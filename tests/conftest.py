@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +19,16 @@ from benchmarks.shared_data import SHARED  # noqa: E402  (../shared/data, found 
 REAL_SAMPLE = SHARED / "quickdraw-real-sample"
 RAW_SAMPLE = SHARED / "quickdraw-real-raw-sample"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # as the stages set it
+
+# JAX's persistent compilation cache, one per test process and inherited by every stage it
+# starts: the JAX tests compile the same tiny graphs again in each subprocess. The first
+# compile of each graph is still made and tested; the repeats are read back.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _jax_cache = tempfile.mkdtemp(prefix="doodle-tests-jax-")
+    atexit.register(shutil.rmtree, _jax_cache, ignore_errors=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _jax_cache
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
 from doodle.strokes import pack  # noqa: E402
 

@@ -1,6 +1,7 @@
 """End-to-end, tiny settings: the model levers through `dvc exp run` in a copy of the repo --
-a local weights file DVC tracks by content, a warm-started finetune member ordered after the
-member it starts from, a pseudo-labelled one, and a misspelt family stopped in one line
+a local weights file DVC tracks by content, a finetune member warm-started at a larger size
+and trained on pseudo-labelled test drawings too, ordered after the member it starts from
+(its model) and its predictions (the pseudo-labels), and a misspelt family stopped in one line
 (the families themselves build and train in tests/test_backbones.py)."""
 
 import keras
@@ -42,25 +43,23 @@ def test_families_weights_warm_start_and_pseudo_labels(tmp_path):
         "-S",
         "++finetune.big.img_size=40",
         "-S",
-        "++finetune.pl.init_from=base",
-        "-S",
-        "++finetune.pl.pseudo_share=0.5",
+        "++finetune.big.pseudo_share=0.5",
         cwd=repo,
     ).stdout
     ran = stages_run(out)
     # DVC orders the finetune members after the member they start from (model and predictions)
-    for later in ("finetune@big", "finetune@pl"):
-        assert ran.index("train@base") < ran.index(later) and ran.index("predict@base") < ran.index(
-            later
-        ), ran
+    assert ran.index("train@base") < ran.index("finetune@big"), ran
+    assert ran.index("predict@base") < ran.index("finetune@big"), ran
     assert ran.index("finetune@big") < ran.index("finetune_predict@big") < ran.index("ensemble")
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
-    assert "models/base/model.keras" in {d["path"] for d in lock["finetune@big"]["deps"]}
+    assert {"models/base/model.keras", "data/predictions/base"} <= {
+        d["path"] for d in lock["finetune@big"]["deps"]
+    }
     assert "data/weights" in {d["path"] for d in lock["train@base"]["deps"]}
     assert "big starts from base's model" in out
     assert "adds 12 of 24 test drawings pseudo-labelled by base" in out  # half of 6 x 4
     metrics = check_headline(repo)
-    assert set(metrics["members"]) == {"base", "big", "pl"}
+    assert set(metrics["members"]) == {"base", "big"}
     check_submission(repo, 6 * 4)
 
     # the weights file's bytes are a dependency: new bytes make training stale (every

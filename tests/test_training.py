@@ -27,23 +27,26 @@ def sharded_repo(tmp_path_factory):
     return repo
 
 
-def _set_params(repo, **train):
+def _set_params(repo, member="base", **train):
     import yaml
 
     p = yaml.safe_load((repo / "params.yaml").read_text())
     for k, v in train.items():
-        if k in ("img_size", "arch", "seed"):
-            p[k] = v
-        elif k in p["runtime"]:
+        if k in p["runtime"]:
             p["runtime"][k] = v
+        elif member != "base":  # a member of its own: its overrides
+            p["members"].setdefault(member, {})[k] = v
+        elif k in ("img_size", "arch", "seed"):
+            p[k] = v
         else:
             p["train"][k] = v
     (repo / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
 
 
-def test_train_and_predict_tensorflow_order3(sharded_repo):
-    """The TensorFlow backend trains and predicts a member through the stage scripts, graph
-    mode, order3 (JAX, grey: tests/test_jax_pipeline.py runs the whole DAG)."""
+@pytest.fixture(scope="module")
+def trained_repo(sharded_repo):
+    """The TensorFlow backend trains and predicts member ``base`` through the stage scripts,
+    graph mode, order3 (JAX, grey: tests/test_jax_pipeline.py runs the whole DAG)."""
     e = env() | {"KERAS_BACKEND": "tensorflow"}
     _set_params(
         sharded_repo,
@@ -64,18 +67,26 @@ def test_train_and_predict_tensorflow_order3(sharded_repo):
             timeout=600,
         )
         assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    _check_outputs(sharded_repo)
+    return sharded_repo
+
+
+def test_train_and_predict_tensorflow_order3(trained_repo):
+    _check_outputs(trained_repo)
     from doodle.model import load_model
 
-    model = load_model(sharded_repo / "models/base/model.keras")
+    model = load_model(trained_repo / "models/base/model.keras")
     assert model.input_shape == (None, 32, 32, 3)
 
 
-def _check_outputs(repo):
-    pred = np.load(repo / "data/predictions/base/holdout.npz")
-    assert pred["probs"].shape == (30, 6) and pred["probs"].dtype == np.float16
+def _check_outputs(repo, member="base"):
+    import yaml
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    rows, classes = params["shard"]["val_size"], params["data"]["synthetic"]["classes"]
+    pred = np.load(repo / f"data/predictions/{member}/holdout.npz")
+    assert pred["probs"].shape == (rows, classes) and pred["probs"].dtype == np.float16
     assert np.allclose(pred["probs"].astype(np.float32).sum(1), 1, atol=1e-2)
-    live = json.loads((repo / "dvclive/base/metrics.json").read_text())
+    live = json.loads((repo / f"dvclive/{member}/metrics.json").read_text())
     keys = ("loss", "accuracy", "top3", "val_map3", "learning_rate", "images_per_s")
     for key in (*keys, "input_wait", "step_time_s"):
         assert key in live, key
@@ -91,10 +102,12 @@ def _read_state(path):
 def test_sigkill_mid_epoch_resumes_from_checkpoint(sharded_repo, tmp_path):
     """The stroke-sequence family (point sequences from the same shards, no rendering; the
     smallest graph to trace, and the checkpoint logic is every family's) killed early in
-    its second epoch resumes there; its model (custom masking layers) then predicts."""
+    its second epoch resumes there; its model (custom masking layers) then predicts. A member
+    of its own, ``seq``: the other tests' ``base`` stays as they left it."""
     epochs, steps, every = 2, 10, 2
     _set_params(
         sharded_repo,
+        "seq",
         arch="lstm",
         seq_len=24,
         epochs=epochs,
@@ -102,12 +115,10 @@ def test_sigkill_mid_epoch_resumes_from_checkpoint(sharded_repo, tmp_path):
         checkpoint_every=every,
         eager=False,
     )
-    ckpt = sharded_repo / "models/base/checkpoints/state.json"
-    # as `dvc repro` does before running a stage: its old output (from other tests) goes
-    (sharded_repo / "models/base/model.keras").unlink(missing_ok=True)
+    ckpt = sharded_repo / "models/seq/checkpoints/state.json"
     with open(tmp_path / "train.log", "w") as log:
         proc = subprocess.Popen(
-            [PY, "stages/train.py", "base"],
+            [PY, "stages/train.py", "seq"],
             cwd=sharded_repo,
             env=env(),
             stdout=log,
@@ -126,42 +137,33 @@ def test_sigkill_mid_epoch_resumes_from_checkpoint(sharded_repo, tmp_path):
     state = _read_state(ckpt)
     assert state["step"] % every == 0
     # killed mid-run: no model yet, and no half-written one
-    assert not (sharded_repo / "models/base/model.keras").exists()
-    assert not list((sharded_repo / "models/base").glob(".model.keras.tmp-*"))
-    out = run([PY, "stages/train.py", "base"], cwd=sharded_repo).stdout
+    assert not (sharded_repo / "models/seq/model.keras").exists()
+    assert not list((sharded_repo / "models/seq").glob(".model.keras.tmp-*"))
+    out = run([PY, "stages/train.py", "seq"], cwd=sharded_repo).stdout
     assert "lstm 24 points" in out
-    assert f"resuming base at epoch {state['epoch']}, step {state['step']}" in out
+    assert f"resuming seq at epoch {state['epoch']}, step {state['step']}" in out
     done = state["epoch"] * steps + state["step"]
     assert f"(optimizer step {done})" in out  # optimizer state (and LR position) restored
     import keras
 
     from doodle.model import load_model
 
-    model = load_model(sharded_repo / "models/base/model.keras")
+    model = load_model(sharded_repo / "models/seq/model.keras")
     # same total step count as an uninterrupted run: no step repeated or skipped
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == epochs * steps
-    assert not (sharded_repo / "models/base/checkpoints").exists()
-    run([PY, "stages/predict.py", "base"], cwd=sharded_repo)
-    _check_outputs(sharded_repo)
+    assert not (sharded_repo / "models/seq/checkpoints").exists()
+    run([PY, "stages/predict.py", "seq"], cwd=sharded_repo)
+    _check_outputs(sharded_repo, "seq")
 
 
-def test_predict_killed_mid_run_keeps_old_outputs(sharded_repo):
+def test_predict_killed_mid_run_keeps_old_outputs(trained_repo):
     """SIGKILL after the holdout file is written, before the test file: the old prediction
-    folder stays whole (both files byte-identical), only a temp sibling is left."""
+    folder (the fixture's) stays whole (both files byte-identical), only a temp sibling is
+    left."""
     import yaml
 
-    _set_params(
-        sharded_repo,
-        img_size=32,
-        arch="mobilenet_035",
-        encoding="grey",
-        epochs=1,
-        steps_per_epoch=1,
-        eager=True,
-    )
+    sharded_repo = trained_repo
     out = sharded_repo / "data/predictions/base"
-    run([PY, "stages/train.py", "base"], cwd=sharded_repo)
-    run([PY, "stages/predict.py", "base"], cwd=sharded_repo)
     old = {p.name: p.read_bytes() for p in out.iterdir()}
     assert sorted(old) == ["holdout.npz", "test.npz"]
     # the killed run predicts in small batches with flip TTA: a wider window to kill in

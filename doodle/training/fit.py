@@ -298,6 +298,8 @@ def train_member(cfg: MemberConfig, runtime: RuntimeConfig, paths: TrainPaths) -
         f"{0 if data.labels is None else len(data.labels):,} holdout "
         f"({epochs * steps * global_batch / data.n_train:.2f} passes over the data)"
     )
+    if cfg.input == "tfrecord":
+        print(f"train: {cfg.name} reads {paths.tfrecord} through tf.data")
     if cfg.init_from:
         print(f"train: {cfg.name} starts from {cfg.init_from}'s model ({paths.init_model})")
     if pseudo:
