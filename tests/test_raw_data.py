@@ -23,7 +23,9 @@ from tests.pipeline_utils import (
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not RAW_SAMPLE.is_dir(), reason="real raw sample not available"),
+    pytest.mark.skipif(
+        not RAW_SAMPLE.is_dir(), reason="needs the real data in ../shared/data (the raw sample)"
+    ),
 ]
 MARKER = "tests/test_raw_data.py runs the next block"
 PLACEHOLDERS = {

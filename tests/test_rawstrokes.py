@@ -229,7 +229,9 @@ def _rows(path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-@pytest.mark.skipif(not RAW_SAMPLE.is_dir(), reason="real raw sample not available")
+@pytest.mark.skipif(
+    not RAW_SAMPLE.is_dir(), reason="needs the real data in ../shared/data (the raw sample)"
+)
 def test_real_raw_sample_simplifies_to_its_twins():
     """The raw sample's twins are Google's own simplified drawings where the 340-class sample
     has them (its README: the recipe gives Google's exactly for 95.0% of those) and the recipe's
