@@ -2,7 +2,7 @@
 temporary copy of the repo (synthetic data, no network): two new backbone families, a
 misspelt one, and a finetune member warm-started from `base` at a larger size.
 
-    .venv/bin/python tests/levers_transcript.py      # about 4 minutes on 2 cores
+    .venv/bin/python tests/levers_transcript.py      # 4-5 minutes on 2 cores
 
 Plumbing, not skill: the scores are those of 3 training steps. The same runs are asserted
 in tests/test_levers.py and tests/test_backbones.py; this only shows them.
