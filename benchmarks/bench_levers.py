@@ -84,6 +84,7 @@ def run_arm(params, name: str, shards: Path, work: Path) -> dict:
     import keras
 
     from doodle.predict import predict_member
+    from doodle.pseudo import SHARD, write_pseudo_labels
     from doodle.training.fit import TrainPaths, train_member
 
     cfg = params.member(name)
@@ -94,8 +95,11 @@ def run_arm(params, name: str, shards: Path, work: Path) -> dict:
         model_dir=work / "models" / name,
         live_dir=work / "dvclive" / name,
         init_model=work / "models" / parent / "model.keras" if parent else None,
-        teacher=work / "predictions" / parent / "test.npz" if cfg.pseudo_share else None,
+        pseudo=work / "pseudo" / name / SHARD if cfg.pseudo_share else None,
     )
+    if cfg.pseudo_share:  # what the pseudo@<name> stage writes
+        teachers = {t: work / "predictions" / t / "test.npz" for t in cfg.pseudo_from}
+        write_pseudo_labels(teachers, shards / "test.qds", cfg.pseudo_share, work / "pseudo" / name)
     t0 = time.perf_counter()
     summary = train_member(cfg, params.runtime, paths)
     seconds = time.perf_counter() - t0

@@ -152,6 +152,8 @@ class MemberConfig(TrainConfig):
     seed: int
     input: Literal["shards", "tfrecord"]  # tfrecord.input: where the drawings are read
     init_from: str | None  # finetune members: the member whose trained model it starts from
+    pseudo_from: tuple[str, ...]  # finetune members: the members whose test predictions label
+    # the pseudo-labelled drawings (default: init_from); () without pseudo-labels
 
     @property
     def sequence(self) -> bool:
@@ -221,6 +223,15 @@ class Params:
         """Every member of the ensemble: ``members`` first, then ``finetune``."""
         return [*self.members, *self.finetune]
 
+    def section_of(self, name: str) -> str:
+        """``members`` or ``finetune``: the params section (and the folder of
+        ``data/predictions``) that holds member ``name``."""
+        if name in self.finetune:
+            return "finetune"
+        if name in self.members:
+            return "members"
+        raise ConfigError(f"member {name!r} is not in params.yaml members or finetune")
+
     def member(self, name: str) -> MemberConfig:
         """The resolved recipe of member ``name`` (see ``MemberConfig``)."""
         return self._member(name, ())
@@ -239,6 +250,7 @@ class Params:
             "arch": self.arch,
             "seed": self.seed,
             "init_from": None,
+            "pseudo_from": (),
         }
         return self._resolve(name, "members", merged, self.members[name] or {})
 
@@ -246,6 +258,7 @@ class Params:
         where = f"finetune.{name}"
         over = dict(self.finetune[name] or {})
         parent = over.pop("init_from", None)
+        teachers = over.pop("pseudo_from", None)
         if not isinstance(parent, str) or not parent:
             raise ConfigError(f"{where}: init_from must name the member it starts from")
         if parent in (*chain, name):
@@ -263,7 +276,53 @@ class Params:
         merged.pop("name"), merged.pop("input")
         cfg = self._resolve(name, "finetune", merged, over)
         _check_warm_start(cfg, base, where)
-        return cfg
+        return dataclasses.replace(cfg, pseudo_from=self._teachers(cfg, base, teachers, where))
+
+    def _teachers(
+        self, cfg: MemberConfig, parent: MemberConfig, given: Any, where: str
+    ) -> tuple[str, ...]:
+        """A finetune member's pseudo-label teachers: ``pseudo_from`` (a name or a list),
+        else those of the member it starts from, else that member itself. Teachers are
+        ``members``: their predictions come before every finetune member's, so a DVC
+        stage can depend on all of them without a loop."""
+        if given is None:
+            if not cfg.pseudo_share:
+                return ()
+            names = parent.pseudo_from or (parent.name,)
+            if names[0] in self.finetune:
+                raise ConfigError(
+                    f"{where}: pseudo_share needs pseudo_from here: the member it starts from, "
+                    f"{parent.name}, is a finetune member, and teachers are members "
+                    f"({', '.join(self.members)}), whose predictions come first"
+                )
+        else:
+            names = (given,) if isinstance(given, str) else given
+            if not isinstance(names, (list, tuple)) or not all(
+                isinstance(n, str) and n for n in names
+            ):
+                raise ConfigError(
+                    f"{where}.pseudo_from: expected a member or a list, got {given!r}"
+                )
+            if not cfg.pseudo_share:
+                raise ConfigError(
+                    f"{where}.pseudo_from does nothing with pseudo_share 0: set "
+                    f"{where}.pseudo_share (e.g. 0.5) or drop pseudo_from"
+                )
+        for n in names:
+            if n in self.finetune:
+                raise ConfigError(
+                    f"{where}.pseudo_from: {n} is a finetune member; teachers are members "
+                    f"({', '.join(self.members)}), whose predictions come first"
+                )
+            if n not in self.members:
+                close = difflib.get_close_matches(n, list(self.members), n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                raise ConfigError(
+                    f"{where}.pseudo_from: no member {n} (members: {', '.join(self.members)}){hint}"
+                )
+        if len(set(names)) != len(names):
+            raise ConfigError(f"{where}.pseudo_from names a member twice: {list(names)}")
+        return tuple(names)
 
     def _resolve(self, name: str, section: str, merged: dict, over: dict) -> MemberConfig:
         for key, value in over.items():
@@ -321,12 +380,12 @@ def _check_overrides(over: dict, path: str, section: str) -> None:
     ``init_from`` belongs to finetune members."""
     allowed = [f.name for f in fields(MemberConfig) if f.name not in ("name", "input")]
     for key, value in over.items():
-        if key == "init_from" and section == "members":
+        if key in ("init_from", "pseudo_from") and section == "members":
             name = path.split(".", 1)[1]
             raise ConfigError(
-                f"{path}.init_from: a member that starts from another member's model is a "
-                f"finetune member, which DVC orders after that member: move it to "
-                f"finetune.{name} (-S ++finetune.{name}.init_from={value})"
+                f"{path}.{key}: a member that starts from another member's model or learns "
+                f"from its predictions is a finetune member, which DVC orders after that "
+                f"member: move it to finetune.{name} (-S ++finetune.{name}.{key}={value})"
             )
         if key not in allowed:
             raise ConfigError(_unknown(f"{path}.{key}", key, allowed))
@@ -384,8 +443,9 @@ def _check_member(c: MemberConfig, over: dict, section: str) -> None:
         raise ConfigError(f"{where}: img_size {c.img_size} not in {IMG_SIZES[0]}..{IMG_SIZES[1]}")
     if c.pseudo_share and c.init_from is None:
         raise ConfigError(
-            f"{where}: pseudo_share {c.pseudo_share:g} needs a teacher: pseudo-labels come "
-            "from the member a finetune member starts from (finetune.<name>.init_from)"
+            f"{where}: pseudo_share {c.pseudo_share:g} needs a teacher: pseudo-labels are "
+            "for finetune members (finetune.<name>.init_from, and pseudo_from to name "
+            "other teachers)"
         )
     if not 0.0 <= c.pseudo_share <= 1.0 or c.pseudo_repeat < 1:
         raise ConfigError(f"{where}: pseudo_share must be in 0..1 and pseudo_repeat >= 1")
@@ -455,6 +515,10 @@ def _value(tp: Any, v: Any, path: str) -> Any:
             return None
         (inner,) = [a for a in args if a is not type(None)]
         return _value(inner, v, path)
+    if origin is tuple:  # tuple[str, ...]: a list in YAML
+        if isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v):
+            return tuple(v)
+        raise ConfigError(f"{path}: expected a list of names, got {v!r}")
     if origin is dict:
         if not isinstance(v, dict):
             raise ConfigError(f"{path} must be a mapping, got {v!r}")

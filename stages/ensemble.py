@@ -20,10 +20,10 @@ from doodle.submission import write_submission  # noqa: E402
 def main() -> None:
     params = load_params()
     members = params.member_names
-    pred = Path("data/predictions")
+    pred = {m: Path("data/predictions") / params.section_of(m) / m for m in members}
     r = run_ensemble(
-        [pred / m / "holdout.npz" for m in members],
-        [pred / m / "test.npz" for m in members],
+        [pred[m] / "holdout.npz" for m in members],
+        [pred[m] / "test.npz" for m in members],
         params.ensemble,
         members,
     )
@@ -32,7 +32,7 @@ def main() -> None:
         Path("reports/holdout_submission.csv"), r.score_key_ids, top_k(r.score_scores, 3), r.classes
     )
     write_json(Path("reports/metrics.json"), r.metrics)
-    holdout_report(pred / r.metrics["best_member"] / "holdout.npz", Path("reports"))
+    holdout_report(pred[r.metrics["best_member"]] / "holdout.npz", Path("reports"))
     # the training drawings as the best image member sees them (grey at 64 px for lstm)
     best = params.member(r.metrics["best_member"])
     size, encoding = (64, "grey") if best.sequence else (best.img_size, best.encoding)

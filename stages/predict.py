@@ -1,4 +1,5 @@
-"""DVC stage `predict@<member>`: model + shards -> data/predictions/<member>/{holdout,test}.npz."""
+"""DVC stages `predict@<member>` and `finetune_predict@<member>`: model + shards ->
+data/predictions/<section>/<member>/{holdout,test}.npz (section: members or finetune)."""
 
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ def main() -> None:
     predict_member(
         Path("models") / MEMBER / "model.keras",
         Path("data/shards"),
-        Path("data/predictions") / MEMBER,
+        Path("data/predictions") / params.section_of(MEMBER) / MEMBER,
         cfg,
         params.runtime,
         tta_flip=params.predict.tta_flip,
@@ -30,4 +31,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage("predict", main, (f"data/predictions/{MEMBER}",), uses_keras=True)
+    # the member's folder is under members/ or finetune/ (whichever exists is reported)
+    outputs = tuple(f"data/predictions/{section}/{MEMBER}" for section in ("members", "finetune"))
+    run_stage("predict", main, outputs, uses_keras=True)

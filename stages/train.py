@@ -32,7 +32,7 @@ def main() -> None:
         model_dir=Path("models") / MEMBER,
         live_dir=Path("dvclive") / MEMBER,
         init_model=Path("models") / parent / "model.keras" if parent else None,
-        teacher=Path("data/predictions") / parent / "test.npz" if cfg.pseudo_share else None,
+        pseudo=Path("data/pseudo") / MEMBER / "pseudo.qds" if cfg.pseudo_share else None,
     )
     train_member(cfg, params.runtime, paths)
 

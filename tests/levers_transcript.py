@@ -1,6 +1,8 @@
 """Print what a user sees from the model levers through `dvc exp run`, on tiny settings in a
 temporary copy of the repo (synthetic data, no network): two new backbone families, a
-misspelt one, and a finetune member warm-started from `base` at a larger size.
+misspelt one, a finetune member warm-started from `base` at a larger size, then pseudo-labels
+voted by two members, and a third member added, which re-runs the pseudo-labels but not the
+finetune member they did not change.
 
     .venv/bin/python tests/levers_transcript.py      # 4-5 minutes on 2 cores
 
@@ -23,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.pipeline_utils import check_submission, dvc, make_repo, stages_run  # noqa: E402
 
-SHOWN = ("Running stage", "train:", "predict:", "ensemble:", "ERROR")
+SHOWN = ("Running stage", "train:", "predict:", "pseudo:", "ensemble:", "ERROR")
 
 
 def show(repo: Path, *args: str, ok: bool = True) -> str:
@@ -64,6 +66,23 @@ def main() -> None:
         "dvc.lock finetune@big deps (data and models):",
         sorted({d for d in deps if d.startswith(("data/", "models/"))}),
     )
+    # pseudo-labels by the mean vote of base and a second member (another seed)
+    out = show(
+        repo,
+        "exp",
+        "run",
+        "-S",
+        "++members.b2.seed=2",
+        "-S",
+        "++finetune.big.pseudo_share=0.5",
+        "-S",
+        "++finetune.big.pseudo_from=[base,b2]",
+    )
+    print("order:", stages_run(out))
+    # a member that teaches no one: pseudo@big re-runs (it depends on every member's
+    # predictions) into the same bytes, so finetune@big is not trained again
+    out = show(repo, "exp", "run", "-S", "++members.b3.seed=3")
+    print("order:", stages_run(out))
 
 
 if __name__ == "__main__":

@@ -201,3 +201,90 @@ def test_the_renamed_channels_key_says_what_replaced_it(where):
         raw["members"] = {"big": {"channels": 3}}
     with pytest.raises(ConfigError, match=f"unknown key {where}: it was renamed .*encoding"):
         parse_params(raw)
+
+
+def _with_members(members: dict, finetune: dict) -> dict:
+    return {**copy.deepcopy(RAW), "members": members, "finetune": finetune}
+
+
+def test_a_finetune_member_inherits_its_parents_recipe_and_overrides_it():
+    params = parse_params(
+        _with_members(
+            {"base": {"img_size": 64, "epochs": 3}},
+            {"big": {"init_from": "base", "img_size": 128}, "bigger": {"init_from": "big"}},
+        )
+    )
+    big, bigger = params.member("big"), params.member("bigger")
+    assert (big.init_from, big.img_size, big.epochs) == ("base", 128, 3)
+    assert (bigger.init_from, bigger.img_size) == ("big", 128)
+    assert params.member_names == ["base", "big", "bigger"]
+    assert [params.section_of(m) for m in params.member_names] == ["members", *["finetune"] * 2]
+
+
+@pytest.mark.parametrize(
+    "members, finetune, message",
+    [
+        ({"base": {}}, {"a": {"init_from": "b"}, "b": {"init_from": "a"}}, "makes a loop: a -> b"),
+        ({"base": {}}, {"big": {"img_size": 96}}, "finetune.big: init_from must name"),
+        (
+            {"base": {}},
+            {"big": {"init_from": "base", "arch": "resnet50"}},
+            "arch 'resnet50' differs",
+        ),
+        ({"base": {"init_from": "x"}}, {}, r"move it to finetune.base \(-S \+\+finetune"),
+        ({"base": {"pseudo_share": 0.5}}, {}, "members.base: pseudo_share 0.5 needs a teacher"),
+    ],
+)
+def test_finetune_mistakes_stop_in_one_line(members, finetune, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_params(_with_members(members, finetune))
+
+
+def _teachers(finetune: dict, members=None) -> dict:
+    params = parse_params(_with_members(members or {"base": {}, "b2": {}}, finetune))
+    return {m: params.member(m).pseudo_from for m in params.finetune}
+
+
+def test_pseudo_from_names_one_member_a_list_or_defaults_to_the_parent():
+    pl = {"init_from": "base", "pseudo_share": 0.5}
+    assert _teachers({"pl": pl}) == {"pl": ("base",)}
+    assert _teachers({"pl": pl | {"pseudo_from": "b2"}}) == {"pl": ("b2",)}
+    assert _teachers({"pl": pl | {"pseudo_from": ["base", "b2"]}}) == {"pl": ("base", "b2")}
+    assert _teachers({"ft": {"init_from": "base"}}) == {"ft": ()}  # no share, no teacher
+    # a member started from a pseudo-labelled one inherits its share and its teachers
+    child = {"init_from": "pl", "img_size": 96}
+    assert _teachers({"pl": pl | {"pseudo_from": "b2"}, "c": child})["c"] == ("b2",)
+
+
+@pytest.mark.parametrize(
+    "finetune, message",
+    [
+        ({"pl": {"init_from": "base", "pseudo_from": "base"}}, "does nothing with pseudo_share 0"),
+        (
+            {"pl": {"init_from": "base", "pseudo_share": 0.5, "pseudo_from": "bse"}},
+            r"pl.pseudo_from: no member bse \(members: base, b2\); did you mean base\?",
+        ),
+        (
+            {
+                "ft": {"init_from": "base"},
+                "pl": {"init_from": "base", "pseudo_share": 0.5, "pseudo_from": ["ft"]},
+            },
+            "pl.pseudo_from: ft is a finetune member; teachers are members",
+        ),
+        (
+            {"ft": {"init_from": "base"}, "pl": {"init_from": "ft", "pseudo_share": 0.5}},
+            "pseudo_share needs pseudo_from here: the member it starts from, ft, is a finetune",
+        ),
+        (
+            {"pl": {"init_from": "base", "pseudo_share": 0.5, "pseudo_from": ["b2", "b2"]}},
+            "names a member twice",
+        ),
+        (
+            {"pl": {"init_from": "base", "pseudo_share": 0.5, "pseudo_from": [3]}},
+            "expected a member or a list, got",
+        ),
+    ],
+)
+def test_pseudo_from_mistakes_stop_in_one_line(finetune, message):
+    with pytest.raises(ConfigError, match=message):
+        _teachers(finetune)

@@ -56,7 +56,7 @@ def test_repro_gives_a_valid_submission_and_an_honest_headline(repo):
     shown = json.loads(dvc("metrics", "show", "--json", cwd=repo).stdout)
     files = next(iter(shown.values()))["data"]
     assert set(files) == {"reports/shard.json", "reports/metrics.json", "dvclive/base/metrics.json"}
-    pred = np.load(repo / "data/predictions/base/test.npz")
+    pred = np.load(repo / "data/predictions/members/base/test.npz")
     assert pred["probs"].dtype == np.float16 and pred["probs"].shape == (24, 6)
     info = json.loads((repo / "data/shards/dataset.json").read_text())
     assert info["kind"] == "synthetic" and info["test_rows"] == 24

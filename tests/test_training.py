@@ -83,7 +83,7 @@ def _check_outputs(repo, member="base"):
 
     params = yaml.safe_load((repo / "params.yaml").read_text())
     rows, classes = params["shard"]["val_size"], params["data"]["synthetic"]["classes"]
-    pred = np.load(repo / f"data/predictions/{member}/holdout.npz")
+    pred = np.load(repo / f"data/predictions/members/{member}/holdout.npz")
     assert pred["probs"].shape == (rows, classes) and pred["probs"].dtype == np.float16
     assert np.allclose(pred["probs"].astype(np.float32).sum(1), 1, atol=1e-2)
     live = json.loads((repo / f"dvclive/{member}/metrics.json").read_text())
@@ -163,7 +163,7 @@ def test_predict_killed_mid_run_keeps_old_outputs(trained_repo):
     import yaml
 
     sharded_repo = trained_repo
-    out = sharded_repo / "data/predictions/base"
+    out = sharded_repo / "data/predictions/members/base"
     old = {p.name: p.read_bytes() for p in out.iterdir()}
     assert sorted(old) == ["holdout.npz", "test.npz"]
     # the killed run predicts in small batches with flip TTA: a wider window to kill in

@@ -39,6 +39,7 @@ _RESUME_KEYS = (
     "bn_momentum",
     "seq_len",
     "init_from",
+    "pseudo_from",
     "pseudo_share",
     "pseudo_repeat",
 )
@@ -111,7 +112,7 @@ def fingerprint(cfg: MemberConfig, shard_dir: Path, global_batch: int, inputs: l
     (the stream position is step x global batch: a run may resume with another number of
     processes or GPUs, at the same global batch), the data (class list and every shard's
     header, so re-sharded data never resumes a stale checkpoint) and the content of the
-    other ``inputs`` (the model a warm start copies, the teacher's predictions, a weights
+    other ``inputs`` (the model a warm start copies, the pseudo-label shard, a weights
     file)."""
     shard_dir = Path(shard_dir)
     data = [(shard_dir / "classes.json").read_text()]

@@ -17,7 +17,6 @@ from doodle.dataset import DrawingDataset, member_dataset, sequence_features
 from doodle.errors import InputError
 from doodle.fileio import atomic_path, remove
 from doodle.metrics import map_at_k, top_k
-from doodle.pseudo import write_pseudo_shard
 from doodle.shard_format import open_shard, read_classes, read_header, train_shard_paths
 from doodle.training.checkpoint import StepCheckpoint, fingerprint, fit_segments, load_checkpoint
 from doodle.training.hardware import (
@@ -221,10 +220,10 @@ class TrainPaths:
 
     shards: Path  # data/shards
     tfrecord: Path  # data/tfrecord (input: tfrecord)
-    model_dir: Path  # models/<member>: model.keras, checkpoints, pseudo-label shard
+    model_dir: Path  # models/<member>: model.keras, checkpoints
     live_dir: Path  # dvclive/<member>
     init_model: Path | None  # finetune: models/<init_from>/model.keras (the warm start)
-    teacher: Path | None  # pseudo-labels: data/predictions/<init_from>/test.npz
+    pseudo: Path | None  # pseudo-labels: data/pseudo/<member>/pseudo.qds (doodle.pseudo)
 
 
 def train_member(cfg: MemberConfig, runtime: RuntimeConfig, paths: TrainPaths) -> dict:
@@ -241,18 +240,11 @@ def train_member(cfg: MemberConfig, runtime: RuntimeConfig, paths: TrainPaths) -
     global_batch = cfg.batch_size * replicas
     lr = cfg.learning_rate * (replicas if cfg.scale_lr else 1)
     epochs, steps = cfg.epochs, cfg.steps_per_epoch
-    extra, pseudo = [], None
-    if cfg.pseudo_share:
-        # every process writes the same file of its own (no process waits for another)
-        pseudo_path = model_dir / "pseudo" / f"pseudo-{placement.process}.qds"
-        pseudo = write_pseudo_shard(
-            paths.teacher, shard_dir / "test.qds", cfg.pseudo_share, pseudo_path
-        )
-        extra = [pseudo_path] * cfg.pseudo_repeat
+    extra = [paths.pseudo] * cfg.pseudo_repeat if paths.pseudo else []
     data = make_streams(
         cfg, runtime, shard_dir, global_batch, len(classes), paths.tfrecord, placement, extra
     )
-    inputs = [p for p in (paths.init_model, paths.teacher) if p is not None]
+    inputs = [p for p in (paths.init_model, paths.pseudo) if p is not None]
     if cfg.weights not in (None, "imagenet"):
         inputs.append(Path(cfg.weights))
     fp = fingerprint(cfg, shard_dir, global_batch, inputs)
@@ -302,11 +294,11 @@ def train_member(cfg: MemberConfig, runtime: RuntimeConfig, paths: TrainPaths) -
         print(f"train: {cfg.name} reads {paths.tfrecord} through tf.data")
     if cfg.init_from:
         print(f"train: {cfg.name} starts from {cfg.init_from}'s model ({paths.init_model})")
-    if pseudo:
+    if paths.pseudo:
         print(
-            f"train: {cfg.name} adds {pseudo['rows']:,} of {pseudo['of']:,} test drawings "
-            f"pseudo-labelled by {cfg.init_from} (mean confidence {pseudo['confidence']:.3f}),"
-            f" each {cfg.pseudo_repeat}x a pass"
+            f"train: {cfg.name} adds {len(open_shard(paths.pseudo)):,} test drawings "
+            f"pseudo-labelled by {' + '.join(cfg.pseudo_from)} ({paths.pseudo}), each "
+            f"{cfg.pseudo_repeat}x a pass"
         )
     wait = InputWait(steps, placement)  # every process measures its own wait
     callbacks: list[keras.callbacks.Callback] = [
@@ -345,7 +337,6 @@ def train_member(cfg: MemberConfig, runtime: RuntimeConfig, paths: TrainPaths) -
             model.save(str(tmp) + ".keras")  # Keras insists on the suffix
             os.replace(str(tmp) + ".keras", tmp)
         remove(ckpt_dir)  # finished: the next run with other settings starts fresh
-    remove(model_dir / "pseudo")
     barrier(placement)
     summary = {
         "name": cfg.name,
