@@ -184,8 +184,8 @@ def test_ensemble_stage_writes_the_per_class_report(tmp_path: Path) -> None:
     labels = np.repeat(np.arange(4), 10)
     good = _probs(labels, rng.choice([1, 1, 1, 2], 40), 4)
     poor = _probs(labels, rng.choice([1, 2, 3, 4], 40), 4)
-    _write_member(tmp_path / "data" / "predictions" / "good", good, labels, classes)
-    _write_member(tmp_path / "data" / "predictions" / "poor", poor, labels, classes)
+    _write_member(tmp_path / "data" / "predictions" / "members" / "good", good, labels, classes)
+    _write_member(tmp_path / "data" / "predictions" / "members" / "poor", poor, labels, classes)
     shards = tmp_path / "data" / "shards"  # the training drawings for reports/samples.png
     shards.mkdir()
     write_json(shards / "classes.json", classes)
