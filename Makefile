@@ -76,10 +76,10 @@ show: $(VENV)/.runtime
 	$(BIN)/dvc exp show --no-pager --only-changed $(SORT)
 
 submit: $(VENV)/.runtime
-	$(BIN)/python stages/submit.py $(if $(MSG),-m "$(MSG)") $(ARGS)
+	$(BIN)/python -m stages.submit $(if $(MSG),-m "$(MSG)") $(ARGS)
 
 submissions: $(VENV)/.runtime
-	$(BIN)/python stages/submissions.py $(ARGS)
+	$(BIN)/python -m stages.submissions $(ARGS)
 
 tiny: $(VENV)/.runtime
 	$(BIN)/dvc exp run -n tiny-$$(date +%s) $(shell grep -v '^\#' presets/tiny.args) $(ARGS)

@@ -1,5 +1,5 @@
 """TFRecord encoding benchmark: the hand-rolled protobuf encoder
-(``doodle.tfrecord.encode_examples``) against building ``tf.train.Example`` objects, on the
+(``doodle.data.tfrecord.encode_examples``) against building ``tf.train.Example`` objects, on the
 same drawings, plus the GZIP write both share -- does the encoder matter on the full data?
 
 Both produce the same ``tf.train.Example`` records (checked here, and in
@@ -60,7 +60,7 @@ def tf_examples(shard) -> list[bytes]:
 
 
 def ours(shard) -> list[bytes]:
-    from doodle.tfrecord import encode_examples
+    from doodle.data.tfrecord import encode_examples
 
     return encode_examples(shard.drawings, shard.label, shard.key_id, shard.countrycode)
 
@@ -95,12 +95,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "bench_encode.json")
     args = ap.parse_args(argv)
     preload("tensorflow")
-    from doodle.shard_format import open_shard, train_shard_paths
+    from doodle.data.shards import open_shard, train_shard_paths
 
     with tempfile.TemporaryDirectory() as tmp:
         shard_dir = args.shards
         if shard_dir is None:
-            from doodle.sharding import shard_dataset
+            from doodle.data.sharding import shard_dataset
 
             shard_dir = Path(tmp) / "shards"
             shard_dataset(

@@ -59,7 +59,7 @@ def base_pool() -> list[list]:
         return pool
     import tempfile
 
-    from doodle.synthetic import write_synthetic
+    from doodle.data.synthetic import write_synthetic
 
     with tempfile.TemporaryDirectory() as tmp:
         write_synthetic(Path(tmp), 200, 1, 0, n_classes=24)
@@ -214,8 +214,8 @@ def run_stage(src: Path, work: Path, workers: int, n_shards: int) -> dict:
         "import sys, json, time; from pathlib import Path\n"
         "root, src, raw, out, n_shards, report, workers = json.loads(sys.argv[1])\n"
         "sys.path.insert(0, root)\n"
-        "from doodle.download import fetch_path\n"
-        "from doodle.sharding import shard_dataset\n"
+        "from doodle.data.download import fetch_path\n"
+        "from doodle.data.sharding import shard_dataset\n"
         't0 = time.time(); fetch_path(Path(src), Path(raw), 100, "auto"); t1 = time.time()\n'
         "r = shard_dataset(Path(raw), Path(out), n_shards, 34000, 0, Path(report),"
         " workers=workers)\n"

@@ -84,8 +84,8 @@ def run_arm(params, name: str, shards: Path, work: Path) -> dict:
     import keras
 
     from doodle.predict import predict_member
-    from doodle.pseudo import SHARD, write_pseudo_labels
     from doodle.training.fit import TrainPaths, train_member
+    from doodle.training.pseudo import SHARD, write_pseudo_labels
 
     cfg = params.member(name)
     parent = cfg.init_from

@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.reference import reference_image
-from doodle.augment import Augment
-from doodle.shard_format import open_shard, read_classes, train_shard_paths
+from doodle.data.shards import open_shard, read_classes, train_shard_paths
+from doodle.rendering.augment import Augment
 
 # params.yaml's train.augment defaults: the loader is timed as training runs it.
 TRAIN_SHUFFLE = 50_000  # params.yaml's train.shuffle_buffer, as train runs the loader
@@ -121,7 +121,7 @@ def make_pydataset(
     shard_paths: list[Path], n_classes: int, batch_size: int, img_size: int, workers: int
 ):
     """Our training loader, configured as ``train`` runs it (augmentation on)."""
-    from doodle.dataset import DrawingDataset
+    from doodle.training.dataset import DrawingDataset
 
     return DrawingDataset(
         shard_paths,
@@ -143,7 +143,7 @@ def make_sequence_dataset(
     shard_paths: list[Path], n_classes: int, batch_size: int, seq_len: int = 128
 ):
     """The stroke-sequence family's loader (``arch: lstm``), as ``train`` runs it."""
-    from doodle.dataset import SequenceDataset
+    from doodle.training.dataset import SequenceDataset
 
     return SequenceDataset(
         shard_paths,
@@ -203,7 +203,7 @@ def bench_loader(
     """
     from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
 
-    from doodle.render import warmup as render_warmup
+    from doodle.rendering.raster import warmup as render_warmup
 
     paths = train_shard_paths(shard_dir)
     classes = read_classes(shard_dir)
@@ -360,7 +360,7 @@ def loader_scaling(
     worker count, alternating rounds (the best counts), plus per CPU-second figures and
     the worker-count ratio. ``scaling_images_per_cpu_s_<size>`` (one worker) is what one
     core renders: the arithmetic of how many cores feed a GPU starts from it."""
-    from doodle.render import warmup as render_warmup
+    from doodle.rendering.raster import warmup as render_warmup
 
     paths = train_shard_paths(shard_dir)
     classes = read_classes(shard_dir)

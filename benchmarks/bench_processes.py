@@ -1,4 +1,4 @@
-"""Training images/s in one process vs two (``python -m doodle.launch --nproc 2``), on both
+"""Training images/s in one process vs two (``python -m doodle.training.launch --nproc 2``), on both
 engines, at the same global batch, side by side in one run.
 
     python benchmarks/bench_processes.py            # writes reports/bench_processes.json
@@ -55,9 +55,17 @@ def _train(repo: Path, backend: str, processes: int, global_batch: int, jit: boo
     params["train"].update(batch_size=global_batch // processes, jit=jit)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     shutil.rmtree(repo / "dvclive", ignore_errors=True)
-    cmd = [sys.executable, "stages/train.py", "base"]
+    cmd = [sys.executable, "-m", "stages.train", "base"]
     if processes > 1:
-        cmd = [sys.executable, "-m", "doodle.launch", "--nproc", str(processes), "--", *cmd]
+        cmd = [
+            sys.executable,
+            "-m",
+            "doodle.training.launch",
+            "--nproc",
+            str(processes),
+            "--",
+            *cmd,
+        ]
     t0 = time.time()
     p = subprocess.run(
         cmd,

@@ -57,7 +57,7 @@ REFERENCE_LR = 0.002
 # -- data -------------------------------------------------------------------------------------
 def prepare(set_dir: Path, work: Path, holdout: int) -> Path:
     """The set sharded as the shard stage does it (cached in ``work``)."""
-    from doodle.sharding import shard_dataset
+    from doodle.data.sharding import shard_dataset
 
     out = work / "shards"
     if not (out / "classes.json").is_file():
@@ -70,7 +70,7 @@ def prepare(set_dir: Path, work: Path, holdout: int) -> Path:
 def reference_dataset_class():
     """DrawingDataset with the reference renderer: the same stream, cv2 lines (no augment)."""
     from benchmarks.reference import reference_strokes_image
-    from doodle.dataset import DrawingDataset
+    from doodle.training.dataset import DrawingDataset
 
     class ReferenceDataset(DrawingDataset):
         def encode(self, drawings, rows, affine, drop, drop_seed):
@@ -154,9 +154,9 @@ def train_run(
     """Train one recipe; returns (record, model, config) with the test curve."""
     import keras
 
-    from doodle.augment import NO_AUGMENT
-    from doodle.dataset import member_dataset, sequence_features
-    from doodle.shard_format import open_shard, read_classes, train_shard_paths
+    from doodle.data.shards import open_shard, read_classes, train_shard_paths
+    from doodle.rendering.augment import NO_AUGMENT
+    from doodle.training.dataset import member_dataset, sequence_features
     from doodle.training.schedule import compile_model
 
     keras.utils.set_random_seed(seed)
@@ -237,10 +237,10 @@ def ensemble_check(models: dict, shards: Path, work: Path) -> dict:
     """Each member predicts holdout and test; the pipeline's ensemble is fitted and chosen
     on the holdout, then every member and the ensemble are scored on the test file."""
     from doodle.config import load_params
+    from doodle.data.shards import read_classes
     from doodle.ensemble.choose import run_ensemble
     from doodle.metrics import map3
     from doodle.predict import predict_split, save_predictions
-    from doodle.shard_format import read_classes
 
     classes = read_classes(shards)
     paths: dict[str, list[Path]] = {"holdout": [], "test": []}

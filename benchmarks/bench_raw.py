@@ -51,9 +51,9 @@ import json, resource, sys, time
 from pathlib import Path
 root, src, layout, raw, out, workers = json.loads(sys.argv[1])
 sys.path.insert(0, root)
-from doodle.download import fetch_path
-from doodle.sharding import shard_dataset
-import doodle.rawstrokes, doodle.strokes  # compiled kernels: loaded before the clock starts
+from doodle.data.download import fetch_path
+from doodle.data.sharding import shard_dataset
+import doodle.data.rawcells, doodle.data.strokes  # compiled kernels: loaded before the clock starts
 
 def cpu():
     s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -126,7 +126,7 @@ def run_shard(src: Path, layout: str, work: Path, workers: int) -> dict:
     shards = [*out.glob("train-*.qds"), out / "holdout.qds"]
     shard_bytes = sum(p.stat().st_size for p in shards)
     time_bytes = 0
-    from doodle.shard_format import read_header
+    from doodle.data.shards import read_header
 
     for p in shards:
         arrays = read_header(p)[0]["arrays"]
@@ -158,8 +158,8 @@ def render_rates(shard_dir: Path, seconds: float = 2.0) -> dict:
     """Drawings per CPU-second of ``render`` at 64 px, batch 512, per encoding."""
     import numpy as np
 
-    from doodle.render import render, warmup
-    from doodle.shard_format import open_shard
+    from doodle.data.shards import open_shard
+    from doodle.rendering.raster import render, warmup
 
     warmup()
     d = open_shard(next(iter(sorted(shard_dir.glob("train-*.qds"))))).drawings

@@ -29,7 +29,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
 from benchmarks.reference import SAMPLE_DIR, load_sample_json, reference_image  # noqa: E402
-from doodle.strokes import Drawings, pack, parse_drawing  # noqa: E402
+from doodle.data.strokes import Drawings, pack, parse_drawing  # noqa: E402
 
 
 def _median_rate(step, n_per_step: int, seconds: float, repeats: int) -> tuple[float, float]:
@@ -71,7 +71,7 @@ def bench_render(
     """
     import cv2
 
-    from doodle.render import render, warmup
+    from doodle.rendering.raster import render, warmup
 
     cv2_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)  # the baseline on one core too; restored below

@@ -45,7 +45,7 @@ def write_base(
     dest: Path, n_classes: int, base_per_class: int, test_per_class: int, seed: int = 0
 ) -> dict:
     """The synthetic base pool (Kaggle layout) that :func:`expand_raw` cycles through."""
-    from doodle.synthetic import write_synthetic
+    from doodle.data.synthetic import write_synthetic
 
     return write_synthetic(dest, base_per_class, test_per_class, seed, n_classes=n_classes)
 
@@ -163,7 +163,7 @@ def run_shard_process(
 def _child(argv: list[str]) -> None:
     """Child process body: import, note the RSS floor, shard, print one JSON line."""
     sys.path.insert(0, str(ROOT))
-    from doodle.sharding import shard_dataset
+    from doodle.data.sharding import shard_dataset
 
     raw, out, n_shards, val_size, seed = argv
     floor = _peak_rss_mb()

@@ -3,7 +3,7 @@
 
 Loaders (same training shards, batch size and image size; batches/s in steady state):
 
-* ``tfdata``: :func:`doodle.tfrecord.make_tf_dataset` over GZIP TFRecords of strokes
+* ``tfdata``: :func:`doodle.data.tfrecord.make_tf_dataset` over GZIP TFRecords of strokes
   (training mode: interleave, shuffle, batch, one numba render call per batch, augmentation);
 * ``pydataset``: ``DrawingDataset`` in training mode through Keras' ``PyDatasetAdapter``
   enqueuer with ``workers`` threads (what ``fit`` iterates; ``ds[i]`` in a loop if that
@@ -41,8 +41,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from doodle.augment import Augment  # noqa: E402
-from doodle.shard_format import open_shard, read_classes, train_shard_paths  # noqa: E402
+from doodle.data.shards import open_shard, read_classes, train_shard_paths  # noqa: E402
+from doodle.rendering.augment import Augment  # noqa: E402
 
 # params.yaml's train.augment defaults: loaders are timed as training runs them.
 AUGMENT = Augment(flip=0.5, scale=0.1, shift=0.05, rotate=8, stroke_dropout=0.05)
@@ -53,7 +53,7 @@ FULL_KAGGLE_TRAIN = 49_700_000  # drawings, for the projected sizes
 def ensure_tfrecords(shard_dir: Path, tfrec_dir: Path | None, workdir: Path) -> Path:
     """``tfrec_dir`` if it holds converted TFRecords; else convert the shards into it (when it
     is new or empty) or into ``workdir`` (never overwriting someone's folder)."""
-    from doodle.tfrecord import MANIFEST, convert_shards, read_manifest
+    from doodle.data.tfrecord import MANIFEST, convert_shards, read_manifest
 
     if tfrec_dir is not None and (Path(tfrec_dir) / MANIFEST).is_file():
         if read_manifest(tfrec_dir).get("enabled"):
@@ -135,7 +135,7 @@ def image_tfrecord_bytes(
     images + label, taken from the shards in order."""
     import tensorflow as tf
 
-    from doodle.render import render
+    from doodle.rendering.raster import render
 
     F = tf.train.Feature
     done = 0
@@ -207,9 +207,10 @@ def bench_tfdata(
     """
     import tensorflow as tf
 
-    from doodle.dataset import DrawingDataset
-    from doodle.render import warmup as render_warmup
-    from doodle.tfrecord import make_tf_dataset, read_manifest, split_files
+    from doodle.data.tfrecord import read_manifest, split_files
+    from doodle.rendering.raster import warmup as render_warmup
+    from doodle.training.dataset import DrawingDataset
+    from doodle.training.tfdata import make_tf_dataset
 
     shard_dir = Path(shard_dir)
     paths = train_shard_paths(shard_dir)
@@ -323,8 +324,8 @@ def bench_tfdata(
 
 
 def _synthetic_shards(dest: Path) -> Path:
-    from doodle.sharding import shard_dataset
-    from doodle.synthetic import write_synthetic
+    from doodle.data.sharding import shard_dataset
+    from doodle.data.synthetic import write_synthetic
 
     write_synthetic(dest / "raw", 500, 5, seed=0, n_classes=24)
     shard_dataset(

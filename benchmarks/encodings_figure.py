@@ -3,7 +3,7 @@
     python benchmarks/encodings_figure.py [--sample-dir DIR] [--out docs/encodings.png]
 
 The drawings are real raw ones (``../shared/data/quickdraw-real-raw-sample/train_raw``),
-simplified with their times by :func:`doodle.rawstrokes.parse_raw_many`, as the shard stage
+simplified with their times by :func:`doodle.data.rawcells.parse_raw_many`, as the shard stage
 does. Row 1: ``grey``; row 2: ``order3`` as RGB (stroke order, drawing progress, stroke
 progress); row 3: ``time3`` as RGB (pause before the stroke, time since the start, pen speed);
 row 4: the reference renderer (cv2 at 256, resize) on Google's simplified twin.
@@ -26,8 +26,8 @@ if str(REPO) not in sys.path:
 
 from benchmarks.reference import reference_image  # noqa: E402
 from benchmarks.shared_data import SHARED  # noqa: E402
-from doodle.rawstrokes import parse_raw_many  # noqa: E402
-from doodle.render import render  # noqa: E402
+from doodle.data.rawcells import parse_raw_many  # noqa: E402
+from doodle.rendering.raster import render  # noqa: E402
 
 RAW_SAMPLE = SHARED / "quickdraw-real-raw-sample"
 

@@ -225,8 +225,8 @@ class Utilisation:
 # -- the data and the model -------------------------------------------------------------
 def make_shards(workdir: Path, classes: int, per_class: int, val_size: int) -> Path:
     """Synthetic drawings in Kaggle's layout, sharded by the shard stage's own code."""
-    from doodle.sharding import shard_dataset
-    from doodle.synthetic import write_synthetic
+    from doodle.data.sharding import shard_dataset
+    from doodle.data.synthetic import write_synthetic
 
     write_synthetic(workdir / "raw", per_class, 2, seed=7, n_classes=classes)
     out = workdir / "shards"
@@ -268,8 +268,8 @@ def member(s: dict, img_size: int, epochs: int = 1, steps: int = 100):
 
 
 def training_stream(shards: Path, cfg, n_classes: int, workers: int, steps: int = MAX_STEPS):
-    from doodle.dataset import member_dataset
-    from doodle.shard_format import train_shard_paths
+    from doodle.data.shards import train_shard_paths
+    from doodle.training.dataset import member_dataset
 
     return member_dataset(
         cfg,
@@ -360,7 +360,7 @@ def timed_fit(model, data, batch: int, warmup: int, seconds: float, wait=None) -
 # -- the check --------------------------------------------------------------------------
 def check_size(size: int, shards: Path, n_classes: int, s: dict, kind: str, util) -> dict:
     from benchmarks.bench_loader import cores_to_feed, loader_rate
-    from doodle.sequences import FEATURES  # (an image model: no sequence input)
+    from doodle.models.sequences import FEATURES  # (an image model: no sequence input)
     from doodle.training.input_wait import InputWait
     from doodle.training.multiworker import build_for_input
     from doodle.training.schedule import compile_model
@@ -421,9 +421,9 @@ def check_training(shards: Path, n_classes: int, s: dict, kind: str, rate: float
     (steps from the fed rate measured before, at least ``min_train_steps`` an epoch), fed by
     the real loader with all workers, the holdout evaluated each epoch; the loss must fall
     (in full mode: see main)."""
-    from doodle.dataset import member_dataset
-    from doodle.sequences import FEATURES  # (an image model: no sequence input)
-    from doodle.shard_format import open_shard
+    from doodle.data.shards import open_shard
+    from doodle.models.sequences import FEATURES  # (an image model: no sequence input)
+    from doodle.training.dataset import member_dataset
     from doodle.training.fit import FollowEpochs, HoldoutEval
     from doodle.training.input_wait import InputWait
     from doodle.training.multiworker import build_for_input
@@ -570,7 +570,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> dict:
     t_start = time.perf_counter()
-    from doodle.render import warmup
+    from doodle.rendering.raster import warmup
     from doodle.training.hardware import accelerators, devices, set_precision
     from doodle.training.input_wait import cpu_cores
 

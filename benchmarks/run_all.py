@@ -172,7 +172,7 @@ def sample_source(
     """The Kaggle-layout folder the render and loader benchmarks read (real if present)."""
     if (Path(sample) / "train_simplified").is_dir():
         return Path(sample), True
-    from doodle.synthetic import write_synthetic
+    from doodle.data.synthetic import write_synthetic
 
     dest = workdir / "synthetic-sample"
     write_synthetic(dest, 250, 5, seed=0, n_classes=24)
@@ -227,7 +227,7 @@ def _render_section(
         out["render_speedup_64"] = round(
             out["render_per_core_64"] / out["baseline_render_per_core_64"], 2
         )
-    from doodle.render import FAST_PATH
+    from doodle.rendering.raster import FAST_PATH
 
     out["render_fast_path"] = FAST_PATH
     if fallback and FAST_PATH:
@@ -240,7 +240,7 @@ def _render_section(
 
 
 def _loader_shards(raw: Path, dest: Path) -> Path:
-    from doodle.sharding import shard_dataset
+    from doodle.data.sharding import shard_dataset
 
     shard_dataset(
         raw,

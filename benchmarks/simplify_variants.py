@@ -1,5 +1,5 @@
 """Which details of Google's simplification recipe reproduce Google's simplified drawings:
-the recipe as :mod:`doodle.rawstrokes` implements it, and one detail changed at a time, in
+the recipe as :mod:`doodle.data.rawcells` implements it, and one detail changed at a time, in
 plain numpy, on the real raw sample's 6,579 drawings whose Google version is known.
 
     python benchmarks/simplify_variants.py [--out reports/bench_simplify_variants.json]

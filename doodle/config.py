@@ -35,9 +35,9 @@ from doodle.errors import ConfigError
 # train stages depend on this folder; a link to a file elsewhere works).
 WEIGHTS_DIR = "data/weights"
 SEQUENCE_ARCHS = ("lstm",)  # the point-sequence family; every other arch is an image backbone
-IMG_SIZES = (32, 256)  # the img_size range the renderer draws (doodle/render.py)
+IMG_SIZES = (32, 256)  # the img_size range the renderer draws (doodle/rendering/raster.py)
 SOURCES = ("synthetic", "kaggle", "local")
-# Image encodings (doodle/render.py): grey (1 channel), stroke order (3), draw time (3).
+# Image encodings (doodle/rendering/raster.py): grey (1 channel), stroke order (3), draw time (3).
 Encoding = Literal["grey", "order3", "time3"]
 TIME_ENCODINGS = ("time3",)  # need per-point times: shards made from Kaggle's raw files
 # Keys that were renamed: the message says what replaced them.
@@ -99,7 +99,7 @@ class TfrecordConfig:
 
 @dataclass(frozen=True)
 class Augment:
-    """Stroke augmentation (``train.augment``; applied by :mod:`doodle.augment`)."""
+    """Stroke augmentation (``train.augment``; applied by :mod:`doodle.rendering.augment`)."""
 
     flip: float  # probability of a horizontal flip
     scale: float  # relative scale jitter, e.g. 0.1 -> x0.9..x1.1
@@ -148,7 +148,7 @@ class MemberConfig(TrainConfig):
 
     name: str
     img_size: int
-    arch: str  # a name of doodle.backbones, or lstm
+    arch: str  # a name of doodle.models.backbones, or lstm
     seed: int
     input: Literal["shards", "tfrecord"]  # tfrecord.input: where the drawings are read
     init_from: str | None  # finetune members: the member whose trained model it starts from
@@ -200,7 +200,7 @@ class RuntimeConfig:
     checkpoint_every: int
     tfrecord_workers: int
     eager: bool  # run steps eagerly: no graph to trace (tiny runs, debugging)
-    processes: int  # the train stage as this many cooperating processes (doodle.launch)
+    processes: int  # the train stage as this many cooperating processes (doodle.training.launch)
 
 
 @dataclass(frozen=True)
@@ -343,7 +343,7 @@ class Params:
 def load_params(path: Path | str = "params.yaml") -> Params:
     """Read and check params.yaml: every key present, none unknown, every type right, every
     member resolved. (Whether each arch names a backbone that fits its settings is
-    ``doodle.backbones.check_members``, which the model stages add: the data stages depend
+    ``doodle.models.backbones.check_members``, which the model stages add: the data stages depend
     on no model code.)"""
     path = Path(path)
     if not path.is_file():

@@ -9,11 +9,11 @@ import keras
 import numpy as np
 
 from doodle.config import MemberConfig, RuntimeConfig
-from doodle.dataset import DrawingDataset, member_dataset
+from doodle.data.shards import read_classes
 from doodle.fileio import atomic_path
 from doodle.metrics import map3
-from doodle.model import load_model
-from doodle.shard_format import read_classes
+from doodle.models.build import load_model
+from doodle.training.dataset import DrawingDataset, member_dataset
 
 SPLITS = ("holdout", "test")
 
@@ -32,7 +32,8 @@ def predict_split(
     """Probabilities (float32) for one shard file, in its order; averaged with the
     horizontally flipped drawings when ``tta_flip``."""
     if cfg.input == "tfrecord":  # tf.data over data/tfrecord: same images, same order
-        from doodle.tfrecord import TFRecordIndex, make_tf_dataset, split_files
+        from doodle.data.tfrecord import split_files
+        from doodle.training.tfdata import TFRecordIndex, make_tf_dataset
 
         files = split_files(tfrec_dir, Path(shard_path).stem)
         kw = dict(

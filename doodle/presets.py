@@ -67,7 +67,7 @@ def preset_params(name: str, root: Path = ROOT):
 def budgets(params, gpu_factor: float) -> list[dict]:
     """Each member's budget: images seen, passes over the full data, estimated hours on a
     GPU ``gpu_factor`` times as fast as an A100."""
-    from doodle import backbones
+    from doodle.models import backbones
 
     rows = []
     for name in params.member_names:

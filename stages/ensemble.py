@@ -4,17 +4,15 @@ Also writes reports/holdout_submission.csv: the held-apart holdout rows in the s
 format, predicted exactly as the test set is, so that ``holdout_map3`` can be re-derived.
 """
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from doodle.cli import run_stage  # noqa: E402  (first: quiet start-up, environment check)
-from doodle.config import load_params  # noqa: E402
-from doodle.ensemble.choose import run_ensemble  # noqa: E402
-from doodle.fileio import write_json  # noqa: E402
-from doodle.metrics import top_k  # noqa: E402
-from doodle.reports import holdout_report, samples_grid  # noqa: E402
-from doodle.submission import write_submission  # noqa: E402
+from doodle.cli import run_stage  # first: quiet start-up, environment check
+from doodle.config import load_params
+from doodle.ensemble.choose import run_ensemble
+from doodle.ensemble.reports import holdout_report, samples_grid
+from doodle.fileio import write_json
+from doodle.kaggle.submission import write_submission
+from doodle.metrics import top_k
 
 
 def main() -> None:

@@ -4,16 +4,15 @@ data/predictions/<section>/<member>/{holdout,test}.npz (section: members or fine
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from doodle.cli import run_stage  # noqa: E402  (first: quiet start-up, environment check)
-from doodle.config import load_params  # noqa: E402
+from doodle.cli import run_stage  # first: quiet start-up, environment check
+from doodle.config import load_params
 
 MEMBER = sys.argv[1] if len(sys.argv) > 1 else "base"
 
 
 def main() -> None:
     params = load_params()
-    from doodle.backbones import check_members
+    from doodle.models.backbones import check_members
 
     check_members(params)  # every arch names a backbone that fits
     cfg = params.member(MEMBER)

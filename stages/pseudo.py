@@ -3,10 +3,9 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from doodle.cli import run_stage  # noqa: E402  (first: quiet start-up, environment check)
-from doodle.config import load_params  # noqa: E402
-from doodle.pseudo import write_pseudo_labels  # noqa: E402
+from doodle.cli import run_stage  # first: quiet start-up, environment check
+from doodle.config import load_params
+from doodle.training.pseudo import write_pseudo_labels
 
 MEMBER = sys.argv[1] if len(sys.argv) > 1 else "big"
 

@@ -1,12 +1,10 @@
 """DVC stage `shard`: data/raw -> data/shards (stroke shards, holdout, test, class list)."""
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from doodle.cli import run_stage  # noqa: E402  (first: quiet start-up, environment check)
-from doodle.config import load_params  # noqa: E402
-from doodle.sharding import shard_dataset  # noqa: E402
+from doodle.cli import run_stage  # first: quiet start-up, environment check
+from doodle.config import load_params
+from doodle.data.sharding import shard_dataset
 
 
 def main() -> None:

@@ -3,14 +3,12 @@
 time (nothing is read), so the download stage re-runs when a file is replaced and
 nothing re-runs when none is."""
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from doodle.cli import run_stage  # noqa: E402  (first: quiet start-up, environment check)
-from doodle.config import load_params  # noqa: E402
-from doodle.download import source_fingerprint  # noqa: E402
-from doodle.fileio import write_json  # noqa: E402
+from doodle.cli import run_stage  # first: quiet start-up, environment check
+from doodle.config import load_params
+from doodle.data.download import source_fingerprint
+from doodle.fileio import write_json
 
 
 def main() -> None:

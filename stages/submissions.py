@@ -2,20 +2,17 @@
 public and private scores, after asking Kaggle for the scores still pending (not a DVC
 stage: it reads Kaggle).
 
-python stages/submissions.py             # refresh the pending scores, then print the record
-python stages/submissions.py --offline   # print the record as it is
+python -m stages.submissions             # refresh the pending scores, then print the record
+python -m stages.submissions --offline   # print the record as it is
 """
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from doodle.cli import run_stage  # noqa: E402  (first: quiet start-up, environment check)
+from doodle.cli import run_stage  # first: quiet start-up, environment check
 
 
 def main() -> None:
-    from doodle import submission_log
+    from doodle.kaggle import submissions as submission_log
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--offline", action="store_true", help="do not ask Kaggle")
@@ -43,7 +40,8 @@ def main() -> None:
 
 def refresh(waiting: list[dict[str, str]]) -> None:
     """Ask Kaggle (one list per competition) for the pending rows' status and scores."""
-    from doodle import kaggle_api, submission_log
+    from doodle.kaggle import api as kaggle_api
+    from doodle.kaggle import submissions as submission_log
 
     for competition in sorted({r["competition"] for r in waiting}):
         subs = kaggle_api.connect(competition).submissions()

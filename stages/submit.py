@@ -1,10 +1,10 @@
 """Validate submission.csv, submit it to Kaggle, wait for its score (not a DVC stage: it has
 side effects).
 
-python stages/submit.py --dry-run     # validate only, no network
-python stages/submit.py [-m MESSAGE]  # validate, check it is a real submission, upload,
+python -m stages.submit --dry-run     # validate only, no network
+python -m stages.submit [-m MESSAGE]  # validate, check it is a real submission, upload,
                                       # wait for the public score (--no-wait: don't)
-python stages/submit.py --force       # upload even if the data is not the competition's
+python -m stages.submit --force       # upload even if the data is not the competition's
 
 Each upload is recorded in reports/submissions.csv (holdout MAP@3 beside Kaggle's scores);
 `make submissions` shows the record and fetches the scores still pending.
@@ -14,9 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from doodle.cli import run_stage  # noqa: E402  (first: quiet start-up, environment check)
-from doodle.submission import (  # noqa: E402
+from doodle.cli import run_stage  # first: quiet start-up, environment check
+from doodle.kaggle.submission import (
     check_submission,
     git_revision,
     read_metrics,
@@ -58,8 +57,9 @@ def main() -> None:
         return
     submission_guard(SHARDS, force=args.force)
 
-    from doodle import kaggle_api, submission_log
     from doodle.config import load_params
+    from doodle.kaggle import api as kaggle_api
+    from doodle.kaggle import submissions as submission_log
 
     competition = load_params().data.kaggle.competition
     metrics = read_metrics(METRICS)
@@ -92,7 +92,7 @@ def main() -> None:
 
 def wait(kaggle, ref: int, seconds: float):
     """Kaggle's submission ``ref`` once scored, or as last seen after ``seconds``."""
-    from doodle.kaggle_api import KaggleError
+    from doodle.kaggle.api import KaggleError
 
     print(f"submit: waiting up to {seconds:.0f} s for Kaggle to score it (--no-wait skips)")
 

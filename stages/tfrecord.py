@@ -5,16 +5,14 @@ it writes only ``data/tfrecord/manifest.json`` (no TensorFlow import, well under
 Only stages that read TFRecords (``tfrecord.input: tfrecord``) depend on its output.
 """
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from doodle.cli import run_stage  # noqa: E402  (first: quiet start-up, environment check)
-from doodle.config import load_params  # noqa: E402
+from doodle.cli import run_stage  # first: quiet start-up, environment check
+from doodle.config import load_params
 
 
 def main() -> None:
-    from doodle.tfrecord import convert_shards, summary_line
+    from doodle.data.tfrecord import convert_shards, summary_line
 
     params = load_params()
     out = Path("data/tfrecord")

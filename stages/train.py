@@ -3,17 +3,16 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from doodle.cli import run_stage  # noqa: E402  (first: quiet start-up, environment check)
-from doodle.config import load_params  # noqa: E402
-from doodle.launch import is_chief, launch, launched  # noqa: E402
+from doodle.cli import run_stage  # first: quiet start-up, environment check
+from doodle.config import load_params
+from doodle.training.launch import is_chief, launch, launched
 
 MEMBER = sys.argv[1] if len(sys.argv) > 1 else "base"
 
 
 def main() -> None:
     params = load_params()
-    from doodle.backbones import check_members
+    from doodle.models.backbones import check_members
 
     check_members(params)  # every arch names a backbone that fits
     cfg = params.member(MEMBER)  # checked before Keras is imported
@@ -38,6 +37,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    # Of several training processes (python -m doodle.launch), the chief alone writes.
+    # Of several training processes (python -m doodle.training.launch), the chief alone writes.
     outputs = (f"models/{MEMBER}/model.keras",) if is_chief() else ()
     run_stage("train", main, outputs, uses_keras=True)

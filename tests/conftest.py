@@ -30,7 +30,7 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
-from doodle.strokes import pack  # noqa: E402
+from doodle.data.strokes import pack  # noqa: E402
 
 
 def random_drawings(rng: np.random.Generator, n: int, max_strokes: int = 4):
@@ -59,7 +59,7 @@ def tiny_drawings(rng):
 @pytest.fixture(scope="session")
 def synthetic_raw(tmp_path_factory) -> Path:
     """A small synthetic dataset in Kaggle's layout (8 classes)."""
-    from doodle.synthetic import write_synthetic
+    from doodle.data.synthetic import write_synthetic
 
     dest = tmp_path_factory.mktemp("raw")
     write_synthetic(dest, train_per_class=60, test_per_class=5, seed=1, n_classes=8)
@@ -68,7 +68,7 @@ def synthetic_raw(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def synthetic_shards(synthetic_raw, tmp_path_factory) -> Path:
-    from doodle.sharding import shard_dataset
+    from doodle.data.sharding import shard_dataset
 
     out = tmp_path_factory.mktemp("shards") / "shards"
     shard_dataset(
@@ -103,7 +103,7 @@ def synthetic_raw_layout(synthetic_raw, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def timed_shards(synthetic_raw_layout, tmp_path_factory) -> Path:
     """Shards with per-point times, made from ``synthetic_raw_layout``."""
-    from doodle.sharding import shard_dataset
+    from doodle.data.sharding import shard_dataset
 
     out = tmp_path_factory.mktemp("timed") / "shards"
     shard_dataset(

@@ -1,6 +1,6 @@
 """A stand-in for Kaggle's API on 127.0.0.1, for the installed ``kaggle`` client to talk to.
 
-It speaks what the calls of :mod:`doodle.kaggle_api` send, as read from the client's source
+It speaks what the calls of :mod:`doodle.kaggle.api` send, as read from the client's source
 (kaggle 2.2 on kagglesdk): JSON ``POST /api/v1/<service>/<method>`` calls, a 302 from
 ``DownloadDataFile`` to a storage URL that serves the file (``Range`` and ``ETag`` as cloud
 storage does), a ``PUT`` of the submission to the URL ``StartSubmissionUpload`` hands out.
@@ -539,9 +539,9 @@ def prepare_submission(repo: Path) -> None:
     and write a valid submission.csv and reports/metrics.json, as the pipeline would."""
     import numpy as np
 
-    from doodle.shard_format import open_shard, read_classes
-    from doodle.sharding import shard_dataset
-    from doodle.submission import write_submission
+    from doodle.data.sharding import shard_dataset
+    from doodle.data.shards import open_shard, read_classes
+    from doodle.kaggle.submission import write_submission
 
     shards = repo / "data" / "shards"
     shard_dataset(

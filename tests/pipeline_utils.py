@@ -194,7 +194,7 @@ def readme_block(marker: str) -> list[str]:
 
 def read_test_keys(repo):
     """The key_ids of the test file data/raw holds or points at, in order."""
-    from doodle.rawdata import open_raw
+    from doodle.data.files import open_raw
 
     with open_raw(repo / "data/raw").test.open_text() as f:
         return [int(r["key_id"]) for r in csv.DictReader(f)]
@@ -202,8 +202,8 @@ def read_test_keys(repo):
 
 def check_submission(repo, n_rows):
     """submission.csv is valid for the repo's test set of ``n_rows`` rows."""
-    from doodle.shard_format import read_classes
-    from doodle.submission import validate_submission
+    from doodle.data.shards import read_classes
+    from doodle.kaggle.submission import validate_submission
 
     keys = read_test_keys(repo)
     assert len(keys) == n_rows
@@ -229,7 +229,7 @@ def check_headline(repo) -> dict:
     the test labels (when known), both re-derived here; returns the metrics."""
     import json
 
-    from doodle.shard_format import open_shard, read_classes
+    from doodle.data.shards import open_shard, read_classes
 
     m = json.loads((repo / "reports/metrics.json").read_text())
     classes = [c.replace(" ", "_") for c in read_classes(repo / "data/shards")]
@@ -255,7 +255,7 @@ def to_raw_layout(src: Path, dest: Path, seed: int = 0) -> Path:
     import json
     import random
 
-    from doodle.layout import SOLUTION_FILE, TEST_FILE, TEST_RAW_FILE, TRAIN_DIR, TRAIN_RAW_DIR
+    from doodle.data.layout import SOLUTION_FILE, TEST_FILE, TEST_RAW_FILE, TRAIN_DIR, TRAIN_RAW_DIR
 
     rng = random.Random(seed)
     src, dest = Path(src), Path(dest)

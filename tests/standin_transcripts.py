@@ -56,7 +56,7 @@ def main() -> None:
         repo = kaggle_repo(base / "repo", base / "cache")
         with standin_for(files) as server:
             print("# the download stage, data.source=kaggle, through the stand-in\n")
-            show(repo, [sys.executable, "stages/download.py"], client_env(server, base / "h0"))
+            show(repo, [sys.executable, "-m", "stages.download"], client_env(server, base / "h0"))
         prepare_submission(repo)
 
         with standin_for({}) as server:

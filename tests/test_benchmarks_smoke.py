@@ -13,7 +13,7 @@ import numpy as np
 
 from benchmarks.bench_loader import bench_loader, loader_scaling, write_csv_from_shards
 from benchmarks.bench_shard import bench_shard, expand_raw, unique_key_ids
-from doodle.shard_format import open_shard, read_classes, train_shard_paths
+from doodle.data.shards import open_shard, read_classes, train_shard_paths
 
 SHARD_KEYS = [
     "shard_drawings_per_s_small",
@@ -218,8 +218,8 @@ def test_quality_bench_reference_loader_summary_and_picture(synthetic_shards, tm
     the cv2 renderer on the pipeline's own stream, and the summary/picture read the runs."""
     from benchmarks.bench_quality import draw, markdown, reference_dataset_class, summarise
     from benchmarks.reference import reference_strokes_image
-    from doodle.augment import NO_AUGMENT
-    from doodle.dataset import DrawingDataset
+    from doodle.rendering.augment import NO_AUGMENT
+    from doodle.training.dataset import DrawingDataset
 
     paths = train_shard_paths(synthetic_shards)
     stream = dict(

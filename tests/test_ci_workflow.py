@@ -52,7 +52,7 @@ def test_workflow_commands_exist():
                 assert (ROOT / arg).is_file(), f"{arg} does not exist"
         seen.append(" ".join(argv))
     # what the CI must do, in this order
-    wanted = ["make test-fast", "make tiny", "stages/submit.py --dry-run", "metrics diff"]
+    wanted = ["make test-fast", "make tiny", "stages.submit --dry-run", "metrics diff"]
     positions = [next(i for i, c in enumerate(seen) if w in c) for w in wanted]
     assert positions == sorted(positions), seen
 

@@ -45,7 +45,7 @@ def test_logging_is_configured_once_for_every_stage(capsys):
 def test_wrong_interpreter_gets_the_fix():
     # -S: no site-packages, like a system python without the project's packages
     p = subprocess.run(
-        [sys.executable, "-S", str(ROOT / "stages" / "download.py")],
+        [sys.executable, "-S", "-m", "stages.download"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -44,6 +44,6 @@ def test_keras_backend_jax_dvc_repro(tmp_path):
     assert {"val_map3", "input_wait", "step_time_s"} <= set(live)  # measured under JAX
     assert set(metrics["members"]) == {"base"}
     # the model was built and saved by JAX and loads back with the input the params ask for
-    from doodle.model import load_model
+    from doodle.models.build import load_model
 
     assert load_model(repo / "models/base/model.keras").input_shape == (None, 32, 32, 1)

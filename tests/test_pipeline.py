@@ -107,7 +107,7 @@ def test_submit_refuses_synthetic_data_without_network(repo, tmp_path):
         if home:  # no credentials anywhere: a call to Kaggle would fail on them
             e = {k: v for k, v in e.items() if not k.startswith("KAGGLE")} | {"HOME": home}
         return subprocess.run(
-            [sys.executable, "stages/submit.py", *args],
+            [sys.executable, "-m", "stages.submit", *args],
             cwd=repo,
             env=e,
             capture_output=True,
@@ -174,7 +174,7 @@ def test_a_renderer_edit_reruns_no_data_stage_and_a_sharding_edit_does(repo):
     """dvc.yaml's deps follow what each stage runs: the renderer belongs to training and the
     reports, never to download or shard (last in this file: the edit costs the copy's
     compiled renderer)."""
-    for module in ("doodle/render.py", "doodle/sharding.py"):
+    for module in ("doodle/rendering/raster.py", "doodle/data/sharding.py"):
         path = repo / module
         text = path.read_text()
         path.write_text(text + "\n# an edit\n")
@@ -183,7 +183,7 @@ def test_a_renderer_edit_reruns_no_data_stage_and_a_sharding_edit_does(repo):
         finally:
             path.write_text(text)
         assert "download" not in stale, stale
-        if module == "doodle/render.py":
+        if module == "doodle/rendering/raster.py":
             assert "shard" not in stale and {"train@base", "ensemble"} <= set(stale), stale
         else:
             assert "shard" in stale, stale

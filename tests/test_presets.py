@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from doodle import backbones
 from doodle.config import parse_params
+from doodle.models import backbones
 from doodle.presets import FULL_TRAIN_DRAWINGS, apply_args, budgets, preset_params, read_args, table
 from tests.conftest import ROOT
 

@@ -21,12 +21,12 @@ sys.path.insert(0, str(ROOT))
 
 def warm() -> None:
     from doodle.config import load_params
-    from doodle.dataset import member_dataset
-    from doodle.download import fetch_path
-    from doodle.render import warmup
-    from doodle.shard_format import train_shard_paths
-    from doodle.sharding import shard_dataset
-    from doodle.synthetic import write_synthetic
+    from doodle.data.download import fetch_path
+    from doodle.data.sharding import shard_dataset
+    from doodle.data.shards import train_shard_paths
+    from doodle.data.synthetic import write_synthetic
+    from doodle.rendering.raster import warmup
+    from doodle.training.dataset import member_dataset
     from tests.pipeline_utils import to_raw_layout
 
     warmup()

@@ -11,8 +11,8 @@ from pathlib import Path
 import keras
 
 from doodle.config import MemberConfig
+from doodle.data.shards import read_header, train_shard_paths
 from doodle.fileio import atomic_path, remove, sha256_file, write_json
-from doodle.shard_format import read_header, train_shard_paths
 from doodle.training.multiworker import no_distribution
 
 # Settings that change what a checkpoint means; a checkpoint made under others is discarded.

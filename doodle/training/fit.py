@@ -13,12 +13,12 @@ import keras
 import numpy as np
 
 from doodle.config import MemberConfig, RuntimeConfig
-from doodle.dataset import DrawingDataset, member_dataset, sequence_features
+from doodle.data.shards import open_shard, read_classes, read_header, train_shard_paths
 from doodle.errors import InputError
 from doodle.fileio import atomic_path, remove
 from doodle.metrics import map_at_k, top_k
-from doodle.shard_format import open_shard, read_classes, read_header, train_shard_paths
 from doodle.training.checkpoint import StepCheckpoint, fingerprint, fit_segments, load_checkpoint
+from doodle.training.dataset import DrawingDataset, member_dataset, sequence_features
 from doodle.training.hardware import (
     Placement,
     accelerators,
@@ -156,7 +156,8 @@ def make_streams(
                 "input: tfrecord reads whole batches in every process; train with several "
                 "processes from the shards (input: shards)"
             )
-        from doodle.tfrecord import make_tf_dataset, split_files
+        from doodle.data.tfrecord import split_files
+        from doodle.training.tfdata import make_tf_dataset
 
         common = dict(
             img_size=cfg.img_size,
@@ -223,7 +224,7 @@ class TrainPaths:
     model_dir: Path  # models/<member>: model.keras, checkpoints
     live_dir: Path  # dvclive/<member>
     init_model: Path | None  # finetune: models/<init_from>/model.keras (the warm start)
-    pseudo: Path | None  # pseudo-labels: data/pseudo/<member>/pseudo.qds (doodle.pseudo)
+    pseudo: Path | None  # pseudo-labels: data/pseudo/<member>/pseudo.qds (doodle.training.pseudo)
 
 
 def train_member(cfg: MemberConfig, runtime: RuntimeConfig, paths: TrainPaths) -> dict:

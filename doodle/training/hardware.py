@@ -52,7 +52,7 @@ def distribution(mode: str = "auto") -> Placement:
     """Pick the data-parallel set-up.
 
     ``mode``: auto | none | mirrored | multiworker | tpu (TF) / data_parallel (JAX).
-    Several processes (``python -m doodle.launch``, or by hand): TensorFlow reads
+    Several processes (``python -m doodle.training.launch``, or by hand): TensorFlow reads
     ``TF_CONFIG`` (MultiWorkerMirroredStrategy); JAX joins through
     ``keras.distribution.initialize()`` from ``KERAS_DISTRIBUTION_*`` variables.
     """
@@ -125,7 +125,7 @@ def _tf_placement(mode: str, kind: str, n: int) -> Placement:
 def _tf_multiworker() -> Placement:
     import tensorflow as tf
 
-    from doodle.launch import tf_config_rank
+    from doodle.training.launch import tf_config_rank
     from doodle.training.multiworker import patch_keras_for_multiworker
 
     patch_keras_for_multiworker()

@@ -1,4 +1,4 @@
-"""What training in several processes needs beyond one (``python -m doodle.launch``).
+"""What training in several processes needs beyond one (``python -m doodle.training.launch``).
 
 * Every process renders only its share of each global batch (``DrawingDataset(share=...)``);
   on TensorFlow that share reaches MultiWorkerMirroredStrategy through

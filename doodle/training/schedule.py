@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from doodle.config import MemberConfig
-from doodle.model import build_model
+from doodle.models.build import build_model
 from doodle.training.hardware import jit_setting
 
 
@@ -26,7 +26,7 @@ def compile_model(
 ) -> keras.Model:
     """The member's model with AdamW on the one-cycle schedule, label smoothing and the
     accuracy / top-3 metrics (call inside the distribution scope). ``seq_features``: the
-    sequence family's input width (:func:`doodle.dataset.sequence_features`)."""
+    sequence family's input width (:func:`doodle.training.dataset.sequence_features`)."""
     epochs, steps = cfg.epochs, cfg.steps_per_epoch
     model = build_model(
         cfg.arch,

@@ -19,7 +19,7 @@ from doodle.training.multiworker import no_distribution
 
 def warm_start(model: keras.Model, source: Path, name: str | None) -> None:
     """Copy the weights of the model saved at ``source`` (member ``name``) into ``model``."""
-    from doodle.model import load_model
+    from doodle.models.build import load_model
 
     source = Path(source)
     if not source.is_file():

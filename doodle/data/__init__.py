@@ -1,0 +1,1 @@
+"""Kaggle's files to shards: the source, download, shard and tfrecord stages."""

@@ -1,0 +1,1 @@
+"""Model families by name, each with its preprocessing beside it."""

@@ -1,0 +1,1 @@
+"""Drawings into pixels: the rasteriser, its vector fast path, stroke augmentation."""
