@@ -75,7 +75,6 @@ def test_every_stage_depends_on_the_code_it_runs():
         assert not unused, (name, unused)
         if name in DATA_STAGES:
             assert not [d for d in deps if d.startswith(MODEL_ROOMS)], (name, deps)
-        if name in ("shard", "tfrecord"):
             assert all(d.endswith(".py") for d in deps), (name, deps)
 
 
