@@ -25,6 +25,7 @@ import io
 import json
 import os
 import socket
+import sys
 import threading
 import zipfile
 from collections.abc import Callable
@@ -70,6 +71,16 @@ def zipped(name: str, data: bytes) -> bytes:
     return buf.getvalue()
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        """Quiet when the client hangs up (a transfer killed or interrupted on purpose, a
+        retry that drops its connection): that is the test's doing, not a server error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class KaggleStandIn:
     """The server and its state. ``files`` maps a competition file name to the bytes served
     for it; names in ``zip_served`` are served zipped as ``<name>.zip``, as Kaggle serves
@@ -103,8 +114,7 @@ class KaggleStandIn:
         self._interrupts: dict[str, tuple[int, Callable[[], None]]] = {}
         self.release = threading.Event()  # lets an interrupted transfer's connection go
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), _handler(self))
         self._thread: threading.Thread | None = None
 
     # --- life cycle -------------------------------------------------------------------

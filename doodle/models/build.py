@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -142,10 +144,10 @@ def _backbone(
         kwargs["include_preprocessing"] = False  # doodle.models.build.Preprocess does it
     ctor = getattr(keras.applications, spec.constructor)
 
-    def make(in_channels: int) -> keras.Model:
+    def make(in_channels: int, source: str | None) -> keras.Model:
         return ctor(
             include_top=False,
-            weights=weights,
+            weights=source,
             input_shape=(size, size, in_channels),
             pooling="avg",
             **kwargs,
@@ -153,20 +155,86 @@ def _backbone(
 
     if weights == "imagenet":
         try:
-            return make(3), 3 if channels == 1 else 1
+            return make(3, "imagenet"), 3 if channels == 1 else 1
         except Exception as e:  # Keras raises a bare Exception when the download fails
             raise _offline(spec, e) from None
+    if weights is None:
+        return make(channels, None), 1
+    return _from_file(spec, Path(weights), channels, make)
+
+
+def _from_file(
+    spec: Backbone, path: Path, channels: int, make: Callable[[int, None], keras.Model]
+) -> tuple[keras.Model, int]:
+    """The backbone built once, for the channels the file's first convolution reads (the
+    member's, or three behind a repeated grey channel: Keras' ImageNet files), then loaded.
+    A file that does not fit stops here, before Keras would load it partly."""
+    theirs = image_kernels(path)
+    if not theirs:
+        raise WeightsError(f"{path}: holds no convolution kernels: not a backbone's weights")
+    reads = theirs[0][-2]
+    if reads != channels and not (channels == 1 and reads == 3):
+        grey = " (or 3, for a grey member)" if channels == 1 else ""
+        raise WeightsError(
+            f"{path}: does not fit {spec.name}: its first convolution reads {reads} "
+            f"channel(s), this member's images have {channels}{grey}"
+        )
+    net = make(reads, None)
+    ours = _smallest_input(tuple(v.shape) for v in net.weights)
+    if ours != theirs:
+        raise WeightsError(
+            f"{path}: does not fit {spec.name}: its first convolution is {_shapes(theirs)}, "
+            f"the model's {_shapes(ours)} (another family or width?)"
+        )
     try:
-        return make(channels), 1
+        net.load_weights(path)
     except ValueError as e:
-        if weights is None or channels != 1:
-            raise WeightsError(f"{weights}: does not fit {spec.name}: {_one_line(e)}") from None
-        try:  # a three-channel file (e.g. Keras' ImageNet file) for a grey member
-            return make(3), 3
-        except ValueError:
-            raise WeightsError(
-                f"{weights}: does not fit {spec.name} at 1 or 3 channels: {_one_line(e)}"
-            ) from None
+        raise WeightsError(f"{path}: does not fit {spec.name}: {_one_line(e)}") from None
+    return net, reads // channels
+
+
+def image_kernels(path: Path) -> list[tuple[int, ...]]:
+    """The shapes of the convolution kernels in a weights file that read the image: those
+    with the fewest input channels (every later convolution reads at least 8 feature maps).
+
+    Reads only the file's array shapes (h5py), whatever its format: Keras 3
+    ``.weights.h5`` and ``.keras`` (arrays stored by layer name) or Keras 2 ``.h5``
+    (ImageNet downloads)."""
+    import h5py
+
+    def shapes(f: h5py.File) -> list[tuple[int, ...]]:
+        found: list[tuple[int, ...]] = []
+
+        def visit(name: str, obj) -> None:
+            if isinstance(obj, h5py.Dataset) and not name.startswith("optimizer"):
+                found.append(obj.shape)
+
+        f.visititems(visit)
+        return _smallest_input(found)
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    try:
+        if path.suffix == ".keras":
+            with zipfile.ZipFile(path) as z, z.open("model.weights.h5") as fh:
+                with h5py.File(fh, "r") as f:
+                    return shapes(f)
+        with h5py.File(path, "r") as f:
+            return shapes(f)
+    except (OSError, KeyError, zipfile.BadZipFile) as e:
+        raise WeightsError(f"{path}: not a Keras weights file ({_one_line(e)})") from None
+
+
+def _smallest_input(shapes) -> list[tuple[int, ...]]:
+    """The 4-D kernel shapes (kh, kw, in, out) with the fewest input channels, sorted."""
+    kernels = {tuple(int(n) for n in s) for s in shapes if len(s) == 4}
+    fewest = min((k[-2] for k in kernels), default=None)
+    return sorted(k for k in kernels if k[-2] == fewest)
+
+
+def _shapes(shapes: list[tuple[int, ...]]) -> str:
+    return ", ".join("x".join(map(str, s)) for s in shapes)
 
 
 def _one_line(e: BaseException) -> str:
@@ -202,9 +270,15 @@ class PointMask(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="doodle")
 class MaskedMeanMax(layers.Layer):
-    """Mean and max over the real time steps, concatenated: (B, T, C) -> (B, 2C)."""
+    """Mean and max over the real time steps, concatenated: ``[(B, T, C), (B, T)] -> (B, 2C)``.
 
-    def call(self, inputs):
+    The real steps come in as the second input, ``valid``. The sequence also carries them as
+    its Keras mask (the LSTMs propagate it): the layer takes that mask, reads ``valid``
+    instead (the same steps, explicit in the graph on every backend), and passes no mask on,
+    since its output has no time axis.
+    """
+
+    def call(self, inputs, mask=None):
         x, valid = inputs
         m = ops.cast(ops.expand_dims(valid, -1), self.compute_dtype)
         mean = ops.sum(x * m, axis=1) / ops.maximum(ops.sum(m, axis=1), 1.0)
@@ -216,6 +290,9 @@ class MaskedMeanMax(layers.Layer):
     def compute_output_shape(self, input_shapes):
         shape = input_shapes[0]
         return (shape[0], 2 * shape[-1])
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
 
 def build_sequence_model(

@@ -5,6 +5,7 @@ import copy
 import inspect
 import urllib.error
 import urllib.request
+import warnings
 
 import keras
 import numpy as np
@@ -14,7 +15,7 @@ import yaml
 from doodle.config import parse_params
 from doodle.errors import ConfigError
 from doodle.models import backbones
-from doodle.models.build import Preprocess, WeightsError, build_model, load_model
+from doodle.models.build import Preprocess, WeightsError, build_model, image_kernels, load_model
 from tests.conftest import ROOT
 
 RAW = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -127,20 +128,49 @@ def _save_backbone_weights(path, channels):
 @pytest.mark.parametrize("channels, repeat", [(1, 1), (3, 3)])
 def test_grey_member_loads_a_local_weights_file(tmp_path, channels, repeat):
     """A grey backbone's file loads as it is; a three-channel file (what Keras' ImageNet
-    file is) loads behind the grey channel repeated three times."""
+    file is) loads behind the grey channel repeated three times, into a backbone built
+    once for it: Keras has nothing to warn about (no layer left at its initial weights)."""
     path = tmp_path / "mobilenet.weights.h5"
     saved = _save_backbone_weights(path, channels)
-    model = build_model("mobilenet_025", 32, 1, 4, **(KW | {"weights": str(path)}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = build_model("mobilenet_025", 32, 1, 4, **(KW | {"weights": str(path)}))
+    assert [str(w.message) for w in caught] == []
     assert model.get_layer("preprocess").repeat == repeat
     backbone = [layer for layer in model.layers if isinstance(layer, keras.Model)][0]
     assert all(np.array_equal(a, b) for a, b in zip(backbone.get_weights(), saved, strict=True))
 
 
-def test_weights_file_that_does_not_fit(tmp_path):
+@pytest.mark.parametrize(
+    "arch, channels, says",
+    [
+        ("mobilenet_050", 1, "its first convolution is 3x3x3x8, the model's 3x3x3x16"),
+        ("mobilenet_025", 3, "reads 1 channel(s), this member's images have 3"),
+    ],
+)
+def test_weights_file_that_does_not_fit(tmp_path, arch, channels, says):
+    """Another width, or a grey file for a three-channel member: one line, before Keras
+    builds or loads anything."""
     path = tmp_path / "mobilenet.weights.h5"
-    _save_backbone_weights(path, 3)
-    with pytest.raises(WeightsError, match="does not fit mobilenet_050"):
-        build_model("mobilenet_050", 32, 1, 4, **(KW | {"weights": str(path)}))
+    _save_backbone_weights(path, 3 if channels == 1 else 1)
+    with pytest.raises(WeightsError, match=f"does not fit {arch}") as e:
+        build_model(arch, 32, channels, 4, **(KW | {"weights": str(path)}))
+    assert says in str(e.value) and "\n" not in str(e.value)
+
+
+def test_first_kernel_is_read_from_every_weights_format(tmp_path):
+    """A .keras model file holds the same arrays as a .weights.h5 file; a file that is
+    not Keras weights is one line."""
+    net = keras.applications.MobileNet(
+        include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg", alpha=0.25
+    )
+    net.save(tmp_path / "m.keras")
+    net.save_weights(tmp_path / "m.weights.h5")
+    assert image_kernels(tmp_path / "m.keras") == image_kernels(tmp_path / "m.weights.h5")
+    assert image_kernels(tmp_path / "m.keras") == [(3, 3, 3, 8)]
+    (tmp_path / "notes.h5").write_text("not hdf5")
+    with pytest.raises(WeightsError, match="notes.h5: not a Keras weights file"):
+        image_kernels(tmp_path / "notes.h5")
 
 
 def test_offline_imagenet_says_which_file_to_put_where(tmp_path, monkeypatch):
