@@ -28,7 +28,12 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
-from benchmarks.reference import SAMPLE_DIR, load_sample_json, reference_image  # noqa: E402
+from benchmarks.reference import (  # noqa: E402
+    LINE_WIDTH,
+    SAMPLE_DIR,
+    load_sample_json,
+    reference_image,
+)
 from doodle.data.strokes import Drawings, pack, parse_drawing  # noqa: E402
 
 
@@ -120,7 +125,9 @@ def _bench(render, warmup, drawings, sizes, seconds, repeats, batch, seed) -> di
             cursor = [0]
 
             def step(size=size, encoding=encoding, out=out, cursor=cursor) -> None:
-                render(drawings, batches[cursor[0] % n_batches], size, encoding, out=out)
+                render(
+                    drawings, batches[cursor[0] % n_batches], size, encoding, LINE_WIDTH, out=out
+                )
                 cursor[0] += 1
 
             step()
@@ -139,7 +146,7 @@ def _bench(render, warmup, drawings, sizes, seconds, repeats, batch, seed) -> di
         result[f"baseline_render_per_core_{size0}"] = round(cpu, 1)
         result[f"baseline_render_per_core_{size0}_wall"] = round(wall, 1)
         for size in sizes:
-            ours = render(drawings, None, size, "grey")[..., 0].astype(np.int16)
+            ours = render(drawings, None, size, "grey", LINE_WIDTH)[..., 0].astype(np.int16)
             for interp, key in (
                 (cv2.INTER_LINEAR, "agreement_mad"),
                 (cv2.INTER_AREA, "agreement_mad_area"),

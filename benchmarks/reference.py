@@ -18,13 +18,14 @@ import numpy as np
 from benchmarks.shared_data import SHARED
 
 BASE_SIZE = 256
+LINE_WIDTH = 6  # the kernels' cv2.line thickness; our renderer's line_width 6 draws alike
 SAMPLE_DIR = SHARED / "quickdraw-real-sample"
 
 
 def reference_image(
     drawing_json: str,
     img_size: int,
-    line_width: int = 6,
+    line_width: int = LINE_WIDTH,
     time_colour: bool = True,
     interpolation: int = cv2.INTER_LINEAR,
 ) -> np.ndarray:
@@ -40,7 +41,7 @@ def reference_image(
 def reference_strokes_image(
     strokes,
     img_size: int,
-    line_width: int = 6,
+    line_width: int = LINE_WIDTH,
     time_colour: bool = True,
     interpolation: int = cv2.INTER_LINEAR,
 ) -> np.ndarray:

@@ -60,15 +60,28 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
 log = logging.getLogger("doodle")
 
 
-def setup_logging() -> None:
-    """INFO and up to stderr, one line an event (``<logger>: message``); the libraries'
-    Python-side chatter (TensorFlow, absl, matplotlib) only from WARNING up."""
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stderr,
-        format="%(name)s: %(levelname)s: %(message)s",
-        force=True,
-    )
+class StageFormatter(logging.Formatter):
+    """Log records in the stages' own style: ``<stage>: message``, ``<stage>: warning:
+    message`` and ``<stage>: error: message``, as the stages print their lines."""
+
+    def __init__(self, stage: str):
+        super().__init__("%(message)s")
+        self.stage = stage
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = "error: " if record.levelno >= logging.ERROR else ""
+        if logging.WARNING <= record.levelno < logging.ERROR:
+            level = "warning: "
+        return f"{self.stage}: {level}{super().format(record)}"
+
+
+def setup_logging(stage: str | None = None) -> None:
+    """INFO and up to stderr, one line an event in the stage's style (:class:`StageFormatter`;
+    ``stage`` defaults to the script's name); the libraries' Python-side chatter
+    (TensorFlow, absl, matplotlib) only from WARNING up."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(StageFormatter(stage or Path(sys.argv[0]).stem))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     for name in ("tensorflow", "absl", "matplotlib", "h5py", "numba", "jax", "PIL"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
@@ -124,7 +137,7 @@ def run_stage(
     ``uses_keras`` imports Keras first, quietly. Set ``DOODLE_TRACEBACK=1`` to see the full
     traceback of an expected error too.
     """
-    setup_logging()
+    setup_logging(name)
     t0 = time.time()
     try:
         if uses_keras:

@@ -34,7 +34,9 @@ from doodle.errors import ConfigError
 # Local backbone weights files live here, so that DVC tracks their content (dvc.yaml: the
 # train stages depend on this folder; a link to a file elsewhere works).
 WEIGHTS_DIR = "data/weights"
-SEQUENCE_ARCHS = ("lstm",)  # the point-sequence family; every other arch is an image backbone
+# The point-sequence family (doodle.models.build.build_sequence_model, widths of its own);
+# every other arch is an image backbone (doodle.models.backbones).
+SEQUENCE_ARCHS = ("lstm",)
 IMG_SIZES = (32, 256)  # the img_size range the renderer draws (doodle/rendering/raster.py)
 SOURCES = ("synthetic", "kaggle", "local")
 # Image encodings (doodle/rendering/raster.py): grey (1 channel), stroke order (3), draw time (3).

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import yaml
 
-# The full competition data: ~49.7M training drawings, of which the presets hold out 34,000.
-FULL_TRAIN_DRAWINGS = 49_700_000 - 34_000
+# The full competition data: ~49.7M training drawings (each preset holds out its
+# shard.val_size of them: the rest are what a pass goes over).
+FULL_DRAWINGS = 49_700_000
 # Assumed training images/s at 224 px on one A100-class GPU with mixed precision, per
 # family (an estimate, not a measurement: BENCHMARKS.md, *GPU*).
 ASSUMED_RATE_224 = {"mobilenetv2": 2500, "efficientnetv2b0": 1500}
@@ -70,6 +71,7 @@ def budgets(params, gpu_factor: float) -> list[dict]:
     from doodle.models import backbones
 
     rows = []
+    train_drawings = FULL_DRAWINGS - params.shard.val_size
     for name in params.member_names:
         cfg = params.member(name)
         images = cfg.epochs * cfg.steps_per_epoch * cfg.batch_size
@@ -84,7 +86,7 @@ def budgets(params, gpu_factor: float) -> list[dict]:
                 "start": f"from {cfg.init_from}" if cfg.init_from else "scratch",
                 "steps": f"{cfg.epochs} x {cfg.steps_per_epoch:,} x {cfg.batch_size}",
                 "images": images,
-                "passes": images / FULL_TRAIN_DRAWINGS,
+                "passes": images / train_drawings,
                 "rate": rate,
                 "hours": images / rate / 3600 if rate else None,
             }

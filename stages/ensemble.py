@@ -9,7 +9,7 @@ from pathlib import Path
 from doodle.cli import run_stage  # first: quiet start-up, environment check
 from doodle.config import load_params
 from doodle.ensemble.choose import run_ensemble
-from doodle.ensemble.reports import holdout_report, samples_grid
+from doodle.ensemble.reports import holdout_report, samples_grid, shown_member
 from doodle.fileio import write_json
 from doodle.kaggle.submission import write_submission
 from doodle.metrics import top_k
@@ -31,11 +31,14 @@ def main() -> None:
     )
     write_json(Path("reports/metrics.json"), r.metrics)
     holdout_report(pred[r.metrics["best_member"]] / "holdout.npz", Path("reports"))
-    # the training drawings as the best image member sees them (grey at 64 px for lstm)
-    best = params.member(r.metrics["best_member"])
-    size, encoding = (64, "grey") if best.sequence else (best.img_size, best.encoding)
+    shown = shown_member(params, r.metrics)
     samples_grid(
-        Path("data/shards"), None, Path("reports/samples.png"), img_size=size, encoding=encoding
+        Path("data/shards"),
+        None,
+        Path("reports/samples.png"),
+        shown.img_size,
+        shown.encoding,
+        shown.line_width,
     )
     m = r.metrics
     test = f", test MAP@3 {m['test_map3']:.4f}" if "test_map3" in m else ""

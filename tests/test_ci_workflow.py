@@ -52,9 +52,19 @@ def test_workflow_commands_exist():
                 assert (ROOT / arg).is_file(), f"{arg} does not exist"
         seen.append(" ".join(argv))
     # what the CI must do, in this order
-    wanted = ["make test-fast", "make tiny", "stages.submit --dry-run", "metrics diff"]
+    wanted = ["make test-fast", "make tiny", "stages.submit --dry-run", "dvc metrics show"]
     positions = [next(i for i, c in enumerate(seen) if w in c) for w in wanted]
     assert positions == sorted(positions), seen
+
+
+def test_workflow_compares_only_with_what_git_holds():
+    """No `dvc metrics diff <rev>`: metrics files are outputs, not committed, so a revision
+    has no figures to compare with."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "reports", "dvc.lock"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    if "metrics.json" not in tracked:
+        assert "metrics diff" not in WORKFLOW.read_text()
 
 
 def test_workflow_sets_up_python_with_pip_caching():

@@ -36,10 +36,23 @@ def test_traceback_on_request(monkeypatch):
         run_stage("demo", lambda: (_ for _ in ()).throw(InputError("bad")))
 
 
-def test_logging_is_configured_once_for_every_stage(capsys):
-    run_stage("demo", lambda: logging.getLogger("doodle.ensemble").info("scores %s", 1))
-    err = capsys.readouterr().err
-    assert "doodle.ensemble: INFO: scores 1\n" in err
+def test_log_lines_are_in_the_stages_style(capsys):
+    """Every line a stage writes starts with its name, as its own prints do."""
+
+    def main():
+        logging.getLogger("doodle.ensemble").info("scores %s", 1)
+        logging.getLogger("doodle.kaggle.api").warning("retry 1 of 3")
+        logging.getLogger("doodle.kaggle.submission").error("row 3: bad")
+        print("demo: wrote it")
+
+    run_stage("demo", main)
+    out = capsys.readouterr()
+    assert out.err.splitlines() == [
+        "demo: scores 1",
+        "demo: warning: retry 1 of 3",
+        "demo: error: row 3: bad",
+    ]
+    assert out.out.startswith("demo: wrote it\ndemo: done in ")
 
 
 def test_wrong_interpreter_gets_the_fix():

@@ -1,7 +1,8 @@
 """Pictures and tables for people (``dvc plots show``), all written atomically.
 
 * :func:`samples_grid` -- the ensemble stage's ``reports/samples.png``: a few drawings of each
-  class, rendered exactly as the model sees them (:func:`doodle.rendering.raster.render`);
+  class, rendered exactly as a member sees them (:func:`doodle.rendering.raster.render` with
+  the member's settings; :func:`shown_member` says whose);
 * :func:`per_class_report` -- the ensemble stage's per-class MAP@3 and most confused
   (true, predicted) pairs on the holdout, as CSV (for DVC's plot templates) and PNG.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -22,6 +24,9 @@ from doodle.data.shards import open_shard, read_classes, train_shard_paths
 from doodle.fileio import atomic_path, write_csv
 from doodle.metrics import confused_pairs, map3, per_class_map3
 from doodle.rendering.raster import ENCODINGS, render
+
+if TYPE_CHECKING:
+    from doodle.config import MemberConfig, Params
 
 _GAP = 2  # pixels between tiles
 _GAP_GREY = 96  # tiles are black: a mid-grey grid shows where each one ends
@@ -52,14 +57,16 @@ def _pick_classes(n: int, max_classes: int) -> np.ndarray:
 def sample_tiles(
     files: Sequence[Path],
     n_classes: int,
+    img_size: int,
+    encoding: str,
+    line_width: float,
     per_class: int = 6,
     max_classes: int = 24,
-    img_size: int = 64,
-    encoding: str = "grey",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The renders :func:`samples_grid` shows: ``(chosen classes, tiles (R, per_class, S, S,
-    C) uint8, found per row)``. Samples are the first drawings of each class in file order
-    (shards are shuffled, so they are a random sample); missing ones stay black."""
+    C) uint8, found per row)``, drawn at ``img_size`` in ``encoding`` with ``line_width`` (a
+    member's settings). Samples are the first drawings of each class in file order (shards
+    are shuffled, so they are a random sample); missing ones stay black."""
     chosen = _pick_classes(n_classes, max_classes)
     channels = ENCODINGS[encoding][0]
     tiles = np.zeros((len(chosen), per_class, img_size, img_size, channels), np.uint8)
@@ -76,22 +83,35 @@ def sample_tiles(
             idx = np.flatnonzero(label == c)[:need]
             if len(idx):
                 tiles[row, found[row] : found[row] + len(idx)] = render(
-                    shard.drawings, idx, img_size, encoding
+                    shard.drawings, idx, img_size, encoding, line_width
                 )
                 found[row] += len(idx)
     return chosen, tiles, found
+
+
+def shown_member(params: Params, metrics: dict) -> MemberConfig:
+    """Whose view of the drawings reports/samples.png shows: the best member's, or, when it
+    reads point sequences, the best image member's on the held-apart rows (the recipe's
+    settings when every member is a sequence one)."""
+    best = params.member(metrics["best_member"])
+    scores = metrics["members"]
+    ranked = sorted(scores, key=scores.get, reverse=True)
+    images = [m for m in ranked if not params.member(m).sequence]
+    return params.member(images[0]) if best.sequence and images else best
 
 
 def samples_grid(
     shard_path: Path | Sequence[Path],
     classes: Sequence[str] | None,
     out_png: Path,
+    img_size: int,
+    encoding: str,
+    line_width: float,
     per_class: int = 6,
     max_classes: int = 24,
-    img_size: int = 64,
-    encoding: str = "grey",
 ) -> Path:
-    """A grid of sample drawings: one row per class (labelled), ``per_class`` columns.
+    """A grid of sample drawings as a member sees them (its ``img_size``, ``encoding`` and
+    ``line_width``): one row per class (labelled), ``per_class`` columns.
 
     ``shard_path`` is a shard file, a list of them, or a shard folder (its train shards;
     ``classes=None`` then reads its ``classes.json``). With more than ``max_classes``
@@ -101,7 +121,13 @@ def samples_grid(
     if classes is None:
         classes = read_classes(Path(shard_path))
     chosen, tiles, found = sample_tiles(
-        _shard_files(shard_path), len(classes), per_class, max_classes, img_size, encoding
+        _shard_files(shard_path),
+        len(classes),
+        img_size,
+        encoding,
+        line_width,
+        per_class,
+        max_classes,
     )
     channels = tiles.shape[-1]
 
@@ -139,7 +165,8 @@ def samples_grid(
         spine.set_visible(False)
     shown = "all" if len(chosen) == len(classes) else f"{len(chosen)} of"
     fig.suptitle(
-        f"Sample drawings as the model sees them ({img_size} px, {encoding}); "
+        f"Sample drawings as the model sees them ({img_size} px, {encoding}, line width "
+        f"{line_width:g}); "
         f"{shown} {len(classes)} classes",
         fontsize=9,
         y=1 - 8 / fig_h,

@@ -10,7 +10,6 @@ import csv
 import json
 import logging
 import re
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,7 +200,7 @@ def check_submission(path: Path, shard_dir: Path) -> int:
     keys = open_shard(Path(shard_dir) / "test.qds").key_id
     problems = validate_submission(path, keys, read_classes(shard_dir))
     for p in problems:
-        print(f"{path}: {p}", file=sys.stderr)
+        logger.error("%s: %s", path, p)
     if problems:
         raise InputError(
             f"{path}: not valid ({len(problems)} problem(s) shown above); nothing was submitted"

@@ -33,6 +33,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from doodle.config import SEQUENCE_ARCHS
 from doodle.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -88,8 +89,6 @@ BACKBONES: dict[str, Backbone] = {
     for ctors, pre, widths, size, own in _FAMILIES
     for ctor in ctors
 }
-# The point-sequence family (doodle.models.build.build_sequence_model) has widths of its own.
-SEQUENCE_ARCHS = ("lstm",)  # as doodle.config's (which imports no model code)
 _WIDTH_NAME = re.compile(r"^(?P<family>[a-z0-9]+)_(?P<width>\d{3})$")
 
 

@@ -530,8 +530,8 @@ def render(
     drawings: Drawings,
     idx: np.ndarray | None,
     img_size: int,
-    encoding: str = "grey",
-    line_width: float = 6.0,
+    encoding: str,
+    line_width: float,
     affine: np.ndarray | None = None,
     drop_prob: float = 0.0,
     drop_seed: np.ndarray | None = None,
@@ -625,9 +625,9 @@ def warmup() -> None:
         d,
         Drawings(*(_readonly(a) for a in (d.xy, d.stroke_offsets, d.drawing_offsets, d.t))),
     ):
-        for encoding in ENCODINGS:
-            render(arrays, None, MIN_SIZE, encoding)
-        render(arrays, None, MIN_SIZE, "order3", drop_prob=0.5, drop_seed=seeds)
+        for encoding in ENCODINGS:  # any line width: this only compiles
+            render(arrays, None, MIN_SIZE, encoding, 6.0)
+        render(arrays, None, MIN_SIZE, "order3", 6.0, drop_prob=0.5, drop_seed=seeds)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:

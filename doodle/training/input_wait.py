@@ -222,7 +222,7 @@ class InputWait(keras.callbacks.Callback):
         if img_size is not None:
             knobs.append(f"lower img_size (now {img_size}: rendering grows with the pixels)")
         return (
-            f"train: WARNING: {name} waited for its input {share:.0%} of the time in epoch "
+            f"train: warning: {name} waited for its input {share:.0%} of the time in epoch "
             f"{self.epoch + 1} ({where}above {WARN_SHARE:.0%}): the loader cannot keep up "
             f"with the model; " + "; ".join(knobs)
         )

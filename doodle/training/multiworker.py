@@ -59,8 +59,9 @@ def patch_keras_for_multiworker() -> None:
     trainer._doodle_patched = True
 
 
-# The private Keras internals the patch and _built rely on (checked before patching: a Keras
-# release that renames one stops the stage in one line instead of misbehaving).
+# The private Keras internals the patch, _built and build_for_input rely on (checked before
+# patching: a Keras release that renames one stops the stage in one line instead of
+# misbehaving). A model's own attributes are looked up on a model instance.
 PRIVATE_KERAS = {
     "keras.src.backend.tensorflow.trainer": (
         "reduce_per_replica",
@@ -68,19 +69,25 @@ PRIVATE_KERAS = {
         "TensorFlowTrainer._maybe_symbolic_build",
     ),
     "keras.Model": ("_symbolic_build", "_flatten_layers"),
+    "a keras.Model": ("_compile_metrics", "_compile_loss", "_distribute_strategy"),
 }
+_MISSING = object()
 
 
 def check_private_keras(trainer_module) -> None:
     """Every private attribute the multi-process patches use exists in this Keras."""
-    owners = {"keras.src.backend.tensorflow.trainer": trainer_module, "keras.Model": keras.Model}
+    owners = {
+        "keras.src.backend.tensorflow.trainer": trainer_module,
+        "keras.Model": keras.Model,
+        "a keras.Model": keras.Sequential(),
+    }
     missing = []
     for owner, names in PRIVATE_KERAS.items():
         for name in names:
             obj = owners[owner]
             for part in name.split("."):
-                obj = getattr(obj, part, None)
-            if obj is None:
+                obj = getattr(obj, part, _MISSING)
+            if obj is _MISSING:
                 missing.append(f"{owner}.{name}")
     if missing:
         raise DoodleError(

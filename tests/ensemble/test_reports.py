@@ -13,9 +13,16 @@ import pytest
 import yaml
 from matplotlib.image import imread
 
+from doodle.config import parse_params
 from doodle.data.shards import open_shard, read_classes, train_shard_paths, write_shard
 from doodle.data.strokes import pack
-from doodle.ensemble.reports import holdout_report, per_class_report, sample_tiles, samples_grid
+from doodle.ensemble.reports import (
+    holdout_report,
+    per_class_report,
+    sample_tiles,
+    samples_grid,
+    shown_member,
+)
 from doodle.fileio import write_json
 from doodle.metrics import confused_pairs
 from doodle.rendering.raster import render
@@ -23,6 +30,7 @@ from tests.conftest import random_drawings
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_LIMIT = 500_000
+VIEW = dict(img_size=64, encoding="grey", line_width=6.0)  # a member's settings
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -39,41 +47,42 @@ def check_png(path: Path) -> np.ndarray:
 
 def test_sample_tiles_are_the_first_drawings_of_each_class(synthetic_shards: Path) -> None:
     files = train_shard_paths(synthetic_shards)
-    chosen, tiles, found = sample_tiles(files, 8, per_class=3, max_classes=4, img_size=32)
+    chosen, tiles, found = sample_tiles(
+        files, 8, **(VIEW | {"img_size": 32}), per_class=3, max_classes=4
+    )
     assert chosen.tolist() == [0, 2, 5, 7]  # evenly spread over the class list
     assert found.tolist() == [3, 3, 3, 3]
     first = open_shard(files[0])
     for row, c in enumerate(chosen):
         idx = np.flatnonzero(np.asarray(first.label) == c)[:3]
         assert len(idx) == 3  # 60 a class over 4 shards: the first shard has enough
-        np.testing.assert_array_equal(tiles[row], render(first.drawings, idx, 32, "grey"))
+        np.testing.assert_array_equal(tiles[row], render(first.drawings, idx, 32, "grey", 6.0))
         assert tiles[row].max() > 0
 
 
 def test_samples_grid_png(synthetic_shards: Path, tmp_path: Path) -> None:
     classes = read_classes(synthetic_shards)
-    out = samples_grid(synthetic_shards, None, tmp_path / "reports" / "samples.png")
+    out = samples_grid(synthetic_shards, None, tmp_path / "reports" / "samples.png", **VIEW)
     img = check_png(out)
     assert img.shape[0] > 8 * 64 and img.shape[1] > 6 * 64  # 8 rows of 6 tiles, 1:1
     # The same grid from an explicit file list and class list is the same picture.
-    again = samples_grid(train_shard_paths(synthetic_shards), classes, tmp_path / "b.png")
+    again = samples_grid(train_shard_paths(synthetic_shards), classes, tmp_path / "b.png", **VIEW)
     assert out.read_bytes() == again.read_bytes()
     rgb = samples_grid(
         synthetic_shards / "holdout.qds",
         classes,
         tmp_path / "c.png",
+        32,
+        "order3",
+        6.0,
         per_class=2,
         max_classes=3,
-        img_size=32,
-        encoding="order3",
     )
     assert check_png(rgb).shape[2] in (3, 4)
 
 
 def test_samples_grid_stays_small_for_big_renders(synthetic_shards: Path, tmp_path: Path) -> None:
-    out = samples_grid(
-        synthetic_shards, None, tmp_path / "big.png", img_size=256, encoding="order3"
-    )
+    out = samples_grid(synthetic_shards, None, tmp_path / "big.png", 256, "order3", 6.0)
     check_png(out)
 
 
@@ -81,10 +90,34 @@ def test_samples_grid_with_missing_classes(tmp_path: Path, synthetic_shards: Pat
     """A class without drawings gets an empty row (its count shown), not an error."""
     classes = [*read_classes(synthetic_shards), "never seen"]
     _, tiles, found = sample_tiles(
-        [synthetic_shards / "holdout.qds"], len(classes), per_class=6, max_classes=24, img_size=32
+        [synthetic_shards / "holdout.qds"], len(classes), 32, "grey", 6.0, per_class=6
     )
     assert found[-1] == 0 and tiles[-1].max() == 0
-    check_png(samples_grid(synthetic_shards / "holdout.qds", classes, tmp_path / "m.png"))
+    check_png(samples_grid(synthetic_shards / "holdout.qds", classes, tmp_path / "m.png", **VIEW))
+
+
+def test_samples_are_drawn_with_the_members_line_width(synthetic_shards: Path) -> None:
+    files = train_shard_paths(synthetic_shards)
+    _, thin, _ = sample_tiles(files, 8, 32, "grey", 2.0, per_class=2, max_classes=2)
+    _, wide, _ = sample_tiles(files, 8, 32, "grey", 12.0, per_class=2, max_classes=2)
+    assert (thin > 0).sum() < (wide > 0).sum()
+
+
+def test_samples_show_the_best_image_members_view() -> None:
+    """An lstm member sees points: the picture then shows the best image member's view."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["members"] = {
+        "seq": {"arch": "lstm"},
+        "small": {"img_size": 48, "line_width": 4},
+        "big": {"img_size": 96, "encoding": "order3"},
+    }
+    params = parse_params(raw)
+    metrics = {"best_member": "seq", "members": {"seq": 0.9, "small": 0.7, "big": 0.8}}
+    assert shown_member(params, metrics).name == "big"
+    assert shown_member(params, metrics | {"best_member": "small"}).name == "small"
+    raw["members"] = {"seq": {"arch": "lstm"}}
+    only = parse_params(raw)
+    assert shown_member(only, {"best_member": "seq", "members": {"seq": 0.9}}).name == "seq"
 
 
 def _probs(labels: np.ndarray, ranks: np.ndarray, n_classes: int) -> np.ndarray:

@@ -11,7 +11,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # for benchmarks.reference
 
-from benchmarks.reference import reference_image, reference_strokes_image  # noqa: E402
+from benchmarks.reference import (  # noqa: E402
+    LINE_WIDTH,
+    reference_image,
+    reference_strokes_image,
+)
 from doodle.data.shards import open_shard, write_shard  # noqa: E402
 from doodle.data.strokes import pack  # noqa: E402
 from doodle.rendering.raster import render, warmup  # noqa: E402
@@ -23,7 +27,7 @@ def render_strokes(strokes, img_size: int, encoding: str = "grey", times=None) -
     d = pack([strokes])
     if times is not None:
         d.t = np.asarray(times, np.uint16)
-    return render(d, None, img_size, encoding)[0]
+    return render(d, None, img_size, encoding, LINE_WIDTH)[0]
 
 
 def with_times(d, seed: int = 0):
@@ -72,15 +76,20 @@ def raw() -> list:
 def test_shape_and_dtype(raw, size, encoding):
     d = with_times(pack(raw))
     channels = 1 if encoding == "grey" else 3
-    img = render(d, np.array([3, 1, 4]), size, encoding)
+    img = render(d, np.array([3, 1, 4]), size, encoding, LINE_WIDTH)
     assert img.shape == (3, size, size, channels) and img.dtype == np.uint8
     assert img.flags.c_contiguous
     assert (img.reshape(3, -1).max(axis=1) > 0).all()  # something is drawn
-    assert render(d, None, size, encoding).shape == (len(raw), size, size, channels)
+    assert render(d, None, size, encoding, LINE_WIDTH).shape == (len(raw), size, size, channels)
 
 
 def test_empty_batch():
-    assert render(pack([[([1], [2])]]), np.zeros(0, np.int64), 64).shape == (0, 64, 64, 1)
+    assert render(pack([[([1], [2])]]), np.zeros(0, np.int64), 64, "grey", LINE_WIDTH).shape == (
+        0,
+        64,
+        64,
+        1,
+    )
 
 
 def test_horizontal_line_rows_columns_and_grey():
@@ -141,20 +150,21 @@ def test_memmap_shard_equals_in_memory(raw, tmp_path):
     idx = np.array([7, 0, 39, 7, 12])
     for encoding in ("grey", "order3", "time3"):
         np.testing.assert_array_equal(
-            render(shard.drawings, idx, 64, encoding), render(d, idx, 64, encoding)
+            render(shard.drawings, idx, 64, encoding, LINE_WIDTH),
+            render(d, idx, 64, encoding, LINE_WIDTH),
         )
 
 
 def test_idx_order_and_out_buffer(raw):
     d = pack(raw)
-    full = render(d, None, 48)
+    full = render(d, None, 48, "grey", LINE_WIDTH)
     idx = np.array([5, 2, 2, 30])
-    np.testing.assert_array_equal(render(d, idx, 48), full[idx])
+    np.testing.assert_array_equal(render(d, idx, 48, "grey", LINE_WIDTH), full[idx])
     out = np.full((4, 48, 48, 1), 7, np.uint8)  # stale contents must be cleared
-    assert render(d, idx, 48, out=out) is out
+    assert render(d, idx, 48, "grey", LINE_WIDTH, out=out) is out
     np.testing.assert_array_equal(out, full[idx])
     with pytest.raises(ValueError):
-        render(d, idx, 48, out=np.empty((4, 48, 48, 3), np.uint8))
+        render(d, idx, 48, "grey", LINE_WIDTH, out=np.empty((4, 48, 48, 3), np.uint8))
 
 
 def test_order3_channels():
@@ -198,21 +208,23 @@ def test_affine_identity_and_flip(raw):
     d = pack(raw)
     n = len(raw)
     eye = np.tile(np.array([[1, 0, 0], [0, 1, 0]], np.float32), (n, 1, 1))
-    np.testing.assert_array_equal(render(d, None, 64, affine=eye), render(d, None, 64))
+    np.testing.assert_array_equal(
+        render(d, None, 64, "grey", LINE_WIDTH, affine=eye), render(d, None, 64, "grey", LINE_WIDTH)
+    )
     flip = np.tile(np.array([[-1, 0, 255], [0, 1, 0]], np.float32), (n, 1, 1))
-    flipped = render(d, None, 64, affine=flip).astype(int)
-    mirrored = np.flip(render(d, None, 64), axis=2).astype(int)
+    flipped = render(d, None, 64, "grey", LINE_WIDTH, affine=flip).astype(int)
+    mirrored = np.flip(render(d, None, 64, "grey", LINE_WIDTH), axis=2).astype(int)
     diff = np.abs(flipped - mirrored)
     assert diff.max() <= 2 and diff.mean() < 0.05
     with pytest.raises(ValueError):
-        render(d, None, 64, affine=eye[:3])
+        render(d, None, 64, "grey", LINE_WIDTH, affine=eye[:3])
 
 
 def test_affine_shift_moves_the_drawing():
     d = pack([[([60, 120], [100, 100])]])
     shift = np.array([[[1, 0, 64], [0, 1, -32]]], np.float32)  # +16 px right, -8 px up at 64
-    moved = render(d, None, 64, affine=shift)[0, ..., 0]
-    base = render(d, None, 64)[0, ..., 0]
+    moved = render(d, None, 64, "grey", LINE_WIDTH, affine=shift)[0, ..., 0]
+    base = render(d, None, 64, "grey", LINE_WIDTH)[0, ..., 0]
     np.testing.assert_array_equal(moved[8:56, 16:], base[16:, :48])
 
 
@@ -220,15 +232,21 @@ def test_stroke_dropout(raw):
     d = pack(raw)
     n = len(raw)
     seeds = np.arange(n, dtype=np.uint64) * 7919
-    plain = render(d, None, 64)
-    np.testing.assert_array_equal(render(d, None, 64, drop_prob=0.0, drop_seed=seeds), plain)
-    half = render(d, None, 64, drop_prob=0.5, drop_seed=seeds)
-    np.testing.assert_array_equal(half, render(d, None, 64, drop_prob=0.5, drop_seed=seeds))
+    plain = render(d, None, 64, "grey", LINE_WIDTH)
+    np.testing.assert_array_equal(
+        render(d, None, 64, "grey", LINE_WIDTH, drop_prob=0.0, drop_seed=seeds), plain
+    )
+    half = render(d, None, 64, "grey", LINE_WIDTH, drop_prob=0.5, drop_seed=seeds)
+    np.testing.assert_array_equal(
+        half, render(d, None, 64, "grey", LINE_WIDTH, drop_prob=0.5, drop_seed=seeds)
+    )
     assert (half != plain).any()
     # drop_prob=1: exactly one whole stroke survives, in its original stroke colour.
-    one = render(d, None, 64, drop_prob=1.0, drop_seed=seeds)
+    one = render(d, None, 64, "grey", LINE_WIDTH, drop_prob=1.0, drop_seed=seeds)
     for i, strokes in enumerate(raw):
-        alone = render(pack([strokes]), None, 64, drop_prob=1.0, drop_seed=seeds[i : i + 1])
+        alone = render(
+            pack([strokes]), None, 64, "grey", LINE_WIDTH, drop_prob=1.0, drop_seed=seeds[i : i + 1]
+        )
         np.testing.assert_array_equal(one[i], alone[0])  # independent of the batch
         got = one[i, ..., 0].astype(float)
         assert got.max() > 0
@@ -239,31 +257,31 @@ def test_stroke_dropout(raw):
                 matches.append(np.abs(single * GREYS[t] / 255 - got).max() <= 1)
         assert any(matches), i
     # Seeds matter; and drop_prob > 0 without seeds is an error.
-    other = render(d, None, 64, drop_prob=0.5, drop_seed=seeds + np.uint64(1))
+    other = render(d, None, 64, "grey", LINE_WIDTH, drop_prob=0.5, drop_seed=seeds + np.uint64(1))
     assert (other != half).any()
     with pytest.raises(ValueError):
-        render(d, None, 64, drop_prob=0.5)
+        render(d, None, 64, "grey", LINE_WIDTH, drop_prob=0.5)
 
 
 @pytest.mark.parametrize("bad", [31, 257, 0, -64, 64.0, "64"])
 def test_invalid_size_raises(bad):
     with pytest.raises(ValueError, match="img_size"):
-        render(pack([[([1, 2], [3, 4])]]), None, bad)
+        render(pack([[([1, 2], [3, 4])]]), None, bad, "grey", LINE_WIDTH)
 
 
 def test_invalid_encoding_and_idx():
     d = pack([[([1, 2], [3, 4])]])
     with pytest.raises(ValueError, match="encoding must be one of grey, order3, time3"):
-        render(d, None, 64, "rgb")
+        render(d, None, 64, "rgb", LINE_WIDTH)
     with pytest.raises(ValueError, match="time3 draws per-point times.*train_raw"):
-        render(d, None, 64, "time3")
+        render(d, None, 64, "time3", LINE_WIDTH)
     with pytest.raises(IndexError):
-        render(d, np.array([1]), 64)
+        render(d, np.array([1]), 64, "grey", LINE_WIDTH)
 
 
 @pytest.mark.parametrize("size", [64, 128])
 def test_agreement_with_cv2_reference(raw, size):
-    ours = render(pack(raw), None, size)[..., 0].astype(np.int16)
+    ours = render(pack(raw), None, size, "grey", LINE_WIDTH)[..., 0].astype(np.int16)
     ref = np.stack([reference_strokes_image(s, size) for s in raw]).astype(np.int16)
     mad = np.abs(ours - ref).mean()
     assert mad < MAD_BOUND, mad
@@ -282,18 +300,18 @@ def test_invalid_affine_and_line_width():
     d = pack([[([1, 2], [3, 4])]])
     bad = np.array([[[np.nan, 0, 0], [0, 1, 0]]], np.float32)
     with pytest.raises(ValueError, match="affine"):
-        render(d, None, 64, affine=bad)
+        render(d, None, 64, "grey", LINE_WIDTH, affine=bad)
     with pytest.raises(ValueError, match="line_width"):
-        render(d, None, 64, line_width=0)
+        render(d, None, 64, "grey", 0)
 
 
 def test_strokes_far_off_canvas_are_clipped():
     d = pack([[([0, 255], [0, 255]), ([10], [10])]])
     far = np.array([[[50, 0, -3000], [0, 50, 1000]]], np.float32)
-    img = render(d, None, 64, affine=far)
+    img = render(d, None, 64, "grey", LINE_WIDTH, affine=far)
     assert img.shape == (1, 64, 64, 1)  # no crash, no write outside the image
     big = np.array([[[8, 0, -900], [0, 8, -900]]], np.float32)  # 8x zoom on the centre
-    assert render(d, None, 64, affine=big).any()
+    assert render(d, None, 64, "grey", LINE_WIDTH, affine=big).any()
 
 
 def _model_image(strokes, size: int, affine: np.ndarray, encoding: str, times=None) -> np.ndarray:
@@ -357,7 +375,7 @@ def test_kernel_matches_plain_model(raw, size, encoding):
     aff[:, 1, 0], aff[:, 1, 1] = sc * np.sin(ang), sc * np.cos(ang)
     aff[:, :, 2] = rng.uniform(-40, 40, (n, 2))
     d = with_times(pack(sub), size)
-    ours = render(d, None, size, encoding, affine=aff).astype(int)
+    ours = render(d, None, size, encoding, LINE_WIDTH, affine=aff).astype(int)
     for i, strokes in enumerate(sub):
         times = [int(v) for ts in d.times(i) for v in ts]
         model = _model_image(strokes, size, aff[i], encoding, times)

@@ -78,11 +78,13 @@ def test_eval_mode_keeps_order_without_augmentation(synthetic_shards):
     (x_last,) = ds[2]
     assert x_last.shape[0] == 8
     shard = open_shard(path)
-    want = render(shard.drawings, np.arange(32, 40), 32)
+    want = render(shard.drawings, np.arange(32, 40), 32, "grey", IMAGE["line_width"])
     assert np.array_equal(x_last, want)
     assert np.array_equal(ds.column("key_id"), shard.key_id)
     flipped = DrawingDataset([path], batch_size=16, img_size=32, n_classes=8, flip=True, **IMAGE)
-    want_flip = render(shard.drawings, np.arange(16), 32, affine=flip_affines(16))
+    want_flip = render(
+        shard.drawings, np.arange(16), 32, "grey", IMAGE["line_width"], affine=flip_affines(16)
+    )
     assert np.array_equal(flipped[0][0], want_flip)
 
 

@@ -94,7 +94,7 @@ def test_warning_names_the_knobs_only_above_the_share(monkeypatch):
     assert wait.warning("base", 2, 128) is None
     wait.worst = (0.34, 0.1, 0)
     line = wait.warning("base", 2, 128)
-    assert line.startswith("train: WARNING: base waited for its input 34% of the time in epoch 3")
+    assert line.startswith("train: warning: base waited for its input 34% of the time in epoch 3")
     assert "raise runtime.workers (now 2; 16 cores here)" in line
     assert "lower img_size (now 128" in line
     everything = wait.warning("seq", 16, None)  # a sequence member renders nothing
@@ -211,7 +211,7 @@ def test_slowed_loader_waits_far_more_than_a_normal_one(tmp_path, backend):
     for run in (normal, slowed):
         assert run["live"]["step_time_s"] > 0
         assert "; input wait " in run["output"] and "s a step without it)" in run["output"]
-    assert "train: WARNING: base waited for its input" in slowed["output"]
+    assert "train: warning: base waited for its input" in slowed["output"]
     assert "runtime.workers" in slowed["output"] and "img_size" in slowed["output"]
     # the same batches, so the same training: only the clock differs
     assert normal["live"]["loss"] == pytest.approx(slowed["live"]["loss"], abs=1e-4)

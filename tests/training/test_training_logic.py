@@ -90,7 +90,7 @@ def test_a_distribute_mode_the_backend_cannot_honour_stops(mode, backend):
     _check_mode("auto", backend)
 
 
-def test_private_keras_the_multiprocess_patch_needs_is_checked():
+def test_private_keras_the_multiprocess_patch_needs_is_checked(monkeypatch):
     from types import SimpleNamespace
 
     from keras.src.backend.tensorflow import trainer
@@ -102,3 +102,8 @@ def test_private_keras_the_multiprocess_patch_needs_is_checked():
     renamed = SimpleNamespace(reduce_per_replica=1, TensorFlowTrainer=trainer.TensorFlowTrainer)
     with pytest.raises(DoodleError, match=f"Keras {keras.__version__} lacks .*_collective_all"):
         check_private_keras(renamed)
+    # a model's own attributes (set when it is made, None until compiled) are checked too
+    model = SimpleNamespace(_compile_metrics=None, _distribute_strategy=None)
+    monkeypatch.setattr(keras, "Sequential", lambda: model)
+    with pytest.raises(DoodleError, match="lacks a keras.Model._compile_loss,"):
+        check_private_keras(trainer)
