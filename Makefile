@@ -88,12 +88,12 @@ bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/run_all.py
 
 bench-full: $(VENV)/.dev
-	$(BIN)/python benchmarks/bench_fulldata.py $(ARGS)
+	$(BIN)/python benchmarks/bench_data.py full $(ARGS)
 
 gpu-check: $(VENV)/.runtime
 	$(BIN)/python benchmarks/gpu_check.py $(ARGS)
 bench-raw: $(VENV)/.dev
-	$(BIN)/python benchmarks/bench_raw.py --replicas 32 $(ARGS)
+	$(BIN)/python benchmarks/bench_data.py raw --replicas 32 $(ARGS)
 
 # The two real sets at the budgets BENCHMARKS.md reports (ARGS adds to the second).
 bench-quality: $(VENV)/.dev

@@ -17,6 +17,19 @@ alternating rounds, each on a fresh iterator: start-up plus ``warmup`` batches a
 (``*_startup_s``), then batches are counted for the round's share of ``seconds``. The best
 round counts, since other load on the machine only ever slows a round down. CPU time (all
 threads of this process) is reported too: images per CPU-second hardly depend on that load.
+
+:func:`loader_scaling`: the training loader's images/s by image size and worker count.
+
+:func:`bench_tfdata`: our GZIP stroke TFRecords through tf.data
+(:func:`doodle.training.tfdata.make_tf_dataset`: interleave, shuffle, batch, one render call
+per batch, augmentation) vs the PyDataset through the enqueuer vs the source notes' loader,
+re-implemented: a ``drawing,word`` CSV -> ``TextLineDataset`` -> ``decode_csv`` -> per line a
+``tf.py_function`` rendering it the reference way -> ``shuffle(3000)`` -> ``batch``; in the
+same alternating rounds. And bytes per training drawing on disk: our stroke TFRecords, the
+shards, the CSV, and GZIP TFRecords of pre-rendered uint8 images (64 and 128 px, a sample).
+
+Loaders draw grey lines of the reference's width and augment and shuffle as params.yaml's
+``train`` section says.
 """
 
 from __future__ import annotations
@@ -24,50 +37,65 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.reference import reference_image
+from benchmarks.reference import LINE_WIDTH, reference_image
+from doodle.config import TrainConfig, load_params
 from doodle.data.shards import open_shard, read_classes, train_shard_paths
-from doodle.rendering.augment import Augment
 
-# params.yaml's train.augment defaults: the loader is timed as training runs it.
-TRAIN_SHUFFLE = 50_000  # params.yaml's train.shuffle_buffer, as train runs the loader
-TRAIN_AUGMENT = Augment(flip=0.5, scale=0.1, shift=0.05, rotate=8, stroke_dropout=0.05)
+ROOT = Path(__file__).resolve().parents[1]
+FULL_KAGGLE_TRAIN = 49_700_000  # drawings, for the projected sizes on disk
+LOADER_CSV = ("countrycode", "drawing", "key_id", "word", "y")  # the from_generator baseline's
 
 
-def write_csv_from_shards(shard_paths: list[Path], classes: list[str], csv_path: Path) -> int:
-    """Write the shards' drawings, in order, as a Kaggle-style CSV (plus a ``y`` label column).
+@cache
+def train_recipe() -> TrainConfig:
+    """params.yaml's ``train`` section: the loaders augment and shuffle as training does."""
+    return load_params(ROOT / "params.yaml").train
 
-    ``drawing`` uses ``json.dumps``' default separators, as Kaggle's files do. Returns rows.
-    """
+
+def write_csv_from_shards(
+    shard_paths: list[Path],
+    classes: list[str],
+    csv_path: Path,
+    columns: tuple[str, ...] = LOADER_CSV,
+    limit: int | None = None,
+) -> int:
+    """Write the shards' drawings, in order, as a Kaggle-style CSV of ``columns`` (``y``: the
+    label's index), up to ``limit`` rows. ``drawing`` uses ``json.dumps``' default
+    separators, as Kaggle's files do. Returns rows."""
     n = 0
     with open(csv_path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["countrycode", "drawing", "key_id", "word", "y"])
+        w.writerow(columns)
         for p in shard_paths:
             s = open_shard(p)
             d = s.drawings
             xy = np.asarray(d.xy)
             so, do = np.asarray(d.stroke_offsets), np.asarray(d.drawing_offsets)
             for i in range(len(s)):
+                if n == limit:
+                    return n
                 strokes = [
                     [xy[so[k] : so[k + 1], 0].tolist(), xy[so[k] : so[k + 1], 1].tolist()]
                     for k in range(do[i], do[i + 1])
                 ]
                 label = int(s.label[i])
-                w.writerow(
-                    [
-                        s.countrycode[i].decode(),
-                        json.dumps(strokes),
-                        int(s.key_id[i]),
-                        classes[label],
-                        label,
-                    ]
-                )
+                row = {
+                    "countrycode": s.countrycode[i].decode(),
+                    "drawing": json.dumps(strokes),
+                    "key_id": int(s.key_id[i]),
+                    "word": classes[label],
+                    "y": label,
+                }
+                w.writerow([row[c] for c in columns])
                 n += 1
     return n
 
@@ -123,17 +151,18 @@ def make_pydataset(
     """Our training loader, configured as ``train`` runs it (augmentation on)."""
     from doodle.training.dataset import DrawingDataset
 
+    recipe = train_recipe()
     return DrawingDataset(
         shard_paths,
         batch_size=batch_size,
         img_size=img_size,
         encoding="grey",
-        line_width=6.0,
+        line_width=LINE_WIDTH,
         n_classes=n_classes,
         training=True,
         seed=0,
-        augment=TRAIN_AUGMENT,
-        shuffle_buffer=TRAIN_SHUFFLE,
+        augment=recipe.augment,
+        shuffle_buffer=recipe.shuffle_buffer,
         steps_per_epoch=10**7,
         workers=workers,
     )
@@ -152,8 +181,8 @@ def make_sequence_dataset(
         n_classes=n_classes,
         training=True,
         seed=0,
-        augment=TRAIN_AUGMENT,
-        shuffle_buffer=TRAIN_SHUFFLE,
+        augment=train_recipe().augment,
+        shuffle_buffer=train_recipe().shuffle_buffer,
         steps_per_epoch=10**7,
         workers=1,
     )
@@ -400,3 +429,206 @@ def cores_to_feed(images_per_s: float, per_core: float) -> float:
     CPU-second needs to feed a model training at ``images_per_s`` (linear scaling
     assumed; the main loop's own thread and the step's host work come on top)."""
     return images_per_s / max(per_core, 1e-9)
+
+
+# -- tf.data: our TFRecords vs the PyDataset vs the TextLineDataset loader --------------------
+def ensure_tfrecords(shard_dir: Path, tfrec_dir: Path | None, workdir: Path) -> Path:
+    """``tfrec_dir`` if it holds converted TFRecords; else convert the shards into it (when it
+    is new or empty) or into ``workdir`` (never overwriting someone's folder)."""
+    from doodle.data.tfrecord import MANIFEST, convert_shards, read_manifest
+
+    if tfrec_dir is not None and (Path(tfrec_dir) / MANIFEST).is_file():
+        if read_manifest(tfrec_dir).get("enabled"):
+            return Path(tfrec_dir)
+    if tfrec_dir is None or (Path(tfrec_dir).exists() and any(Path(tfrec_dir).iterdir())):
+        tfrec_dir = workdir / "tfrecords"
+    convert_shards(shard_dir, Path(tfrec_dir), enabled=True, progress=False)
+    return Path(tfrec_dir)
+
+
+def textline_dataset(csv_path: Path, classes: list[str], batch_size: int, img_size: int):
+    """``TextLineDataset`` + per-line ``tf.py_function`` rendering, as in the source notes,
+    over a ``drawing,word`` CSV."""
+    import tensorflow as tf
+
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(
+            tf.constant(classes), tf.range(len(classes), dtype=tf.int64)
+        ),
+        default_value=-1,
+    )
+
+    def parse(line):
+        drawing, word = tf.io.decode_csv(line, record_defaults=[[""], [""]])
+        return drawing, table.lookup(word)
+
+    def draw(drawing, label):
+        [img] = tf.py_function(
+            lambda d: reference_image(d.numpy(), img_size)[:, :, None], [drawing], [tf.uint8]
+        )
+        img.set_shape((img_size, img_size, 1))
+        return img, tf.one_hot(label, len(classes))
+
+    autotune = tf.data.AUTOTUNE
+    return (
+        tf.data.TextLineDataset(str(csv_path))
+        .skip(1)
+        .repeat()
+        .map(parse, num_parallel_calls=autotune)
+        .map(draw, num_parallel_calls=autotune)
+        .shuffle(3000)
+        .batch(batch_size)
+        .prefetch(autotune)
+    )
+
+
+def image_tfrecord_bytes(
+    shard_paths: list[Path], img_size: int, n: int, path: Path
+) -> tuple[float, int]:
+    """(bytes per drawing, drawings) of a GZIP TFRecord of up to ``n`` pre-rendered raw uint8
+    images + label, taken from the shards in order."""
+    import tensorflow as tf
+
+    from doodle.rendering.raster import render
+
+    F = tf.train.Feature
+    done = 0
+    with tf.io.TFRecordWriter(str(path), tf.io.TFRecordOptions(compression_type="GZIP")) as w:
+        for p in shard_paths:
+            shard = open_shard(p)
+            k = min(n - done, len(shard))
+            images = render(shard.drawings, np.arange(k), img_size, "grey", LINE_WIDTH)
+            for img, label in zip(images, np.asarray(shard.label[:k]), strict=True):
+                w.write(
+                    tf.train.Example(
+                        features=tf.train.Features(
+                            feature={
+                                "image": F(bytes_list=tf.train.BytesList(value=[img.tobytes()])),
+                                "label": F(int64_list=tf.train.Int64List(value=[int(label)])),
+                            }
+                        )
+                    ).SerializeToString()
+                )
+            done += k
+            if done >= n:
+                break
+    return path.stat().st_size / max(done, 1), done
+
+
+def bench_tfdata(
+    shard_dir: Path,
+    tfrec_dir: Path | None = None,
+    batch_size: int = 128,
+    img_size: int = 64,
+    seconds: float = 10.0,
+    *,
+    workers: int = 2,
+    rounds: int = 2,
+    warmup: int = 3,
+    csv_rows: int = 20_000,
+    image_sample: int = 2_000,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Time the three loaders on ``shard_dir``'s training shards and measure bytes/drawing.
+
+    ``tfrec_dir``: existing TFRecords of those shards, or where to convert them (a temp
+    folder when None or when it holds other files). ``seconds`` per loader, split in
+    ``rounds`` (the best counts). Returns a flat dict of figures.
+    """
+    import tensorflow as tf
+    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
+
+    from doodle.data.tfrecord import read_manifest, split_files
+    from doodle.rendering.raster import warmup as render_warmup
+    from doodle.training.tfdata import make_tf_dataset
+
+    shard_dir = Path(shard_dir)
+    paths = train_shard_paths(shard_dir)
+    if not paths:
+        raise FileNotFoundError(f"{shard_dir}: no train-*.qds shards")
+    classes = read_classes(shard_dir)
+    recipe = train_recipe()
+    render_warmup()
+    with tempfile.TemporaryDirectory(prefix="bench-tfdata-") as tmp:
+        work = Path(tmp)
+        t0 = time.perf_counter()
+        tfrec_dir = ensure_tfrecords(
+            shard_dir, None if tfrec_dir is None else Path(tfrec_dir), work
+        )
+        convert_s = time.perf_counter() - t0
+        files = split_files(tfrec_dir, "train")
+        csv_path = work / "train.csv"
+        n_csv = write_csv_from_shards(paths, classes, csv_path, ("drawing", "word"), csv_rows)
+
+        def tfdata():
+            ds = make_tf_dataset(
+                files,
+                batch_size=batch_size,
+                img_size=img_size,
+                encoding="grey",
+                line_width=LINE_WIDTH,
+                n_classes=len(classes),
+                training=True,
+                seed=0,
+                augment=recipe.augment,
+                shuffle_buffer=recipe.shuffle_buffer,
+            )
+            return iter(ds), lambda: None
+
+        def pydataset():
+            ds = make_pydataset(paths, len(classes), batch_size, img_size, workers)
+            if workers < 2:
+                return (ds[i] for i in range(10**7)), lambda: None
+            adapter = PyDatasetAdapter(ds, shuffle=False)
+            return adapter.get_numpy_iterator(), adapter.enqueuer.stop
+
+        def textline():
+            return iter(textline_dataset(csv_path, classes, batch_size, img_size)), lambda: None
+
+        variants = {"tfdata": tfdata, "pydataset": pydataset, "textline_pyfunction": textline}
+        best: dict[str, tuple[float, float, float]] = {}
+        for r in range(max(1, rounds)):
+            for name, make in variants.items():
+                wall, cpu, startup = _rate(make, seconds / max(1, rounds), warmup)
+                log(
+                    f"bench_tfdata: round {r + 1} {name}: {wall:.1f} batches/s "
+                    f"({cpu:.1f} per CPU-s, start-up {startup:.1f}s)"
+                )
+                if name not in best or wall > best[name][0]:
+                    best[name] = (wall, cpu, startup)
+
+        manifest = read_manifest(tfrec_dir)
+        train_entries = [e for e in manifest["files"] if e["name"].startswith("train-")]
+        n_train = sum(e["rows"] for e in train_entries)
+        per = {
+            "tfrecord_strokes": sum(e["bytes"] for e in train_entries) / max(n_train, 1),
+            "shards": sum(p.stat().st_size for p in paths) / max(n_train, 1),
+            "csv_json": csv_path.stat().st_size / max(n_csv, 1),
+        }
+        for size in (64, 128):
+            per[f"tfrecord_images_{size}"], n_img = image_tfrecord_bytes(
+                paths, size, image_sample, work / f"images-{size}.tfrec"
+            )
+
+    out: dict = {
+        "tfdata_batch_size": batch_size,
+        "tfdata_img_size": img_size,
+        "tfdata_workers_pydataset": workers,
+        "tfdata_train_drawings": n_train,
+        "tfdata_seconds_per_loader": seconds,
+        "tfdata_rounds": rounds,
+        "tfdata_convert_s": round(convert_s, 2),
+        "tfdata_cpu_count": os.cpu_count(),
+        "tfdata_tensorflow": tf.__version__,
+    }
+    for name, (wall, cpu, startup) in best.items():
+        out[f"{name}_batches_per_s"] = round(wall, 2)
+        out[f"{name}_images_per_cpu_s"] = round(cpu * batch_size, 1)
+        out[f"{name}_startup_s"] = round(startup, 2)
+    out["tfdata_ratio_vs_textline"] = round(best["tfdata"][0] / best["textline_pyfunction"][0], 2)
+    out["tfdata_ratio_vs_pydataset"] = round(best["tfdata"][0] / best["pydataset"][0], 2)
+    for k, v in per.items():
+        out[f"bytes_per_drawing_{k}"] = round(v, 1)
+        out[f"projected_full_train_gb_{k}"] = round(v * FULL_KAGGLE_TRAIN / 1e9, 1)
+    out["bytes_per_drawing_image_sample"] = n_img
+    return out

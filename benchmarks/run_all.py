@@ -7,28 +7,41 @@ Sections (each on the same machine, the loader ones on the same shards):
 * loader   -- ``benchmarks/bench_loader.py``: our PyDataset vs the ``from_generator`` loader;
 * scaling  -- ``benchmarks/bench_loader.py``: the training loader's images/s at 64 and 128 px
   with 1 and 2 workers (and per CPU-second: what one core feeds);
-* tfdata   -- ``benchmarks/bench_tfdata.py`` (TFRecord / tf.data variants);
-* shard    -- ``benchmarks/bench_shard.py``: shard-stage drawings/s and peak RSS at two sizes.
+* tfdata   -- ``benchmarks/bench_loader.py``: our TFRecords through tf.data vs the PyDataset
+  vs the ``TextLineDataset`` loader, and bytes per drawing on disk;
+* shard    -- here (:func:`bench_shard`): shard-stage drawings/s and peak RSS at two sizes.
 
 Writes ``reports/bench.json`` (atomically) and prints a Markdown table for BENCHMARKS.md.
 ``--quick`` is a small fast run (the smoke test uses it); its figures mean nothing.
+
+The shard section's data: ``write_synthetic`` writes a base pool (``base_per_class`` drawings
+per class, in Kaggle's exact CSV layout), then :func:`expand_raw` grows it to any size by
+cycling each class file's rows under fresh, unique, uniformly spread 16-digit key_ids (the
+stage drops repeated key_ids). Parsing, spilling and memory cost the same per row as freshly
+generated drawings, and generating millions of drawings procedurally takes far longer than
+sharding them. Each shard run is a separate process, so its peak RSS is the stage's own and
+nothing is shared between sizes.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
 import inspect
 import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -41,6 +54,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REAL_SAMPLE = SHARED / "quickdraw-real-sample"
 
 SECTIONS = ("render", "loader", "scaling", "tfdata", "shard")
+# --quick: the shard section at sizes that take seconds (the figures then mean nothing)
+QUICK_SHARD = dict(
+    small_per_class=250,
+    large_per_class=1000,
+    small_shards=2,
+    large_shards=8,
+    base_per_class=50,
+    test_per_class=5,
+    val_size=50,
+)
+KEY_ID_LOW = 4_500_000_000_000_000
+KEY_ID_HIGH = 6_750_000_000_000_000
+
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 # (key, comparison, threshold, what it means)
 TARGETS: list[tuple[str, str, float, str]] = [
@@ -132,6 +159,236 @@ TABLE: list[tuple[str, str, str]] = [
 ]
 
 
+# -- the shard section ----------------------------------------------------------------------
+def unique_key_ids(n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` distinct 16-digit key_ids spread evenly over Kaggle's range, in random order."""
+    step = (KEY_ID_HIGH - KEY_ID_LOW) // max(n, 1)
+    keys = KEY_ID_LOW + np.arange(n, dtype=np.int64) * step + rng.integers(0, step, n)
+    return rng.permutation(keys)
+
+
+def write_base(
+    dest: Path, n_classes: int, base_per_class: int, test_per_class: int, seed: int = 0
+) -> dict:
+    """The synthetic base pool (Kaggle layout) that :func:`expand_raw` cycles through."""
+    from doodle.data.synthetic import write_synthetic
+
+    return write_synthetic(dest, base_per_class, test_per_class, seed, n_classes=n_classes)
+
+
+def expand_raw(base: Path, dest: Path, per_class: int, seed: int = 0, class_copies: int = 1) -> int:
+    """Write ``dest`` in Kaggle layout with ``per_class`` training rows per class of ``base``.
+
+    Rows cycle through the base file's rows; every row gets a new unique key_id. With
+    ``class_copies`` > 1 each base class is written that many times as distinct classes
+    (``"<word> 2"``, ...; file name and ``word`` column), so the data grows by adding class
+    files rather than by growing them. The test files are copied unchanged. Returns the
+    number of training rows written.
+    """
+    files = sorted((Path(base) / "train_simplified").glob("*.csv"))
+    if not files:
+        raise FileNotFoundError(f"{base}/train_simplified: no class files")
+    (dest / "train_simplified").mkdir(parents=True, exist_ok=True)
+    for name in ("test_simplified.csv", "test_solution.csv"):
+        if (Path(base) / name).is_file():
+            shutil.copyfile(Path(base) / name, dest / name)
+    n = len(files) * per_class * class_copies
+    keys = unique_key_ids(n, np.random.default_rng([seed, 11])).tolist()
+    k = 0
+    for f in files:
+        with open(f, newline="", encoding="utf-8") as fh:
+            reader = csv.reader(fh)
+            header = next(reader)
+            rows = list(reader)
+        key_col, word_col = header.index("key_id"), header.index("word")
+        for c in range(1, class_copies + 1):
+            word = f.stem if c == 1 else f"{f.stem} {c}"
+            with open(
+                dest / "train_simplified" / f"{word}.csv", "w", newline="", encoding="utf-8"
+            ) as fh:
+                w = csv.writer(fh)
+                w.writerow(header)
+                for j in range(per_class):
+                    row = list(rows[j % len(rows)])
+                    row[key_col] = keys[k]
+                    row[word_col] = word
+                    k += 1
+                    w.writerow(row)
+    return k
+
+
+def _kib_to_mb(kib: int) -> float:
+    # Linux reports ru_maxrss and VmHWM in KiB.
+    return round(kib / 1024.0, 1)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS since exec (``VmHWM``).
+
+    Not ``ru_maxrss``: Linux carries the parent's RSS at fork time into a child's
+    ``ru_maxrss`` across exec, so a child of a 1 GB TensorFlow process would "peak" at 1 GB.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return _kib_to_mb(int(line.split()[1]))
+    except OSError:
+        pass
+    import resource
+
+    return _kib_to_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+# The child: import, note the RSS floor, shard, print one JSON line.
+_SHARD_CHILD = """
+import json, sys, time
+from pathlib import Path
+from benchmarks.run_all import peak_rss_mb
+from doodle.data.sharding import shard_dataset
+raw, out, n_shards, val_size, seed = sys.argv[1:]
+floor = peak_rss_mb()
+t0 = time.perf_counter()
+report = shard_dataset(Path(raw), Path(out), int(n_shards), int(val_size), int(seed),
+                       Path(out).parent / f"{Path(out).name}-report.json")
+print(json.dumps({"seconds": time.perf_counter() - t0, "rows_read": report["rows_read"],
+                  "train_rows": report["train_rows"] + report["holdout_rows"],
+                  "bytes": report["bytes"], "import_rss_mb": floor,
+                  "peak_rss_mb": peak_rss_mb()}))
+"""
+
+
+def run_shard_process(
+    raw_dir: Path, out_dir: Path, n_shards: int, val_size: int, seed: int = 0
+) -> dict:
+    """Run ``shard_dataset`` in a fresh process; returns its timing, rows and peak RSS (MiB).
+
+    The peak is the child's own ``VmHWM`` (see :func:`peak_rss_mb`); ``os.wait4``'s
+    ``ru_maxrss`` is kept as ``wait4_maxrss_mb`` (an upper bound that includes this process's
+    RSS when it forked the child).
+    """
+    cmd = [sys.executable, "-c", _SHARD_CHILD, str(raw_dir), str(out_dir)]
+    cmd += [str(n_shards), str(val_size), str(seed)]
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    )
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=ROOT, env=env)
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode(errors="replace")
+    if p.returncode != 0:
+        raise RuntimeError(f"shard child failed (exit {p.returncode}): {stderr[-2000:]}")
+    child = json.loads(stdout.strip().splitlines()[-1])
+    rows = child["rows_read"]
+    return {
+        "rows": rows,
+        "n_shards": n_shards,
+        "seconds": round(child["seconds"], 2),
+        "drawings_per_s": round(rows / child["seconds"], 1),
+        "peak_rss_mb": child["peak_rss_mb"],
+        "wait4_maxrss_mb": _kib_to_mb(usage.ru_maxrss),
+        "import_rss_mb": child["import_rss_mb"],
+        "drawings_per_shard": round(child["train_rows"] / n_shards),
+        "output_mb": round(child["bytes"] / 2**20, 1),
+    }
+
+
+def bench_shard(
+    workdir: Path,
+    n_classes: int = 24,
+    small_per_class: int = 20_834,
+    large_per_class: int = 83_334,
+    small_shards: int = 20,
+    large_shards: int = 80,
+    base_per_class: int = 1_000,
+    test_per_class: int = 100,
+    val_size: int = 2_400,
+    skip_large: bool = False,
+    log=print,
+) -> dict:
+    """Shard a small and a large synthetic dataset (each in its own process) -> flat dict.
+
+    The large one (same classes, ``large_per_class`` rows each) is sharded twice: with
+    ``n_shards`` grown in proportion to the data (same shard size as the small run; the keys
+    without suffix) and with the small run's ``n_shards`` (``*_large_fixed_shards``: each
+    shard grows with the data). A third large run (``*_large_more_classes``) reaches the same
+    size by adding class files of ``small_per_class`` rows instead (``large_shards`` shards),
+    so class files, stage chunks and shards are all the same size as in the small run and
+    only state that grows with the whole dataset can raise the peak.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    base = workdir / "base"
+    t0 = time.perf_counter()
+    write_base(base, n_classes, base_per_class, test_per_class)
+    log(
+        f"bench_shard: base pool {n_classes} x {base_per_class} written in "
+        f"{time.perf_counter() - t0:.1f}s"
+    )
+    out: dict = {
+        "shard_classes": n_classes,
+        "shard_base_per_class": base_per_class,
+        "shard_test_rows": n_classes * test_per_class,
+    }
+
+    def one(tag: str, per_class: int, n_shards: int, raw: Path) -> None:
+        res = run_shard_process(raw, workdir / f"shards-{tag}", n_shards, val_size)
+        log(
+            f"bench_shard: {tag}: {res['rows']:,} rows, {n_shards} shards, "
+            f"{res['drawings_per_s']:,.0f} drawings/s, peak RSS {res['peak_rss_mb']} MiB"
+        )
+        shutil.rmtree(workdir / f"shards-{tag}", ignore_errors=True)
+        (workdir / f"shards-{tag}-report.json").unlink(missing_ok=True)
+        out.update(
+            {
+                f"shard_rows_{tag}": res["rows"],
+                f"shard_n_shards_{tag}": n_shards,
+                f"shard_drawings_per_shard_{tag}": res["drawings_per_shard"],
+                f"shard_seconds_{tag}": res["seconds"],
+                f"shard_drawings_per_s_{tag}": res["drawings_per_s"],
+                f"shard_peak_rss_mb_{tag}": res["peak_rss_mb"],
+                f"shard_import_rss_mb_{tag}": res["import_rss_mb"],
+                f"shard_output_mb_{tag}": res["output_mb"],
+            }
+        )
+
+    copies = max(1, round(large_per_class / small_per_class))
+    sizes = [("small", small_per_class, small_shards, 1)]
+    if not skip_large:
+        sizes += [
+            ("large", large_per_class, large_shards, 1),
+            ("large_more_classes", small_per_class, large_shards, copies),
+        ]
+    for tag, per_class, n_shards, class_copies in sizes:
+        raw = workdir / f"raw-{tag}"
+        t0 = time.perf_counter()
+        rows = expand_raw(base, raw, per_class, class_copies=class_copies)
+        log(
+            f"bench_shard: {tag}: {rows:,} raw rows ({n_classes * class_copies} class files) "
+            f"written in {time.perf_counter() - t0:.1f}s"
+        )
+        one(tag, per_class, n_shards, raw)
+        out[f"shard_classes_{tag}"] = n_classes * class_copies
+        out[f"shard_rows_per_class_{tag}"] = per_class
+        if tag == "large":
+            one("large_fixed_shards", per_class, small_shards, raw)
+        shutil.rmtree(raw, ignore_errors=True)
+    if not skip_large:
+        small = out["shard_peak_rss_mb_small"]
+        for tag in ("large", "large_fixed_shards", "large_more_classes"):
+            out[f"shard_rss_ratio_{tag}_vs_small"] = round(
+                out[f"shard_peak_rss_mb_{tag}"] / small, 2
+            )
+        out["shard_size_ratio_large_vs_small"] = round(
+            out["shard_rows_large"] / out["shard_rows_small"], 2
+        )
+    return out
+
+
+# -- the run --------------------------------------------------------------------------------
 def machine_info() -> dict:
     """CPU model, core counts, memory, load and library versions."""
     info: dict = {
@@ -405,10 +662,8 @@ def run(args: argparse.Namespace, workdir: Path, log: Callable[[str], None] = pr
     section("scaling", scaling)
 
     def tfdata() -> dict:
-        try:
-            from benchmarks.bench_tfdata import bench_tfdata
-        except ImportError as e:
-            raise RuntimeError(f"benchmarks/bench_tfdata.py not importable ({e})") from None
+        from benchmarks.bench_loader import bench_tfdata
+
         if not shard_dir.is_dir():
             _loader_shards(raw, shard_dir)
         quick_kw = dict(rounds=1, warmup=1, csv_rows=1_000, image_sample=100) if quick else {}
@@ -427,19 +682,7 @@ def run(args: argparse.Namespace, workdir: Path, log: Callable[[str], None] = pr
     section("tfdata", tfdata)
 
     def shard() -> dict:
-        from benchmarks.bench_shard import bench_shard
-
-        kw: dict = {}
-        if quick:
-            kw = dict(
-                small_per_class=250,
-                large_per_class=1000,
-                small_shards=2,
-                large_shards=8,
-                base_per_class=50,
-                test_per_class=5,
-                val_size=50,
-            )
+        kw = QUICK_SHARD if quick else {}
         return bench_shard(workdir / "shard", skip_large=args.skip_shard_large, log=log, **kw)
 
     section("shard", shard)

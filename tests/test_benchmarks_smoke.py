@@ -12,7 +12,7 @@ import json
 import numpy as np
 
 from benchmarks.bench_loader import bench_loader, loader_scaling, write_csv_from_shards
-from benchmarks.bench_shard import bench_shard, expand_raw, unique_key_ids
+from benchmarks.run_all import bench_shard, expand_raw, unique_key_ids
 from doodle.data.shards import open_shard, read_classes, train_shard_paths
 
 SHARD_KEYS = [
@@ -200,7 +200,7 @@ def test_fulldata_bench_makes_a_kaggle_zip_and_measures_the_stages(tmp_path):
     and a download + shard run of it (2 workers) reads every drawing."""
     import zipfile
 
-    from benchmarks.bench_fulldata import N_CLASSES, make_zip, run_stage
+    from benchmarks.bench_data import N_CLASSES, make_zip, run_stage
 
     info = make_zip(tmp_path / "data", 3_400, test_rows=50)
     z = tmp_path / "data" / "train_simplified.zip"
@@ -285,7 +285,7 @@ def test_quality_bench_variants_override_the_default_recipe():
 
 
 def test_raw_bench_projection_shows_its_arithmetic():
-    from benchmarks.bench_raw import projection
+    from benchmarks.bench_data import projection
 
     runs = [
         {
