@@ -13,16 +13,9 @@ import pytest
 import yaml
 from matplotlib.image import imread
 
-from doodle.config import parse_params
 from doodle.data.shards import open_shard, read_classes, train_shard_paths, write_shard
 from doodle.data.strokes import pack
-from doodle.ensemble.reports import (
-    holdout_report,
-    per_class_report,
-    sample_tiles,
-    samples_grid,
-    shown_member,
-)
+from doodle.ensemble.reports import holdout_report, per_class_report, sample_tiles, samples_grid
 from doodle.fileio import write_json
 from doodle.metrics import confused_pairs
 from doodle.rendering.raster import render
@@ -105,6 +98,9 @@ def test_samples_are_drawn_with_the_members_line_width(synthetic_shards: Path) -
 
 def test_samples_show_the_best_image_members_view() -> None:
     """An lstm member sees points: the picture then shows the best image member's view."""
+    from doodle.config import parse_params
+    from doodle.ensemble.reports import shown_member
+
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["members"] = {
         "seq": {"arch": "lstm"},
