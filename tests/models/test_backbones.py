@@ -158,6 +158,27 @@ def test_weights_file_that_does_not_fit(tmp_path, arch, channels, says):
     assert says in str(e.value) and "\n" not in str(e.value)
 
 
+def test_a_keras_2_imagenet_style_file_loads_into_a_grey_member(tmp_path):
+    """Keras' ImageNet downloads are Keras 2 ``.h5`` files (arrays in layer order): read
+    the same way, loaded behind the repeated grey channel."""
+    import h5py
+    from keras.src.legacy.saving.legacy_h5_format import save_weights_to_hdf5_group
+
+    net = keras.applications.MobileNet(
+        include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg", alpha=0.25
+    )
+    path = tmp_path / "mobilenet_2_5_224_tf_no_top.h5"
+    with h5py.File(path, "w") as f:
+        save_weights_to_hdf5_group(f, net)
+    assert image_kernels(path) == [(3, 3, 3, 8)]
+    model = build_model("mobilenet_025", 32, 1, 4, **(KW | {"weights": str(path)}))
+    assert model.get_layer("preprocess").repeat == 3
+    backbone = [layer for layer in model.layers if isinstance(layer, keras.Model)][0]
+    assert all(
+        np.array_equal(a, b) for a, b in zip(backbone.get_weights(), net.get_weights(), strict=True)
+    )
+
+
 def test_first_kernel_is_read_from_every_weights_format(tmp_path):
     """A .keras model file holds the same arrays as a .weights.h5 file; a file that is
     not Keras weights is one line."""
