@@ -13,7 +13,10 @@ machine is reached. ``https_proxy`` points here too: a request meant for the rea
 
 Errors on demand: :meth:`KaggleStandIn.fail` queues answers (401, 403, 429, 500...) for a
 call; ``rules_accepted = False`` answers 403 as Kaggle does before the rules are accepted;
-credentials other than the stand-in's get 401.
+credentials other than the stand-in's get 401. Slow storage on demand: ``throttle_bps`` serves
+file bytes at that rate (so that processes started at once overlap, or a kill lands mid-file).
+:meth:`KaggleStandIn.download_requests` counts, per file, the download calls and the storage
+requests that reached the server (from any number of processes).
 """
 
 from __future__ import annotations
@@ -25,8 +28,11 @@ import io
 import json
 import os
 import socket
+import sys
 import threading
+import time
 import zipfile
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -95,6 +101,7 @@ class KaggleStandIn:
         self.score_error: str | None = None  # scoring fails with this description
         self.create_then_fail = 0  # CreateSubmission creates, then answers 500, this often
         self.listed: dict[str, int] = {}  # sizes ListDataFiles claims, beside the real ones
+        self.throttle_bps: float | None = None  # serve file bytes at this rate (None: at once)
         self.calls: list[Call] = []
         self.unexpected: list[str] = []
         self.uploads: dict[str, bytes] = {}
@@ -103,7 +110,7 @@ class KaggleStandIn:
         self._interrupts: dict[str, tuple[int, Callable[[], None]]] = {}
         self.release = threading.Event()  # lets an interrupted transfer's connection go
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = _Server(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -156,6 +163,16 @@ class KaggleStandIn:
 
     def rpcs(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.kind == "rpc" and c.name == method]
+
+    def download_requests(self) -> dict[str, dict[str, int]]:
+        """Per competition file: ``{"DownloadDataFile": calls, "storage": GETs of its bytes}``
+        that reached the server (any answer)."""
+        rpc = Counter(c.body.get("fileName") for c in self.rpcs("DownloadDataFile"))
+        storage = Counter(c.name for c in self.calls if c.kind == "storage")
+        return {
+            name: {"DownloadDataFile": rpc[name], "storage": storage[name]}
+            for name in sorted(set(rpc) | set(storage))
+        }
 
     # --- answers -----------------------------------------------------------------------
     def _take_failure(self, name: str) -> _Failure | None:
@@ -249,6 +266,13 @@ class KaggleStandIn:
             return 200, {"submissions": out, "nextPageToken": ""}, {}
         self.unexpected.append(f"RPC {method}")
         return 404, {"code": 404, "message": f"stand-in does not know {method}"}, {}
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client killed mid-request (as the tests do): nothing to report
+        super().handle_error(request, client_address)
 
 
 def _handler(standin: KaggleStandIn) -> type[BaseHTTPRequestHandler]:
@@ -369,6 +393,9 @@ def _handler(standin: KaggleStandIn) -> type[BaseHTTPRequestHandler]:
             standin.calls.append(Call("storage", name, status, range_header))
             body = data[start:]
             cut = standin._interrupts.pop(name, None)
+            if cut is None and standin.throttle_bps:
+                self._send_slowly(status, body, headers, standin.throttle_bps)
+                return
             if cut is None:
                 self._send(status, body, "application/octet-stream", headers)
                 return
@@ -385,6 +412,24 @@ def _handler(standin: KaggleStandIn) -> type[BaseHTTPRequestHandler]:
             standin.release.wait(10)
             self.connection.shutdown(socket.SHUT_RDWR)  # the rest never comes
             self.close_connection = True
+
+        def _send_slowly(self, status: int, body: bytes, headers: dict, rate: float) -> None:
+            """Send ``body`` in 64 KiB pieces at ``rate`` bytes a second."""
+            self.send_response(status)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            piece = 64 << 10
+            for start in range(0, len(body), piece):
+                try:
+                    self.wfile.write(body[start : start + piece])
+                    self.wfile.flush()
+                except OSError:  # the client went away (killed): nothing more to send
+                    self.close_connection = True
+                    return
+                time.sleep(piece / rate)
 
         def do_PUT(self):
             target = self._target()

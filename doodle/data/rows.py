@@ -19,6 +19,7 @@ from doodle.errors import InputError
 BAD_CSV_ROW = "bad_csv_row"
 BAD_KEY_ID = "bad_key_id"
 UNKNOWN_CLASS = "unknown_class"
+WORD_MISMATCH = "word_mismatch"  # a class, but not the class of the row's file
 DUPLICATE_KEY_ID = "duplicate_key_id"
 TRAIN_REQUIRED = ["countrycode", "drawing", "key_id", "word"]
 TEST_REQUIRED = ["key_id", "countrycode", "drawing"]
