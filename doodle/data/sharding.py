@@ -65,6 +65,7 @@ from doodle.data.rows import (
     SkipLog,
     parse_key_id,
     read_csv_rows,
+    shown,
 )
 from doodle.data.shards import write_shard
 from doodle.data.strokes import Drawings, concat, pack
@@ -265,11 +266,11 @@ def _spill_class(task: tuple[int, Member]) -> _ClassResult:
             try:
                 key = parse_key_id(row["key_id"])
             except ValueError:
-                log.skip(name, row_no, BAD_KEY_ID, repr(row["key_id"]))
+                log.skip(name, row_no, BAD_KEY_ID, shown(row["key_id"]))
                 continue
             label = job.label_of.get(row["word"])
             if label is None:
-                log.skip(name, row_no, UNKNOWN_CLASS, repr(row["word"]))
+                log.skip(name, row_no, UNKNOWN_CLASS, shown(row["word"]))
                 continue
             if label != file_no:  # the file's class is label file_no (class_list's order)
                 log.skip(name, row_no, WORD_MISMATCH, _mismatch(row["word"], job, file_no))
@@ -364,7 +365,7 @@ def _test_rows(
             key = parse_key_id(row["key_id"])
         except ValueError:
             raise ShardStageError(
-                f"{member.name}: row {row_no}: key_id {row['key_id']!r} is not "
+                f"{member.name}: row {row_no}: key_id {shown(row['key_id'])} is not "
                 "an integer; every test row needs one for the submission"
             ) from None
         if key in seen:
