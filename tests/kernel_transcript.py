@@ -108,7 +108,18 @@ def main() -> None:
             show(repo, make("kaggle-status", "ARGS=--wait"), env)
             show(repo, make("kaggle-pull"), env)
             name = next((repo / "data" / "kaggle" / "runs").iterdir()).name
+            print("# the run's output, as it came back\n")
+            shell(
+                repo,
+                f"cd data/kaggle/runs/{name} && find . -type f -printf '%9s  %P\\n' | sort -k2",
+            )
+            shell(repo, f"cat data/kaggle/runs/{name}/reports/metrics.json")
             show(repo, make("show"), env)
+            keep = (
+                "Experiment|Created|holdout_map3|test_map3|img_size|^arch|data.source|train.epochs"
+            )
+            dvc = str(ROOT / ".venv/bin/dvc")
+            show(repo, [dvc, "exp", "show", "--no-pager", "--drop", ".*", "--keep", keep], env)
             show(repo, make("submit", f"RUN={name}", "ARGS=--dry-run"), env)
             print("# the experiment brings back its params, scores, submission.csv and models\n")
             show(repo, [str(ROOT / ".venv/bin/dvc"), "exp", "apply", name], env)

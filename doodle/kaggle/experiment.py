@@ -178,8 +178,9 @@ def record(run_dir: Path, name: str, message: str, repo: Path = Path(".")) -> Re
 
 
 def _dvc(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}  # the throwaway repo reports nothing
     p = subprocess.run(
-        [sys.executable, "-m", "dvc", *args], cwd=cwd, capture_output=True, text=True
+        [sys.executable, "-m", "dvc", *args], cwd=cwd, capture_output=True, text=True, env=env
     )
     if p.returncode != 0:
         raise DoodleError(f"dvc {args[0]} failed: {(p.stderr or p.stdout).strip()[-400:]}")
@@ -211,6 +212,7 @@ def cache_outputs(repo: Path, run_dir: Path, lock: dict) -> tuple[list[str], lis
             _dvc(scratch, "init", "--no-scm", "-q")
             _dvc(scratch, "config", "cache.dir", cache_dir)
             _dvc(scratch, "config", "cache.type", "hardlink,copy")
+            _dvc(scratch, "config", "core.check_update", "false")
             for p in here:
                 _copy_tree(run_dir / p, scratch / p)
             _dvc(scratch, "add", "-q", *here)

@@ -191,7 +191,7 @@ def git_repo(repo: Path) -> None:
         ["git", "commit", "-qm", "the pushed code"],
     ]
     for cmd in cmds:
-        p = subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
+        p = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, env=run_env())
         if p.returncode != 0:
             raise KernelError(f"`{' '.join(cmd[-3:])}` failed: {p.stderr.strip()[-300:]}")
 
@@ -201,6 +201,7 @@ def run_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
+    env["DVC_NO_ANALYTICS"] = "1"  # nothing sent anywhere from a kernel
     env.setdefault("TQDM_MININTERVAL", "30")  # a log line per bar every 30 s, not per step
     return env
 

@@ -544,7 +544,7 @@ def output_files(client, credentials: str, ref: str) -> tuple[list, str]:
     """Every file of the run's output (``file_name``, ``url``) and the log, all pages."""
     from kagglesdk.kernels.types.kernels_api_service import ApiListKernelSessionOutputRequest
 
-    owner, slug, version = ref.split("/")
+    owner, slug, *version = ref.split("/")
     explain = _explainer(ref, client, credentials, "")
     files, log, token = [], "", None
     while True:
@@ -552,7 +552,8 @@ def output_files(client, credentials: str, ref: str) -> tuple[list, str]:
         def page(t=token):
             request = ApiListKernelSessionOutputRequest()
             request.user_name, request.kernel_slug = owner, slug
-            request.version_label = f"v{version}"
+            if version:
+                request.version_label = f"v{version[0]}"
             request.page_size = OUTPUT_PAGE
             if t:
                 request.page_token = t
@@ -670,12 +671,15 @@ def find_push(kernel: str | None, path: Path = RECORD) -> dict:
 
 
 def run_name(entry: dict) -> str:
-    """The experiment's name: ``kaggle-<slug>-v<version>``."""
-    return f"kaggle-{entry['kernel'].split('/')[1]}-v{entry['version']}"
+    """The experiment's name: ``kaggle-<slug>-v<version>`` (``-latest`` when Kaggle did
+    not say which version a push made)."""
+    version = f"v{entry['version']}" if entry.get("version") else "latest"
+    return f"kaggle-{entry['kernel'].split('/')[1]}-{version}"
 
 
 def ref_of(entry: dict) -> str:
-    return f"{entry['kernel']}/{entry['version']}"
+    """``owner/slug/version``, or ``owner/slug`` (its latest version) without a version."""
+    return f"{entry['kernel']}/{entry['version']}" if entry.get("version") else entry["kernel"]
 
 
 def run_folder(name: str) -> Path:

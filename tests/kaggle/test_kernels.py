@@ -456,3 +456,43 @@ def test_the_output_list_is_read_page_by_page_and_stays_in_its_folder(
     with pytest.raises(KaggleError, match="names a file outside its folder: '../outside.txt'"):
         K.download_output(client, found, f"{pushed.kernel}/2", tmp_path / "run2")
     assert not (tmp_path / "outside.txt").exists()
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_a_refused_look_at_a_kernel_is_one_line(standin, tmp_path, status):
+    pushed, _ = push(tmp_path)
+    client, found, _ = K.connect()
+    standin.fail("GetKernelSessionStatus", status)
+    with pytest.raises(KaggleError) as info:
+        K.state(client, found, f"{pushed.kernel}/1")
+    message = str(info.value)
+    expected = {
+        401: "Kaggle rejected the credentials from the KAGGLE_API_TOKEN environment variable",
+        403: f"Kaggle refused kernel {pushed.kernel}/1 (403 Forbidden",
+        404: f"Kaggle does not know kernel {pushed.kernel}/1 (404 Not Found",
+    }[status]
+    assert message.startswith(expected) and "\n" not in message, message
+    assert isinstance(info.value, KaggleAuthError) == (status == 401)
+    assert "benchmark" not in message  # the client's own words about another product
+
+
+def test_a_push_without_a_version_number_is_followed_as_the_latest():
+    entry = {"kernel": "me/doodle-x", "version": None}
+    assert (K.ref_of(entry), K.run_name(entry)) == ("me/doodle-x", "kaggle-doodle-x-latest")
+    entry["version"] = 3
+    assert (K.ref_of(entry), K.run_name(entry)) == ("me/doodle-x/3", "kaggle-doodle-x-v3")
+
+
+def test_a_run_is_recorded_only_when_complete_and_from_a_commit_this_repo_has(tmp_path):
+    from doodle.kaggle import experiment
+
+    repo = kernel_repo(tmp_path / "repo")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "doodle-run.json").write_text(json.dumps({"status": "timed out", "run_id": "r"}))
+    with pytest.raises(DoodleError, match=r"the run did not complete \(timed out\)"):
+        experiment.record(run, "kaggle-x-v1", "m", repo)
+    info = {"status": "complete", "run_id": "r", "base": "ab" * 20}
+    (run / "doodle-run.json").write_text(json.dumps(info))
+    with pytest.raises(DoodleError, match=r"pushed from commit abababa, which this repo does not"):
+        experiment.record(run, "kaggle-x-v1", "m", repo)
