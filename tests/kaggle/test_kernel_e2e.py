@@ -6,9 +6,11 @@ link, the variables Kaggle sets, no credentials, no network): on the real sample
 `dvc exp apply`. Tiny settings (presets/tiny.args): the plumbing, not the skill."""
 
 import csv
+import io
 import json
 import os
 import subprocess
+import tarfile
 
 import pytest
 
@@ -53,6 +55,11 @@ OUTPUT = {
 
 
 def no_secrets(files: dict[str, bytes], *texts: str) -> None:
+    """No credential in ``files`` (the code archive's files looked into too) nor ``texts``."""
+    files = dict(files)
+    if "doodle-code.tar.gz" in files:  # compressed: a grep would not see into it
+        with tarfile.open(fileobj=io.BytesIO(files["doodle-code.tar.gz"])) as tar:
+            files |= {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
     for secret in (*secrets(), *kernel_secrets()):
         assert not any(secret.encode() in b for b in files.values()), secret
         assert not any(secret in t for t in texts), secret
@@ -164,6 +171,8 @@ def test_push_follow_pull_show_submit_apply_on_synthetic_data(tmp_path):
     folder = repo / "data" / "kaggle" / "runs" / name
     run_json = json.loads((folder / "doodle-run.json").read_text())
     assert run_json["status"] == "complete"
+    files = folder.rglob("*")
+    no_secrets({f.relative_to(folder).as_posix(): f.read_bytes() for f in files if f.is_file()})
 
     rows = exp_rows(repo)
     assert name in rows, sorted(rows)

@@ -211,8 +211,13 @@ def test_pushing_twice_makes_two_versions_of_one_private_kernel(standin, tmp_pat
     assert body["machineShape"] == "NvidiaTeslaT4"
     assert body["sessionTimeoutSeconds"] == 41_400
     assert body["text"] == prep.script.read_text()
+    # the credentials of this push (KAGGLE_API_TOKEN is the stand-in's) are in none of the
+    # pushed text, nor in any file packed inside it (base64 would hide them from a grep)
+    inside = payload(body["text"])
+    assert sorted(inside) == sorted(prep.pack.files)
     for secret in secrets():
         assert secret not in json.dumps(body)
+        assert not any(secret.encode() in data for data in inside.values())
 
 
 def test_status_follows_a_version_from_queued_to_complete(standin, tmp_path):
@@ -378,6 +383,19 @@ def test_status_without_a_push_or_of_an_unknown_kernel(standin, tmp_path):
         f"kaggle-status: error: Kaggle does not know kernel {USERNAME}/nothing-here/3 "
         "(404 Not Found: Notebook not found)"
     ) in p.stderr
+
+
+def test_nothing_is_pulled_while_the_kernel_runs(standin, tmp_path):
+    standin.kernel_statuses = ["RUNNING"]
+    pushed, _ = push(tmp_path)
+    recorded(tmp_path, pushed)
+    p = kernel_cli(tmp_path, "pull")
+    assert p.returncode == 1
+    assert p.stderr.strip().splitlines()[-1] == (
+        f"kaggle-pull: error: {pushed.kernel}/1 is running: nothing to pull yet "
+        "(make kaggle-status ARGS=--wait)"
+    )
+    assert standin.rpcs("ListKernelSessionOutput") == []
 
 
 OUTPUT = {
