@@ -188,6 +188,24 @@ def test_push_follow_pull_show_submit_apply_on_synthetic_data(tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     assert f"submit: {folder.relative_to(repo)}/submission.csv is valid (30 rows)" in p.stdout
 
+    # an upload: the guard reads the run's own test set; --force sends it, recorded as usual
+    with standin_for({}) as server:
+        server.expected_upload = (folder / "submission.csv").read_bytes()
+        env = client_env(server, tmp_path / "home2")
+        p = run_in(repo, make("submit", f"RUN={name}"), env)
+        assert p.returncode != 0 and server.submissions == []
+        assert "submission.csv was built from a test set of 30 rows" in p.stderr
+        p = run_in(repo, make("submit", f"RUN={name}", "ARGS=--force --no-wait"), env)
+        assert p.returncode == 0, p.stdout + p.stderr
+        [sent] = server.submissions
+    with open(repo / "reports" / "submissions.csv", newline="") as f:
+        [row] = list(csv.DictReader(f))
+    base = run_json["base"][:7]
+    assert (row["ref"], row["revision"], row["status"]) == (str(sent["ref"]), base, "pending")
+    said = f"doodle {name} ({base}): {metrics['final']}, holdout MAP@3 "
+    assert row["message"].startswith(said)
+    assert row["holdout_map3"] == f"{metrics['holdout_map3']:.5f}"
+
     # dvc exp apply brings back what came back; the shards stayed on Kaggle, and DVC says so
     p = run([ROOT / ".venv" / "bin" / "dvc", "exp", "apply", name], repo, check=False)
     assert "data/shards" in p.stderr
