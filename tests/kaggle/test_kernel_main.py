@@ -172,6 +172,7 @@ def run_main(tmp_path, monkeypatch, repro_result, params: str):
 PARAMS = "data:\n  source: local  # read in place\n  local:\n    path: /kaggle/input/x\n"
 
 
+@pytest.mark.e2e  # git init and dvc init in subprocesses
 def test_a_run_stopped_at_its_time_limit_says_so_and_keeps_what_it_made(
     tmp_path, monkeypatch, capsys
 ):
@@ -190,6 +191,7 @@ def test_a_run_stopped_at_its_time_limit_says_so_and_keeps_what_it_made(
     subprocess.run(["git", "log", "-1"], cwd=tmp_path / "temp" / "doodle", check=True)
 
 
+@pytest.mark.e2e  # git init and dvc init in subprocesses
 def test_a_failed_stage_and_a_completed_run(tmp_path, monkeypatch):
     code, record = run_main(tmp_path / "a", monkeypatch, (1, "predict@base", False), PARAMS)
     assert code == 1 and record["status"] == "error"
@@ -198,6 +200,7 @@ def test_a_failed_stage_and_a_completed_run(tmp_path, monkeypatch):
     assert code == 0 and record["status"] == "complete" and record["error"] is None
 
 
+@pytest.mark.e2e  # git init and dvc init in subprocesses
 def test_params_that_would_need_credentials_stop_the_run(tmp_path, monkeypatch):
     kaggle = "data:\n  source: kaggle\n  local:\n    path: null\n"
     code, record = run_main(tmp_path, monkeypatch, (0, "ensemble", False), kaggle)

@@ -332,6 +332,7 @@ LOG = [
 ]
 
 
+@pytest.mark.e2e  # runs python -m stages.kernel
 @pytest.mark.parametrize("case", ["own-error", "timed-out", "cancelled"])
 def test_a_run_that_failed_shows_its_logs_last_lines_and_one_line(standin, tmp_path, case):
     standin.kernel_statuses = ["RUNNING", "CANCEL_ACKNOWLEDGED" if case == "cancelled" else "ERROR"]
@@ -370,6 +371,7 @@ def test_a_run_that_failed_shows_its_logs_last_lines_and_one_line(standin, tmp_p
         assert secret not in p.stdout + p.stderr
 
 
+@pytest.mark.e2e  # runs python -m stages.kernel
 def test_status_without_a_push_or_of_an_unknown_kernel(standin, tmp_path):
     p = kernel_cli(tmp_path, "status")
     assert p.returncode == 1
@@ -385,6 +387,7 @@ def test_status_without_a_push_or_of_an_unknown_kernel(standin, tmp_path):
     ) in p.stderr
 
 
+@pytest.mark.e2e  # runs python -m stages.kernel
 def test_nothing_is_pulled_while_the_kernel_runs(standin, tmp_path):
     standin.kernel_statuses = ["RUNNING"]
     pushed, _ = push(tmp_path)
