@@ -295,10 +295,12 @@ def _retrying(
     credentials: str,
     competition: str,
     before_retry: Callable[[Exception], T | None] | None = None,
+    explain: Callable[[Exception], KaggleError | None] | None = None,
 ) -> T:
     """``call()``, tried again (TRIES in all, with a wait) while Kaggle answers 429 or 5xx;
-    any other error, or the last of those, becomes one KaggleError line.
-    ``before_retry(error)`` may return the result instead of trying again."""
+    any other error, or the last of those, becomes one KaggleError line (``explain(error)``
+    may give that line first). ``before_retry(error)`` may return the result instead of
+    trying again."""
     waited = 0.0
     for attempt in range(1, TRIES + 1):
         try:
@@ -319,7 +321,8 @@ def _retrying(
                 said = f"Kaggle's storage did not take {what}"
                 why = "nothing was submitted"
             else:
-                raise _error(what, e, credentials, competition) from e
+                said = explain(e) if explain is not None else None
+                raise (said or _error(what, e, credentials, competition)) from e
             if attempt == TRIES:
                 raise KaggleError(
                     f"{said}, {TRIES} times over {waited:.1f} s ({why}); nothing more was "
