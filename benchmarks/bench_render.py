@@ -34,7 +34,8 @@ from benchmarks.reference import (  # noqa: E402
     load_sample_json,
     reference_image,
 )
-from doodle.data.strokes import Drawings, pack, parse_drawing  # noqa: E402
+from doodle.data.cells import parse_drawing  # noqa: E402
+from doodle.data.strokes import Drawings, pack  # noqa: E402
 
 
 def _median_rate(step, n_per_step: int, seconds: float, repeats: int) -> tuple[float, float]:
