@@ -133,6 +133,9 @@ class Lease:
     waited_for: list[dict] = field(default_factory=list)  # the holders seen last while waiting
 
     def release(self) -> None:
+        """Give the GPUs back now (a second call does nothing)."""
+        if not self.locks:
+            return
         for i, lock in zip(self.indices, self.locks, strict=True):
             try:
                 _owner_path(i).unlink(missing_ok=True)
