@@ -136,7 +136,7 @@ def probe(backend: str, timeout: float = 180, env: dict | None = None) -> dict:
     """:func:`inspect` in a fresh process (its start-up lines in ``"stderr"``); on failure
     ``{"error": ...}``. The backend's log level is lowered so that CUDA lines show."""
     e = dict(os.environ if env is None else env)
-    e.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    e["TF_CPP_MIN_LOG_LEVEL"] = "1"  # warnings and errors: the CUDA start-up's account
     e.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     e.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     try:

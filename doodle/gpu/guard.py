@@ -147,7 +147,9 @@ def _backend_gpus(backend: str) -> int:
     return 0
 
 
-def unusable_line(listed: list[nvidia.GPU], given: list[int], info: dict) -> str:
+def unusable_line(
+    listed: list[nvidia.GPU], given: list[int], info: dict, opt_in: str = OPT_IN
+) -> str:
     """The one line: what nvidia-smi lists, what the backend sees, why, the fix, the opt-in."""
     from doodle.gpu.backends import NAMES, built_with, likely_cause
     from doodle.gpu.install import fix_line
@@ -158,7 +160,7 @@ def unusable_line(listed: list[nvidia.GPU], given: list[int], info: dict) -> str
         f"{','.join(str(g.index) for g in shown)}, but {NAMES[info['backend']]} "
         f"{info['version']} ({built_with(info)}) sees no GPU; likely cause: "
         f"{likely_cause(info)}; fix: {fix_line(info['backend'])}; to run on the CPU "
-        f"anyway: {OPT_IN}"
+        f"anyway: {opt_in}"
     )
 
 
