@@ -37,11 +37,11 @@ export PYTHONUNBUFFERED := 1
 # The headline metric.
 SORT := --sort-by reports/metrics.json:holdout_map3 --sort-order desc
 
-.PHONY: run test test-fast exp show submit submissions tiny bench bench-full bench-raw bench-quality bench-levers gpu-check doctor lint format install install-dev clean FORCE
+.PHONY: run test test-fast exp show submit submissions tiny bench bench-full bench-raw bench-quality bench-levers gpu-check doctor lint format install install-dev clean
 
 # What to install and why (doodle/gpu/install.py, asked with the system's python3): words
 # 1-4 are the venv flags, the runtime spec, the backend extra and the variant; the rest is
-# the line printed. A changed variant (GPU=1 after a CPU install) installs again.
+# the line printed.
 comma := ,
 INSTALL := $(or $(shell $(PYTHON) -m doodle.gpu.install --make "GPU=$(GPU)" "BACKEND=$(BACKEND)" 2>/dev/null),- . $(or $(BACKEND),-) cpu install: the project's dependencies)
 VENV_FLAGS := $(subst $(comma), ,$(filter-out -,$(word 1,$(INSTALL))))
@@ -50,18 +50,17 @@ BACKEND_EXTRA := $(filter-out -,$(word 3,$(INSTALL)))
 VARIANT := $(word 4,$(INSTALL))
 INSTALL_LINE := $(wordlist 5,$(words $(INSTALL)),$(INSTALL))
 
-$(VENV)/.runtime: pyproject.toml $(VENV)/.variant
+$(VENV)/.runtime: pyproject.toml $(VENV)/.variant-$(VARIANT)
 	@$(if $(BACKEND),:,echo '$(INSTALL_LINE)')
 	test -x $(BIN)/python || $(strip $(PYTHON) -m venv $(VENV_FLAGS) $(VENV))
 	$(if $(filter notebook,$(VARIANT)),,$(BIN)/python -m pip install -q --upgrade pip)
 	$(BIN)/python -m pip install -q -e $(RUNTIME_SPEC)
 	touch $@
 
-# Rewritten only when the variant changes, so that it re-runs the install then alone.
-$(VENV)/.variant: FORCE
-	@mkdir -p $(VENV) && echo $(VARIANT) | cmp -s - $@ || echo $(VARIANT) > $@
-
-FORCE:
+# One file names the installed variant (cpu, gpu, notebook): another one (GPU=1 after a CPU
+# install) is a missing file, so the install runs again.
+$(VENV)/.variant-%:
+	@mkdir -p $(VENV) && rm -f $(VENV)/.variant-* && touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
 	$(BIN)/python -m pip install -q -e ".[dev]"

@@ -109,3 +109,15 @@ def test_the_extras_the_lines_name(tmp_path):
         "Kaggle notebook: KAGGLE_KERNEL_RUN_TYPE=Batch"  # Kaggle's image sets Colab's tag too
     )
     assert install.notebook({}) is None
+
+
+def test_a_changed_variant_installs_again(smi, project):
+    smi([])
+    venv = project / ".venv"
+    venv.mkdir()
+    (venv / ".variant-cpu").touch()
+    os.utime(venv / ".variant-cpu", (1, 1))  # older than the install
+    (venv / ".runtime").touch()
+    assert make_n(project) == ["make: Nothing to be done for 'install'."]  # same variant
+    again = make_n(project, "GPU=1")  # the CUDA build asked for after a CPU install
+    assert installs(again) == ['".[gpu]"'] and "touch .venv/.variant-gpu" in again[0]
