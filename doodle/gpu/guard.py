@@ -176,7 +176,9 @@ def start(
     listed = nvidia.list_gpus()
     if not listed:
         cli.preload("keras")
-        why = "nvidia-smi lists no GPU" if nvidia.executable() else "no NVIDIA driver: no nvidia-smi"
+        why = (
+            "nvidia-smi lists no GPU" if nvidia.executable() else "no nvidia-smi, no NVIDIA driver"
+        )
         _STATE = Start(listed, [], cpu_reason=why)
         return _STATE
     _memory_on_demand()
