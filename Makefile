@@ -11,6 +11,11 @@
 # make show       -- every experiment side by side, best holdout MAP@3 first
 # make submit MSG='...'             -- validate and upload submission.csv, wait for its public
 #                 score, record it in reports/submissions.csv (ARGS=--dry-run | --no-wait)
+#                 (RUN=kaggle-<slug>-v<N>: a pulled Kaggle kernel's submission.csv)
+# make kaggle-run PRESET=kaggle-notebook ARGS='-S ...'  -- push the pipeline as a private Kaggle
+#                 kernel on Kaggle's GPU (a new version each time), print its URL (docs/kaggle.md)
+# make kaggle-status -- queued / running / complete / error (ARGS=--wait: until it ends)
+# make kaggle-pull   -- download its output, record the run as an experiment (make show lists it)
 # make submissions -- the record of uploads, holdout MAP@3 beside Kaggle's scores (pending
 #                 ones asked for first; ARGS=--offline: don't)
 # make tiny       -- a seconds-long experiment on tiny synthetic data (what CI runs)
@@ -37,7 +42,7 @@ export PYTHONUNBUFFERED := 1
 # The headline metric.
 SORT := --sort-by reports/metrics.json:holdout_map3 --sort-order desc
 
-.PHONY: run test test-fast exp show submit submissions tiny bench bench-full bench-raw bench-quality bench-levers gpu-check doctor lint format install install-dev clean
+.PHONY: run test test-fast exp show submit submissions kaggle-run kaggle-status kaggle-pull tiny bench bench-full bench-raw bench-quality bench-levers gpu-check doctor lint format install install-dev clean
 
 # What to install and why (doodle/gpu/install.py, asked with the system's python3): words
 # 1-4 are the venv flags, the runtime spec, the backend extra and the variant; the rest is
@@ -100,7 +105,17 @@ show: $(VENV)/.runtime
 	$(BIN)/dvc exp show --no-pager --only-changed $(SORT)
 
 submit: $(VENV)/.runtime
-	$(BIN)/python -m stages.submit $(if $(MSG),-m "$(MSG)") $(ARGS)
+	$(BIN)/python -m stages.submit $(if $(MSG),-m "$(MSG)") $(if $(RUN),--run $(RUN)) $(ARGS)
+
+# Kaggle's own GPUs from here (docs/kaggle.md); PRESET as for `make exp`, ARGS='-S key=value ...'
+kaggle-run: $(VENV)/.runtime
+	$(BIN)/python -m stages.kernel run $(if $(PRESET),--preset $(PRESET)) $(ARGS)
+
+kaggle-status: $(VENV)/.runtime
+	$(BIN)/python -m stages.kernel status $(ARGS)
+
+kaggle-pull: $(VENV)/.runtime
+	$(BIN)/python -m stages.kernel pull $(ARGS)
 
 submissions: $(VENV)/.runtime
 	$(BIN)/python -m stages.submissions $(ARGS)

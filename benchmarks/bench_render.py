@@ -29,7 +29,8 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
 from benchmarks.reference import SAMPLE_DIR, load_sample_json, reference_image  # noqa: E402
-from doodle.data.strokes import Drawings, pack, parse_drawing  # noqa: E402
+from doodle.data.cells import parse_drawing  # noqa: E402
+from doodle.data.strokes import Drawings, pack  # noqa: E402
 
 
 def _median_rate(step, n_per_step: int, seconds: float, repeats: int) -> tuple[float, float]:

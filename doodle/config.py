@@ -15,12 +15,14 @@ The sections and who reads them:
 * ``runtime``: knobs that change how fast or how loud a stage runs, never its output
   (loader threads, evaluation batch sizes, checkpoint interval, verbosity). No stage
   declares them in dvc.yaml, so changing one re-runs nothing.
+* ``kernel``: the pipeline pushed as a Kaggle kernel (``make kaggle-run``); read by no stage.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, fields
@@ -44,6 +46,8 @@ TIME_ENCODINGS = ("time3",)  # need per-point times: shards made from Kaggle's r
 RENAMED = {"channels": "encoding (channels 1 = grey, 3 = order3; time3 draws time)"}
 METHODS = ("best_member", "blend", "stack")
 FINALS = ("auto", *METHODS, *(f"{m}_balanced" for m in METHODS))
+KERNEL_CAP_H = 12.0  # Kaggle's limit on one notebook session (GPU or CPU)
+KERNEL_SLUG = re.compile(r"[a-z][a-z0-9-]{4,49}")
 
 
 # -- the schema -------------------------------------------------------------------------------
@@ -206,6 +210,16 @@ class RuntimeConfig:
 
 
 @dataclass(frozen=True)
+class KernelConfig:
+    """``make kaggle-run``: the pipeline as a private Kaggle kernel (doodle/kaggle/kernels.py)."""
+
+    slug: str | None  # None: doodle-<first 8 hex digits of the repo's first commit>
+    accelerator: str  # Kaggle's machine shape (NvidiaTeslaT4: the free GPU), or none
+    time_limit_h: float  # the run stops itself here (Kaggle caps a session at 12 h)
+    internet: bool  # pip installs what the notebook image lacks (dvc, dvclive)
+
+
+@dataclass(frozen=True)
 class Params:
     img_size: int
     arch: str
@@ -219,6 +233,7 @@ class Params:
     finetune: dict[str, Any]
     ensemble: EnsembleConfig
     runtime: RuntimeConfig
+    kernel: KernelConfig
 
     @property
     def member_names(self) -> list[str]:
@@ -433,6 +448,16 @@ def _check(p: Params) -> None:
         (p.runtime.tfrecord_workers >= 1, "runtime.tfrecord_workers must be >= 1"),
         (p.runtime.checkpoint_every >= 0, "runtime.checkpoint_every must be >= 0"),
         (p.runtime.processes >= 1, "runtime.processes must be >= 1"),
+        (
+            0 < p.kernel.time_limit_h <= KERNEL_CAP_H,
+            f"kernel.time_limit_h must be in (0, {KERNEL_CAP_H:g}]: Kaggle stops a session at "
+            f"{KERNEL_CAP_H:g} h, got {p.kernel.time_limit_h:g}",
+        ),
+        (
+            p.kernel.slug is None or bool(KERNEL_SLUG.fullmatch(p.kernel.slug)),
+            f"kernel.slug {p.kernel.slug!r}: 5-50 lowercase letters, digits and hyphens, "
+            "starting with a letter (a Kaggle URL's last part)",
+        ),
     ]
     for ok, message in rules:
         if not ok:

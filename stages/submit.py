@@ -5,6 +5,9 @@ python -m stages.submit --dry-run     # validate only, no network
 python -m stages.submit [-m MESSAGE]  # validate, check it is a real submission, upload,
                                       # wait for the public score (--no-wait: don't)
 python -m stages.submit --force       # upload even if the data is not the competition's
+python -m stages.submit --run NAME    # a pulled Kaggle kernel's run (make kaggle-pull):
+                                      # data/kaggle/runs/NAME/submission.csv, checked against
+                                      # that run's test set, quoted with its holdout score
 
 Each upload is recorded in reports/submissions.csv (holdout MAP@3 beside Kaggle's scores);
 `make submissions` shows the record and fetches the scores still pending.
@@ -50,25 +53,37 @@ def main() -> None:
         help="how long to wait for Kaggle's score after the upload (default 900)",
     )
     ap.add_argument("--no-wait", action="store_true", help="do not wait for the score")
+    ap.add_argument(
+        "--run",
+        metavar="NAME",
+        help="a pulled Kaggle kernel's run (kaggle-<slug>-v<N>, make kaggle-pull) instead of "
+        "this workspace's",
+    )
     args = ap.parse_args()
-    n = check_submission(args.file, SHARDS)
+    shards, metrics_path, revision = SHARDS, METRICS, None
+    if args.run:
+        args.file, shards, metrics_path, revision = pulled_run(args.run)
+    n = check_submission(args.file, shards)
     print(f"submit: {args.file} is valid ({n:,} rows)")
     if args.dry_run:
         return
-    submission_guard(SHARDS, force=args.force)
+    submission_guard(shards, force=args.force)
 
     from doodle.config import load_params
     from doodle.kaggle import api as kaggle_api
     from doodle.kaggle import submissions as submission_log
 
     competition = load_params().data.kaggle.competition
-    metrics = read_metrics(METRICS)
-    message = args.message or submission_message(METRICS)
+    metrics = read_metrics(metrics_path)
+    message = args.message or submission_message(metrics_path)
+    if revision:  # the pulled run's name and commit, not this workspace's
+        message = f"doodle {args.run} ({revision}): {message.partition(': ')[2]}"
     kaggle = kaggle_api.connect(competition)
     sent = kaggle.submit(args.file, message)
     print(f"submit: sent {args.file} to {competition} with message {message!r}")
     print(f"submit: Kaggle says: {sent.answer} (submission {sent.ref})")
-    row = submission_log.new_row(competition, sent.ref, git_revision(), metrics, args.file, message)
+    rev = revision or git_revision()
+    row = submission_log.new_row(competition, sent.ref, rev, metrics, args.file, message)
     count = submission_log.append(row, submission_log.RECORD)
     print(f"submit: recorded as pending in {submission_log.RECORD} (row {count})")
     if args.no_wait or not sent.ref:
@@ -88,6 +103,22 @@ def main() -> None:
         )
     print("submit: " + side_by_side(scored, metrics))
     print(f"submit: scores recorded in {submission_log.RECORD} (`make submissions` lists them)")
+
+
+def pulled_run(name: str) -> tuple[Path, Path, Path, str]:
+    """(submission, shards, metrics, short commit) of a Kaggle kernel's pulled run."""
+    import json
+
+    from doodle.kaggle.kernel_main import RUN_FILE
+    from doodle.kaggle.kernels import run_folder
+
+    folder = run_folder(name)
+    if not (folder / RUN_FILE).is_file():
+        raise FileNotFoundError(
+            f"{folder / RUN_FILE} not found: make kaggle-pull brings a run there first"
+        )
+    info = json.loads((folder / RUN_FILE).read_text())
+    return folder / "submission.csv", folder / SHARDS, folder / METRICS, info["base"][:7]
 
 
 def wait(kaggle, ref: int, seconds: float):

@@ -13,7 +13,19 @@ machine is reached. ``https_proxy`` points here too: a request meant for the rea
 
 Errors on demand: :meth:`KaggleStandIn.fail` queues answers (401, 403, 429, 500...) for a
 call; ``rules_accepted = False`` answers 403 as Kaggle does before the rules are accepted;
-credentials other than the stand-in's get 401.
+credentials other than the stand-in's get 401. Slow storage on demand: ``throttle_bps`` serves
+file bytes at that rate (so that processes started at once overlap, or a kill lands mid-file).
+:meth:`KaggleStandIn.download_requests` counts, per file, the download calls and the storage
+requests that reached the server (from any number of processes).
+
+Kernels (``kaggle kernels push / status / output``, as the client calls them): ``SaveKernel``
+keeps each push as a :class:`KernelVersion` of ``<owner>/<slug>``; ``GetKernelSessionStatus``
+answers from the version's script of statuses (queued, running, complete by default) or, with
+:attr:`KaggleStandIn.kernel_runner` set, runs the pushed script like Kaggle (:class:`LikeKaggle`)
+when it is first seen running; ``ListKernelSessionOutput`` lists the version's output files
+(paged) with URLs served like storage (Range, ETag, interruptions) and its log;
+``GetAcceleratorQuotaStatistics`` reports :attr:`gpu_quota_used_s`. The stand-in's error words
+(a slug of another account, a push ``error`` answer) are stand-ins for Kaggle's, not quotes.
 """
 
 from __future__ import annotations
@@ -25,14 +37,17 @@ import io
 import json
 import os
 import socket
+import sys
 import threading
+import time
 import zipfile
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 # Fake credentials: they mean something to this server only.
 TOKEN = "standin-token-0123456789"
@@ -43,6 +58,22 @@ HOST = "localhost"  # what kagglesdk's LOCALHOST environment calls the API host
 LAST_MODIFIED = "Wed, 21 Nov 2018 10:00:00 GMT"
 SUBMITTED = "Successfully submitted to Quick, Draw! Doodle Recognition Challenge"
 COMPETITION_SERVICE = "competitions.CompetitionApiService"
+KERNEL_METHODS = (
+    "SaveKernel",
+    "GetKernelSessionStatus",
+    "ListKernelSessionOutput",
+    "GetAcceleratorQuotaStatistics",
+)
+# What Kaggle sets in a kernel's environment (the tokens here are fake, to be looked for in
+# the kernel's output: none may end up there).
+KERNEL_ENV = {
+    "KAGGLE_KERNEL_RUN_TYPE": "Batch",
+    "KAGGLE_URL_BASE": "https://www.kaggle.com",
+    "KAGGLE_DOCKER_IMAGE": "gcr.io/kaggle-gpu-images/python",
+    "KAGGLE_DATA_PROXY_TOKEN": "standin-data-proxy-token-9876",
+    "KAGGLE_USER_SECRETS_TOKEN": "standin-user-secrets-token-5432",
+    "KAGGLE_GCP_ZONE": "us-central1-a",
+}
 
 
 @dataclass
@@ -60,6 +91,30 @@ class Call:
 class _Failure:
     status: int
     retry_after: str | None
+
+
+@dataclass
+class KernelVersion:
+    """One push of a kernel, as the stand-in keeps it."""
+
+    owner: str
+    slug: str
+    number: int
+    request: dict  # SaveKernel's body: the script is request["text"]
+    statuses: list[str]  # the answers to the next looks at its status (the last one stays)
+    failure: str = ""  # failureMessage once it failed
+    files: dict[str, bytes] = field(default_factory=dict)  # its output, by path
+    log: str = ""  # as Kaggle keeps it: a JSON list of {stream_name, time, data}
+    looks: int = 0
+    thread: threading.Thread | None = None
+
+    @property
+    def kernel(self) -> str:
+        return f"{self.owner}/{self.slug}"
+
+    @property
+    def script(self) -> str:
+        return self.request.get("text", "")
 
 
 def zipped(name: str, data: bytes) -> bytes:
@@ -95,15 +150,27 @@ class KaggleStandIn:
         self.score_error: str | None = None  # scoring fails with this description
         self.create_then_fail = 0  # CreateSubmission creates, then answers 500, this often
         self.listed: dict[str, int] = {}  # sizes ListDataFiles claims, beside the real ones
+        self.throttle_bps: float | None = None  # serve file bytes at this rate (None: at once)
         self.calls: list[Call] = []
         self.unexpected: list[str] = []
+        # kernels: "owner/slug" -> its versions; what a new version's status goes through
+        self.kernels: dict[str, list[KernelVersion]] = {}
+        self.kernel_statuses = ["QUEUED", "RUNNING", "COMPLETE"]
+        self.kernel_runner: Callable[[KernelVersion], None] | None = None
+        self.kernel_outputs: dict[str, bytes] = {}  # a new version's output (no runner)
+        self.kernel_log = ""  # and its log
+        self.kernel_failure = ""  # and its failureMessage when its statuses end in ERROR
+        self.foreign_kernels: set[str] = set()  # "owner/slug" of kernels of other accounts
+        self.save_error: str | None = None  # SaveKernel answers 200 with this error
+        self.gpu_quota_used_s = 3 * 3600.0
+        self.gpu_quota_total_s = 30 * 3600.0
         self.uploads: dict[str, bytes] = {}
         self.submissions: list[dict] = []
         self._failures: dict[str, list[_Failure]] = {}
         self._interrupts: dict[str, tuple[int, Callable[[], None]]] = {}
         self.release = threading.Event()  # lets an interrupted transfer's connection go
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = _Server(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -150,12 +217,25 @@ class KaggleStandIn:
         it: a transfer cut off mid-way."""
         self._interrupts[name] = (after_bytes, hook)
 
+    def versions(self, kernel: str) -> list[KernelVersion]:
+        return self.kernels.get(kernel, [])
+
     def names(self, kind: str) -> list[str]:
         """The names of the calls of one kind, in order."""
         return [c.name for c in self.calls if c.kind == kind]
 
     def rpcs(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.kind == "rpc" and c.name == method]
+
+    def download_requests(self) -> dict[str, dict[str, int]]:
+        """Per competition file: ``{"DownloadDataFile": calls, "storage": GETs of its bytes}``
+        that reached the server (any answer)."""
+        rpc = Counter(c.body.get("fileName") for c in self.rpcs("DownloadDataFile"))
+        storage = Counter(c.name for c in self.calls if c.kind == "storage")
+        return {
+            name: {"DownloadDataFile": rpc[name], "storage": storage[name]}
+            for name in sorted(set(rpc) | set(storage))
+        }
 
     # --- answers -----------------------------------------------------------------------
     def _take_failure(self, name: str) -> _Failure | None:
@@ -247,8 +327,116 @@ class KaggleStandIn:
                     }
                 out.append(row)
             return 200, {"submissions": out, "nextPageToken": ""}, {}
+        if method in KERNEL_METHODS:
+            return getattr(self, f"_{method}")(body)
         self.unexpected.append(f"RPC {method}")
         return 404, {"code": 404, "message": f"stand-in does not know {method}"}, {}
+
+    # --- kernels -----------------------------------------------------------------------
+    def _version(self, body: dict) -> KernelVersion | None:
+        versions = self.versions(f"{body.get('userName')}/{body.get('kernelSlug')}")
+        label = body.get("versionLabel")
+        if not label:
+            return versions[-1] if versions else None
+        return next((v for v in versions if f"v{v.number}" == label), None)
+
+    def _SaveKernel(self, body: dict) -> tuple[int, dict, dict]:
+        kernel = body.get("slug", "")
+        owner = kernel.split("/")[0]
+        if owner != USERNAME or kernel in self.foreign_kernels:
+            return 403, {"code": 403, "message": "Permission 'kernels.update' was denied"}, {}
+        if self.save_error:
+            return 200, {"error": self.save_error}, {}
+        versions = self.kernels.setdefault(kernel, [])
+        statuses = list(self.kernel_statuses)
+        version = KernelVersion(owner, kernel.split("/")[1], len(versions) + 1, body, statuses)
+        if self.kernel_runner is None:
+            version.files = dict(self.kernel_outputs)
+            version.log, version.failure = self.kernel_log, self.kernel_failure
+        versions.append(version)
+        invalid = [
+            c
+            for c in body.get("competitionDataSources", [])
+            if c != self.competition or not self.rules_accepted
+        ]
+        answer = {
+            "ref": f"/code/{kernel}",
+            "url": f"https://www.kaggle.com/code/{kernel}",
+            "versionNumber": version.number,
+            "invalidCompetitionSources": invalid,
+        }
+        return 200, answer, {}
+
+    def _GetKernelSessionStatus(self, body: dict) -> tuple[int, dict, dict]:
+        version = self._version(body)
+        if version is None:
+            return 404, {"code": 404, "message": "Notebook not found"}, {}
+        version.looks += 1
+        if self.kernel_runner is not None:
+            status = self._run_status(version)
+        else:
+            status = version.statuses.pop(0) if len(version.statuses) > 1 else version.statuses[0]
+        answer = {"status": status}
+        if status == "ERROR":
+            answer["failureMessage"] = version.failure
+        return 200, answer, {}
+
+    def _run_status(self, version: KernelVersion) -> str:
+        """Queued at the first look; the run starts at the second (a thread); running while
+        it runs; then its last status."""
+        if version.looks == 1:
+            return "QUEUED"
+        if version.thread is None:
+            version.thread = threading.Thread(
+                target=self.kernel_runner, args=(version,), daemon=True
+            )
+            version.thread.start()
+            return "RUNNING"
+        return "RUNNING" if version.thread.is_alive() else version.statuses[-1]
+
+    def _ListKernelSessionOutput(self, body: dict) -> tuple[int, dict, dict]:
+        version = self._version(body)
+        if version is None:
+            return 404, {"code": 404, "message": "Notebook not found"}, {}
+        names = sorted(version.files)
+        start = int(body.get("pageToken") or 0)
+        size = int(body.get("pageSize") or 20)
+        page = names[start : start + size]
+        base = f"http://{HOST}/kernel-output/{version.kernel}/v{version.number}"
+        files = [{"fileName": n, "url": f"{base}/{quote(n)}"} for n in page]
+        answer = {"files": files, "log": version.log}
+        if start + size < len(names):
+            answer["nextPageToken"] = str(start + size)
+        return 200, answer, {}
+
+    def _GetAcceleratorQuotaStatistics(self, body: dict) -> tuple[int, dict, dict]:
+        quota = {
+            "timeUsed": f"{self.gpu_quota_used_s:.0f}s",
+            "totalTimeAllowed": f"{self.gpu_quota_total_s:.0f}s",
+        }
+        answer = {"gpuQuota": quota, "quotaRefreshTime": "2026-01-03T00:00:00.000Z"}
+        return 200, answer, {}
+
+    def output_file(self, path: str) -> tuple[str, bytes] | None:
+        """(file name, bytes) of a kernel output URL's path, if there is such a file."""
+        parts = path.strip("/").split("/")
+        if len(parts) < 5 or parts[0] != "kernel-output":
+            return None
+        owner, slug, label = parts[1:4]
+        name = unquote("/".join(parts[4:]))
+        version = next(
+            (v for v in self.versions(f"{owner}/{slug}") if f"v{v.number}" == label), None
+        )
+        if version is None or name not in version.files:
+            return None
+        return name, version.files[name]
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client killed mid-request (as the tests do): nothing to report
+        super().handle_error(request, client_address)
 
 
 def _handler(standin: KaggleStandIn) -> type[BaseHTTPRequestHandler]:
@@ -343,6 +531,13 @@ def _handler(standin: KaggleStandIn) -> type[BaseHTTPRequestHandler]:
                 return
             path, _ = target
             parts = path.strip("/").split("/")
+            if parts[0] == "kernel-output":
+                found = standin.output_file(path)
+                if found is None:
+                    self._send(404, b"not found", "text/plain")
+                    return
+                self._storage(*found)
+                return
             if len(parts) != 3 or parts[0] != "storage" or parts[1] != standin.competition:
                 standin.unexpected.append(f"GET {path}")
                 self._send(404, b"not found", "text/plain")
@@ -352,13 +547,16 @@ def _handler(standin: KaggleStandIn) -> type[BaseHTTPRequestHandler]:
             if name is None:
                 self._send(404, b"not found", "text/plain")
                 return
+            self._storage(name, standin.served[name][1])
+
+        def _storage(self, name: str, data: bytes) -> None:
+            """Serve ``data`` as cloud storage does (ETag, Range), failures and cuts on cue."""
             range_header = self.headers.get("Range")
             failure = standin._take_failure(name)
             if failure:
                 standin.calls.append(Call("storage", name, failure.status, range_header))
                 self._fail(failure)
                 return
-            data = standin.served[name][1]
             etag = '"' + hashlib.sha1(data).hexdigest()[:16] + '"'
             headers = {"ETag": etag, "Last-Modified": LAST_MODIFIED, "Accept-Ranges": "bytes"}
             start, status = 0, 200
@@ -369,6 +567,9 @@ def _handler(standin: KaggleStandIn) -> type[BaseHTTPRequestHandler]:
             standin.calls.append(Call("storage", name, status, range_header))
             body = data[start:]
             cut = standin._interrupts.pop(name, None)
+            if cut is None and standin.throttle_bps:
+                self._send_slowly(status, body, headers, standin.throttle_bps)
+                return
             if cut is None:
                 self._send(status, body, "application/octet-stream", headers)
                 return
@@ -385,6 +586,24 @@ def _handler(standin: KaggleStandIn) -> type[BaseHTTPRequestHandler]:
             standin.release.wait(10)
             self.connection.shutdown(socket.SHUT_RDWR)  # the rest never comes
             self.close_connection = True
+
+        def _send_slowly(self, status: int, body: bytes, headers: dict, rate: float) -> None:
+            """Send ``body`` in 64 KiB pieces at ``rate`` bytes a second."""
+            self.send_response(status)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+            piece = 64 << 10
+            for start in range(0, len(body), piece):
+                try:
+                    self.wfile.write(body[start : start + piece])
+                    self.wfile.flush()
+                except OSError:  # the client went away (killed): nothing more to send
+                    self.close_connection = True
+                    return
+                time.sleep(piece / rate)
 
         def do_PUT(self):
             target = self._target()
@@ -450,6 +669,11 @@ def client_env(standin: KaggleStandIn, home: Path, credentials: str = "token") -
 def secrets() -> tuple[str, ...]:
     """The fake secrets, which no output may contain."""
     return (TOKEN, KEY)
+
+
+def kernel_secrets() -> tuple[str, ...]:
+    """The fake tokens of a kernel's environment on Kaggle (KERNEL_ENV)."""
+    return tuple(v for k, v in KERNEL_ENV.items() if k.endswith("_TOKEN"))
 
 
 # -- a repository copy whose stages and make targets talk to the stand-in ---------------------
@@ -566,3 +790,118 @@ def run_in(repo: Path, argv: list[str], env: dict[str, str], timeout: int = 120)
 def make(target: str, *assignments: str) -> list[str]:
     """``make -o .venv/.runtime <target> <assignments>`` (never reinstalling)."""
     return ["make", "--no-print-directory", "-o", ".venv/.runtime", target, *assignments]
+
+
+# -- a pushed kernel run here as Kaggle runs it ---------------------------------------------------
+def kernel_env(work: Path) -> dict[str, str]:
+    """The environment of a kernel on Kaggle, in ``work``: what Kaggle sets (KERNEL_ENV),
+    no Kaggle credentials and no proxy (the kernel needs no network here), a home of its own,
+    this interpreter's ``python`` first on PATH, and Kaggle's folders moved into ``work``
+    (``input/``, ``working/``, ``temp/``) through the variables kernel_main reads."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KAGGLE_", "DOODLE_KAGGLE")) and k.lower() not in _PROXY_VARS
+    }
+    home = work / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    env |= KERNEL_ENV | {
+        "HOME": str(home),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        "DOODLE_KAGGLE_INPUT": str(work / "input"),
+        "DOODLE_KAGGLE_WORKING": str(work / "working"),
+        "DOODLE_KAGGLE_SCRATCH": str(work / "temp"),
+    }
+    return env
+
+
+def run_script(script: str, data: Path, work: Path, competition: str = COMPETITION):
+    """Run a kernel's script as Kaggle does, on ``data`` mounted (a link: read in place) at
+    ``work/input/<competition>``; returns (exit status, output lines, output files by path)."""
+    import subprocess
+
+    (work / "input").mkdir(parents=True, exist_ok=True)
+    (work / "input" / competition).symlink_to(Path(data).resolve())
+    (work / "working").mkdir(exist_ok=True)
+    path = work / "src" / "kernel.py"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(script)
+    p = subprocess.run(
+        [sys.executable, str(path)],
+        cwd=work / "working",
+        env=kernel_env(work),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=600,
+    )
+    lines = p.stdout.decode(errors="replace").splitlines()
+    out = {
+        f.relative_to(work / "working").as_posix(): f.read_bytes()
+        for f in sorted((work / "working").rglob("*"))
+        if f.is_file()
+    }
+    return p.returncode, lines, out
+
+
+class LikeKaggle:
+    """A :attr:`KaggleStandIn.kernel_runner`: runs each pushed version's script as Kaggle
+    would (:func:`run_script`, in ``root/<slug>-v<N>``) on ``data``, and keeps its output,
+    its log (Kaggle's JSON list) and its end (COMPLETE, or ERROR with a failure message)."""
+
+    def __init__(self, data: Path, root: Path) -> None:
+        self.data, self.root = Path(data), Path(root)
+
+    def __call__(self, version: KernelVersion) -> None:
+        work = self.root / f"{version.slug}-v{version.number}"
+        code, lines, files = run_script(version.script, self.data, work)
+        events = [
+            {"stream_name": "stdout", "time": round(i * 0.01, 2), "data": f"{line}\n"}
+            for i, line in enumerate(lines)
+        ]
+        version.log = json.dumps(events)
+        version.files = files
+        if code == 0:
+            version.statuses = ["COMPLETE"]
+        else:
+            version.statuses = ["ERROR"]
+            version.failure = f"The kernel's script exited with status {code} (stand-in's words)"
+
+
+def kernel_repo(dest: Path, with_git_identity: bool = True) -> Path:
+    """A copy of the project in ``dest`` as a user's clone (a git repo with one commit, the
+    project's own params.yaml), whose ``make`` targets run with this checkout's .venv (call
+    them with :func:`make`); for ``make kaggle-run`` and what follows."""
+    import shutil
+    import subprocess
+
+    from tests.pipeline_utils import COPY
+
+    dest.mkdir(parents=True)
+    for name in (*COPY, ".dvc/.gitignore", "Makefile", "presets", RECORD):
+        src = ROOT / name
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    (dest / ".venv").symlink_to(ROOT / ".venv")
+    cmds = [["git", "init", "-q"]]
+    if with_git_identity:
+        cmds += [
+            ["git", "config", "user.email", "t@example.com"],
+            ["git", "config", "user.name", "t"],
+        ]
+    cmds += [
+        ["git", "add", "-A"],
+        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "init"],
+    ]
+    for cmd in cmds:
+        subprocess.run(cmd, cwd=dest, check=True)
+    return dest
+
+
+def tiny_args() -> str:
+    """presets/tiny.args as one ARGS value (-S key=value ...)."""
+    from doodle.presets import read_args
+
+    return " ".join(read_args(ROOT / "presets" / "tiny.args"))

@@ -19,6 +19,7 @@ from doodle.errors import InputError
 BAD_CSV_ROW = "bad_csv_row"
 BAD_KEY_ID = "bad_key_id"
 UNKNOWN_CLASS = "unknown_class"
+WORD_MISMATCH = "word_mismatch"  # a class, but not the class of the row's file
 DUPLICATE_KEY_ID = "duplicate_key_id"
 TRAIN_REQUIRED = ["countrycode", "drawing", "key_id", "word"]
 TEST_REQUIRED = ["key_id", "countrycode", "drawing"]
@@ -109,8 +110,16 @@ def read_csv_rows(
         raise InputError(f"{name}: unreadable ({e})") from None
 
 
+def shown(text: str, limit: int = 40) -> str:
+    """``repr`` of a cell for a message, cut to ``limit`` characters (a cell can be megabytes)."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
 def parse_key_id(text: str) -> int:
-    key = int(text)
+    try:
+        key = int(text)
+    except ValueError:  # not an integer, or thousands of digits
+        raise ValueError(f"key_id {shown(text)} is not an integer") from None
     if key < 0 or key >= 2**63:
-        raise ValueError(f"key_id {text} out of range")
+        raise ValueError(f"key_id {shown(text)} out of range")
     return key

@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from doodle.data.cells import parse_many
 from doodle.data.files import LOCATION_FILE, ZIP_ERRORS, Member, RawData, RawDataError, open_raw
 from doodle.data.layout import DATASET_FILE
 from doodle.data.rawcells import parse_raw_many
@@ -60,12 +61,14 @@ from doodle.data.rows import (
     TEST_REQUIRED,
     TRAIN_REQUIRED,
     UNKNOWN_CLASS,
+    WORD_MISMATCH,
     SkipLog,
     parse_key_id,
     read_csv_rows,
+    shown,
 )
 from doodle.data.shards import write_shard
-from doodle.data.strokes import Drawings, concat, pack, parse_many
+from doodle.data.strokes import Drawings, concat, pack
 from doodle.errors import DoodleError
 from doodle.fileio import (
     atomic_path,
@@ -263,11 +266,14 @@ def _spill_class(task: tuple[int, Member]) -> _ClassResult:
             try:
                 key = parse_key_id(row["key_id"])
             except ValueError:
-                log.skip(name, row_no, BAD_KEY_ID, repr(row["key_id"]))
+                log.skip(name, row_no, BAD_KEY_ID, shown(row["key_id"]))
                 continue
             label = job.label_of.get(row["word"])
             if label is None:
-                log.skip(name, row_no, UNKNOWN_CLASS, repr(row["word"]))
+                log.skip(name, row_no, UNKNOWN_CLASS, shown(row["word"]))
+                continue
+            if label != file_no:  # the file's class is label file_no (class_list's order)
+                log.skip(name, row_no, WORD_MISMATCH, _mismatch(row["word"], job, file_no))
                 continue
             texts.append(row["drawing"])
             text_bytes += len(row["drawing"])
@@ -284,6 +290,11 @@ def _spill_class(task: tuple[int, Member]) -> _ClassResult:
     rows = read + log.counts.get(name, Counter())[BAD_CSV_ROW]
     table = np.stack(chunks) if chunks else np.zeros((0, job.n_shards, 3), np.int64)
     return _ClassResult(file_no, rows, kept, log.counts, table, repair_log.counts)
+
+
+def _mismatch(word: str, job: _Job, file_no: int) -> str:
+    """The detail of a row whose word is a class, but not its file's."""
+    return f"word {word!r} in the class file of {list(job.label_of)[file_no]!r}"
 
 
 def _distribute(result: _ClassResult, folder: Path, n_shards: int, timed: bool) -> None:
@@ -354,7 +365,7 @@ def _test_rows(
             key = parse_key_id(row["key_id"])
         except ValueError:
             raise ShardStageError(
-                f"{member.name}: row {row_no}: key_id {row['key_id']!r} is not "
+                f"{member.name}: row {row_no}: key_id {shown(row['key_id'])} is not "
                 "an integer; every test row needs one for the submission"
             ) from None
         if key in seen:

@@ -5,11 +5,12 @@ no credentials are found, so this module checks for credentials itself first and
 ``kaggle`` lazily. Messages name where credentials were found, never their values.
 
 :func:`connect` gives a :class:`Kaggle` for one competition: files listed and downloaded
-by name (:func:`download_files` keeps a cache that resumes an interrupted file and never
-fetches a finished one again), a submission uploaded, the list of submissions with their
-status and scores, and a bounded wait for a score. Every call Kaggle answers with 429 or
-5xx (or not at all) is tried again, TRIES times in all, with a growing wait; that and
-every other error reach the user as one line (401: the credentials; 403: the rules page).
+by name (:func:`download_files` keeps a cache, shared by processes under per-file locks, that
+resumes an interrupted file and never fetches a finished one again), a submission uploaded, the
+list of submissions with their status and scores, and a bounded wait for a score. Every call
+Kaggle answers with 429 or 5xx (or not at all) is tried again, TRIES times in all, with a
+growing wait; that and every other error reach the user as one line (401: the credentials;
+403: the rules page).
 ``$DOODLE_KAGGLE_WAIT_SCALE`` scales every wait (the tests set it near 0).
 """
 
@@ -294,10 +295,12 @@ def _retrying(
     credentials: str,
     competition: str,
     before_retry: Callable[[Exception], T | None] | None = None,
+    explain: Callable[[Exception], KaggleError | None] | None = None,
 ) -> T:
     """``call()``, tried again (TRIES in all, with a wait) while Kaggle answers 429 or 5xx;
-    any other error, or the last of those, becomes one KaggleError line.
-    ``before_retry(error)`` may return the result instead of trying again."""
+    any other error, or the last of those, becomes one KaggleError line (``explain(error)``
+    may give that line first). ``before_retry(error)`` may return the result instead of
+    trying again."""
     waited = 0.0
     for attempt in range(1, TRIES + 1):
         try:
@@ -318,7 +321,8 @@ def _retrying(
                 said = f"Kaggle's storage did not take {what}"
                 why = "nothing was submitted"
             else:
-                raise _error(what, e, credentials, competition) from e
+                said = explain(e) if explain is not None else None
+                raise (said or _error(what, e, credentials, competition)) from e
             if attempt == TRIES:
                 raise KaggleError(
                     f"{said}, {TRIES} times over {waited:.1f} s ({why}); nothing more was "
@@ -496,48 +500,118 @@ def connect(competition: str) -> Kaggle:
     return Kaggle(competition, client, found)
 
 
-MANIFEST = "complete.json"  # name -> bytes of each file downloaded completely
+MANIFEST = "complete.json"  # name -> file and bytes of each file downloaded completely
 PARTIAL = ".partial"  # downloads under way (the client resumes them from there)
+LOCKS = ".locks"  # <name>.lock: held by the process downloading <name>; complete.json.lock
 
 
 def download_files(competition: str, names: tuple[str, ...], folder: Path) -> Path:
     """Download the competition files ``names`` (by name: only what is read) into ``folder``;
     returns ``folder``.
 
-    A file is downloaded into ``folder/.partial`` and moved in with os.replace, then its
-    size is recorded in ``complete.json``: an interrupted download never looks finished
-    (the next run resumes it, from where it stopped when Kaggle's storage shows it is the
-    same file), and a file already recorded with its size on disk is not downloaded again.
-    Kaggle may serve a file zipped (``<name>.zip``); it is kept as served (read in place).
+    A file is downloaded into ``folder/.partial`` and moved in with os.replace, then recorded
+    with its size in ``complete.json``: an interrupted download never looks finished (the next
+    run resumes it, from where it stopped when Kaggle's storage shows it is the same file), and
+    a file already recorded with its size on disk is not downloaded again. Kaggle may serve a
+    file zipped (``<name>.zip``); it is kept as served (read in place).
+
+    Several processes may share ``folder`` (experiments run at once, clones pointing at one
+    cache): each file is downloaded under its own lock (``.locks/<name>.lock``, an OS file lock,
+    released when its holder exits or is killed), so one process downloads it while the others
+    say what they wait for, then reuse it; a killed downloader's partial file is resumed by the
+    next holder. ``complete.json`` is read, changed and written (temp file + rename) under its
+    own lock, so no entry is lost.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    manifest_path = folder / MANIFEST
-    done = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    done = _read_manifest(folder)
     todo = [n for n in names if not _complete(folder, done.get(n))]
     for n in names:
         if n not in todo:
             logger.info("%s: already downloaded (%s)", n, folder / done[n]["file"])
     if not todo:
         return folder
-    kaggle = connect(competition)
-    partial = folder / PARTIAL
-    sizes = kaggle.listed_sizes()
-    if all(n in sizes for n in todo):  # the disk check predicts a full disk before writing
-        need = sum(sizes[n] for n in todo) - sum(_partial_bytes(partial, n) for n in todo)
-        check_disk_space(folder, need, f"downloading {', '.join(todo)}")
-    try:
-        for name in todo:
-            _download_one(kaggle, name, folder, partial, done)
-    finally:
-        with contextlib.suppress(OSError):
-            partial.rmdir()  # only when nothing is left in it
+    fetch = _Fetcher(competition, folder, todo)
+    waiting = []
+    for name in todo:  # first the files nobody else is downloading, then wait for the rest
+        lock = _lock(folder, name)
+        if _try_acquire(lock):
+            with _held(lock):
+                fetch(name)
+        else:
+            waiting.append((name, lock))
+    for name, lock in waiting:
+        logger.warning(
+            "%s: another process is downloading it into %s; waiting for it to finish (lock %s)",
+            name,
+            folder,
+            Path(lock.lock_file).relative_to(folder),
+        )
+        with lock:
+            fetch(name)
     return folder
 
 
-def _download_one(kaggle: Kaggle, name: str, folder: Path, partial: Path, done: dict) -> None:
-    """Download ``name`` into ``partial``, move it into ``folder``, record it in ``done``."""
-    partial.mkdir(exist_ok=True)
+def _lock(folder: Path, name: str):
+    """The OS lock (flock: the kernel releases it when its process dies) of ``name``."""
+    from filelock import FileLock  # installed with DVC
+
+    (folder / LOCKS).mkdir(exist_ok=True)
+    return FileLock(folder / LOCKS / f"{name}.lock")
+
+
+def _try_acquire(lock) -> bool:
+    from filelock import Timeout
+
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _held(lock):
+    """Release an acquired lock at the end of the block."""
+    try:
+        yield lock
+    finally:
+        lock.release()
+
+
+class _Fetcher:
+    """Downloads one file at a time, its lock held by the caller; connects to Kaggle (and
+    checks the disk) only when a file must really be downloaded."""
+
+    def __init__(self, competition: str, folder: Path, todo: list[str]) -> None:
+        self.competition, self.folder, self.todo = competition, folder, todo
+        self.kaggle: Kaggle | None = None
+
+    def __call__(self, name: str) -> None:
+        entry = _read_manifest(self.folder).get(name)
+        if _complete(self.folder, entry):  # another process finished it while we waited
+            logger.info("%s: downloaded by another process (%s)", name, self.folder / entry["file"])
+            return
+        if self.kaggle is None:
+            self.kaggle = connect(self.competition)
+            self._check_disk()
+        _download_one(self.kaggle, name, self.folder, self.folder / PARTIAL)
+
+    def _check_disk(self) -> None:
+        """Predict a full disk before writing: the listed sizes of the files still missing."""
+        assert self.kaggle is not None
+        sizes = self.kaggle.listed_sizes()
+        done = _read_manifest(self.folder)
+        left = [n for n in self.todo if not _complete(self.folder, done.get(n))]
+        if all(n in sizes for n in left):
+            partial = self.folder / PARTIAL
+            need = sum(sizes[n] for n in left) - sum(_partial_bytes(partial, n) for n in left)
+            check_disk_space(self.folder, need, f"downloading {', '.join(left)}")
+
+
+def _download_one(kaggle: Kaggle, name: str, folder: Path, partial: Path) -> None:
+    """Download ``name`` into ``partial`` (the client makes the folder when it writes), move it
+    into ``folder``, record it (its lock held)."""
     try:
         kaggle.download(name, partial)
     except KeyboardInterrupt:
@@ -548,15 +622,31 @@ def _download_one(kaggle: Kaggle, name: str, folder: Path, partial: Path, done: 
             partial,
         )
         raise
-    got = [p for p in partial.iterdir() if p.name in (name, name + ".zip")]
+    there = list(partial.iterdir()) if partial.is_dir() else []
+    got = [p for p in there if p.name in (name, name + ".zip")]
     if len(got) != 1:
-        found = sorted(p.name for p in partial.iterdir())
+        found = sorted(p.name for p in there)
         raise KaggleError(f"expected {name} from Kaggle in {partial}, found {found}")
     os.replace(got[0], folder / got[0].name)
     (partial / f"{got[0].name}.kaggle-partial").unlink(missing_ok=True)  # the client's marker
-    done[name] = {"file": got[0].name, "bytes": (folder / got[0].name).stat().st_size}
-    write_json(folder / MANIFEST, done)
-    logger.info("downloaded %s (%d bytes)", folder / got[0].name, done[name]["bytes"])
+    entry = {"file": got[0].name, "bytes": (folder / got[0].name).stat().st_size}
+    _record(folder, name, entry)
+    logger.info("downloaded %s (%d bytes)", folder / got[0].name, entry["bytes"])
+
+
+def _read_manifest(folder: Path) -> dict:
+    """``complete.json`` (written whole by rename, so never seen half-written)."""
+    path = folder / MANIFEST
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _record(folder: Path, name: str, entry: dict) -> None:
+    """Add ``name`` to ``complete.json``: read, change and write under the manifest's lock,
+    so that two processes recording different files at once both keep their entry."""
+    with _lock(folder, MANIFEST):
+        done = _read_manifest(folder)
+        done[name] = entry
+        write_json(folder / MANIFEST, done)  # temp file + rename
 
 
 def _partial_bytes(partial: Path, name: str) -> int:

@@ -5,8 +5,8 @@ script. ``base_raw/`` is the same kind of good folder in Kaggle's raw layout (``
 The files are committed; run ``python tests/bad_inputs/make_corpus.py`` to rebuild them after
 changing this script. ``cases.yaml`` (hand-written) says which fixture goes where and what the
 stage must do with it. Inputs that are big or binary (a 20,000-point drawing, a truncated zip,
-a truncated shard) and file names that some systems cannot check out (quotes) are made at test
-time by ``tests/test_bad_inputs.py`` instead.
+a truncated shard, the cells of :data:`BIG_CELLS`) and file names that some systems cannot check
+out (quotes) are made at test time by ``tests/data/test_bad_inputs.py`` instead.
 """
 
 from __future__ import annotations
@@ -19,6 +19,16 @@ TRAIN_HEADER = "countrycode,drawing,key_id,recognized,timestamp,word"
 TEST_HEADER = "key_id,countrycode,drawing"
 CLASSES = ("apple", "cat", "dog")
 ROWS_PER_CLASS = 8
+HUGE_INT = "9" * 400  # an int json.loads reads, but no float can hold (float() overflows)
+TOO_MANY_DIGITS = "9" * 5_000  # more digits than Python reads into an int (4,300)
+
+# Drawing cells too big to commit, made at test time (a case's `cells:` names them).
+BIG_CELLS = {
+    # 200,000 levels deep: json.loads raises RecursionError, not JSONDecodeError (400 KB)
+    "deep_nesting": lambda: "[" * 200_000 + "]" * 200_000,
+    "too_many_digits": lambda: f"[[[10, {TOO_MANY_DIGITS}], [10, 20]]]",
+    "raw_too_many_digits": lambda: f"[[[1.5, 2.5], [1, 2], [0, {TOO_MANY_DIGITS}]]]",
+}
 
 
 def drawing(i: int) -> list:
@@ -141,6 +151,8 @@ def write_raw(out: Path) -> None:
         raw_cat_file({3: "[[[10, 40, 80, 120], [10, 12, 30, 60], [0, 50, 30, 90]]]"}),
     )
     write(f / "raw_time_clamped.csv", raw_cat_file({2: "[[[10, 200], [10, 200], [0, 70000]]]"}))
+    write(f / "raw_huge_int.csv", raw_cat_file({1: f"[[[{HUGE_INT}, 2.5], [1, 2], [0, 5]]]"}))
+    write(f / "raw_overflow.csv", raw_cat_file({3: "[[[1.5, 2.5], [1, 2], [0, 1e400]]]"}))
     write(
         f / "raw_test_one_key_missing.csv",
         [TEST_HEADER] + [f"{test_key(i)},GB,{cell(raw_drawing(500 + i))}" for i in range(5)],
@@ -229,6 +241,8 @@ def main(out: Path = HERE) -> None:
         f / "coord_raw_data.csv",
         cat_file({4: cat_drawing("[[[-12.3, 40.7, 130.1], [310.5, 290.0, 280.2], [0, 31, 77]]]")}),
     )
+    write(f / "coord_huge_int.csv", cat_file({2: cat_drawing(f"[[[10, {HUGE_INT}], [10, 20]]]")}))
+    write(f / "coord_overflow.csv", cat_file({4: cat_drawing("[[[10, 20], [1e400, 20]]]")}))
     write(
         f / "coord_non_numeric.csv",
         cat_file(
@@ -247,6 +261,7 @@ def main(out: Path = HERE) -> None:
     )
     # -- labels and ids ----------------------------------------------------------------------
     write(f / "unknown_class.csv", cat_file({3: train_row(1, 3, word="kitten")}))
+    write(f / "word_mismatch.csv", cat_file({4: train_row(1, 4, word="dog")}))
     write(
         f / "key_id_non_numeric.csv",
         cat_file({2: train_row(1, 2, key_id="abc"), 4: train_row(1, 4, key_id="")}),

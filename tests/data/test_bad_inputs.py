@@ -4,8 +4,10 @@ function, a few through the real stage script, and the decisions table kept in s
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,6 +30,17 @@ CORPUS = ROOT / "tests" / "bad_inputs"
 CASES = yaml.safe_load((CORPUS / "cases.yaml").read_text())["cases"]
 BY_ID = {c["id"]: c for c in CASES}
 N_SHARDS, VAL_SIZE = 2, 2
+
+
+def _corpus_module():
+    """tests/bad_inputs/make_corpus.py (a script beside its fixtures, not a package)."""
+    spec = importlib.util.spec_from_file_location("make_corpus", CORPUS / "make_corpus.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_corpus = _corpus_module()
 ODD_NAMES = {
     "The Eiffel Tower.csv": "class_spaces.csv",
     'it\'s "quoted", too.csv': "class_quotes.csv",
@@ -53,6 +66,20 @@ def lay_files(raw: Path, files: dict[str, str]) -> None:
             shutil.copyfile(CORPUS / source, raw / target)
 
 
+def lay_cells(raw: Path, cells: dict[str, dict[int, str]]) -> None:
+    """Put the big cells in: ``{file: {row: name}}``, that row's drawing cell becomes
+    ``make_corpus.BIG_CELLS[name]()`` (row 1 = the first after the header)."""
+    for target, rows in cells.items():
+        path = raw / target
+        with open(path, newline="", encoding="utf-8") as f:
+            table = list(csv.reader(f))
+        col = table[0].index("drawing")
+        for row, name in rows.items():
+            table[row][col] = make_corpus.BIG_CELLS[name]()
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f, lineterminator="\n").writerows(table)
+
+
 def long_drawing_row(n_strokes: int = 40, points: int = 500) -> str:
     """A cat row whose drawing has ``n_strokes * points`` points (all coordinates 0..255)."""
     rng = np.random.default_rng(3)
@@ -76,6 +103,7 @@ def make_input(case: dict, tmp: Path) -> Path:
     make = case.get("make")
     raw = base_raw(tmp / "raw", case.get("base", "simplified"))
     lay_files(raw, case.get("files", {}))
+    lay_cells(raw, case.get("cells", {}))
     if make is None:
         return raw
     if make == "long_drawing":
@@ -114,7 +142,7 @@ def make_input(case: dict, tmp: Path) -> Path:
         for target, source in ODD_NAMES.items():
             shutil.copyfile(CORPUS / "files" / source, raw / "train_simplified" / target)
         return raw
-    if make in ("ndjson_bad_record", "ndjson_not_utf8"):
+    if make in ("ndjson_bad_record", "ndjson_deep_record", "ndjson_not_utf8"):
         folder = tmp / "ndjson"
         folder.mkdir()
         for f in sorted((raw / "train_simplified").glob("*.csv")):
@@ -133,6 +161,9 @@ def make_input(case: dict, tmp: Path) -> Path:
                 ]
             if f.stem == "cat":
                 lines[2] = "not json" if make == "ndjson_bad_record" else lines[2]
+                if make == "ndjson_deep_record":
+                    deep = make_corpus.BIG_CELLS["deep_nesting"]()
+                    lines[2] = f'{{"word": "cat", "key_id": "1", "drawing": {deep}}}'
                 lines[3] = lines[3].replace('"US"', '"Curaçao"')
             encoding = "latin-1" if make == "ndjson_not_utf8" and f.stem == "cat" else "utf-8"
             (folder / f"full_simplified_{f.stem}.ndjson").write_text(
@@ -260,12 +291,14 @@ def test_every_row_accounted_for(tmp_path: Path, base: str, train: str) -> None:
         and c["outcome"] != "error"
     ]
     assert len(sources) > (15 if base == "simplified" else 10)
-    # All the bad cat files at once, each as its own class file with word "cat".
+    # All the bad cat files at once, each as its own class file, its rows' word its class.
     lay_files(raw, {f"{train}/cat.csv": "-"})
     for i, src in enumerate(sources):
-        shutil.copyfile(
-            CORPUS / src, raw / train / "cat.csv" if i == 0 else raw / train / f"zz{i:02d}.csv"
-        )
+        word = "cat" if i == 0 else f"zz{i:02d}"
+        text = (CORPUS / src).read_bytes().decode("utf-8")
+        text = re.sub(r"^cat,", f"{word},", text, flags=re.M)  # the word column first
+        text = re.sub(r",cat(?=\r?$)", f",{word}", text, flags=re.M)  # or last
+        (raw / train / f"{word}.csv").write_bytes(text.encode("utf-8"))
     report = shard_dataset(raw, tmp_path / "s", N_SHARDS, VAL_SIZE, 0, tmp_path / "r.json")
     listed = skipped_rows(tmp_path / "s", raw)
     for f in sorted((raw / train).glob("*.csv")):
@@ -273,6 +306,9 @@ def test_every_row_accounted_for(tmp_path: Path, base: str, train: str) -> None:
         entry = report["files"][str(f)]
         n_listed = sum(1 for name, _, _ in listed if name == f"{train}/{f.name}")
         assert entry["kept"] + n_listed == len(lines), f.name
+    # Only the row written to mismatch its file's class does (the copies' words were moved).
+    mismatched = [(name, row) for name, row, reason in listed if reason == "word_mismatch"]
+    assert len(mismatched) == (base == "simplified"), mismatched
 
 
 def test_long_drawing_kept_intact(tmp_path: Path) -> None:
@@ -339,9 +375,12 @@ def test_disk_space_checked_before_any_output(tmp_path: Path, monkeypatch) -> No
 
 
 def _stage_env() -> dict:
+    """The stage's environment: this checkout's code first on the path (``python -m stages.x``
+    runs in a temp folder, where the installed package could be another checkout's)."""
     env = dict(os.environ)
     env.pop("DOODLE_TRACEBACK", None)
     env["PYTHONUNBUFFERED"] = "1"
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
     return env
 
 
@@ -350,7 +389,7 @@ def run_stage_script(stage: str, cwd: Path, params: dict) -> subprocess.Complete
     base = yaml.safe_load((ROOT / "params.yaml").read_text())
     (cwd / "params.yaml").write_text(yaml.safe_dump(merge(base, params)))
     return subprocess.run(
-        [sys.executable, str(ROOT / "stages" / f"{stage}.py")],
+        [sys.executable, "-m", f"stages.{stage}"],
         cwd=cwd,
         env=_stage_env(),
         capture_output=True,
@@ -404,7 +443,7 @@ def test_stage_script_bad_params(tmp_path: Path) -> None:
     ):
         (tmp_path / "params.yaml").write_text(text)
         p = subprocess.run(
-            [sys.executable, str(ROOT / "stages" / "shard.py")],
+            [sys.executable, "-m", "stages.shard"],
             cwd=tmp_path,
             env=_stage_env(),
             capture_output=True,
@@ -427,11 +466,6 @@ def test_every_case_documented() -> None:
 
 def test_fixtures_match_their_generator(tmp_path: Path) -> None:
     """The committed fixtures are exactly what make_corpus.py writes (rebuild, don't edit)."""
-    sys.path.insert(0, str(CORPUS))
-    try:
-        import make_corpus
-    finally:
-        sys.path.remove(str(CORPUS))
     make_corpus.main(tmp_path)
     made = {p.relative_to(tmp_path): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     kept = {

@@ -12,22 +12,25 @@ import random
 import numpy as np
 import pytest
 
-from doodle.data import rawcells as rs
-from doodle.data.rawcells import parse_raw_drawing, parse_raw_many, simplify_strokes
-from doodle.data.strokes import DrawingError, offsets
+from doodle.data import cells as dc
+from doodle.data.cells import DrawingError, parse_raw_drawing
+from doodle.data.rawcells import parse_raw_many, simplify_strokes
+from doodle.data.strokes import offsets
 from tests.conftest import RAW_SAMPLE, REAL_SAMPLE
 
 
 def scan(cells: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The scanner alone: (x, y, t values of every point it read, per-cell status)."""
+    """The raw scanner alone, without value limits: (x, y, t values of every point it read,
+    per cell 0 = read, 1 = left to the precise path)."""
     enc = [c.encode() for c in cells]
     bounds = offsets(np.fromiter(map(len, enc), np.int64, len(enc)))
     buf = np.frombuffer(b"".join(enc), np.uint8)
     vals = np.empty((len(buf) // 6 + 1, 3))
     lens = np.empty(len(buf) // 6 + 1, np.int64)
-    status = np.zeros(len(enc), np.int8)
-    n, _ = rs._scan(buf, bounds, vals, lens, np.zeros(len(enc), np.int64), status)
-    return vals[:n], status
+    ok = np.zeros(len(enc), np.bool_)
+    n_strokes = np.zeros(len(enc), np.int64)
+    n, _ = dc._scan(buf, bounds, vals, lens, n_strokes, ok, True, np.full(3, np.inf))
+    return vals[:n], np.where(ok, 0, 1)
 
 
 def random_decimal(rng: random.Random) -> str:

@@ -215,6 +215,7 @@ def test_downloads_by_name_resume_an_interrupted_file_and_never_refetch_a_finish
         TEST_FILE: {"file": TEST_FILE + ".zip", "bytes": len(served_test)}
     }
     assert sorted(p.name for p in folder.iterdir()) == [
+        ".locks",  # a lock file per name (flock: released when the process exits)
         ".partial",
         "complete.json",
         TEST_FILE + ".zip",
@@ -237,10 +238,13 @@ def test_downloads_by_name_resume_an_interrupted_file_and_never_refetch_a_finish
     with zipfile.ZipFile(folder / (TEST_FILE + ".zip")) as z:
         assert z.read(TEST_FILE) == TEST_CSV
     assert sorted(p.name for p in folder.iterdir()) == [
+        ".locks",
+        ".partial",
         "complete.json",
         TEST_FILE + ".zip",
         "train_simplified.zip",
     ]
+    assert list((folder / ".partial").iterdir()) == []  # nothing partial left
 
     standin.calls.clear()
     download_files(COMP, names, folder)
@@ -338,7 +342,11 @@ def test_rules_not_accepted_is_one_line_with_the_rules_page(standin, tmp_path, a
     assert "(403 Forbidden: You must accept this competition's rules" in message
     assert f"https://www.kaggle.com/competitions/{COMP}/rules" in message and "\n" not in message
     if action == "download":
-        assert list((tmp_path / "dl").iterdir()) == []  # nothing, not even the partial folder
+        # nothing downloaded, not even a partial folder: only the (released) lock of the file
+        assert [p.name for p in (tmp_path / "dl").iterdir()] == [".locks"]
+        assert [p.name for p in (tmp_path / "dl" / ".locks").iterdir()] == [
+            "train_simplified.zip.lock"
+        ]
     assert standin.submissions == []
 
 

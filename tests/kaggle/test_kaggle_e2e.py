@@ -95,11 +95,12 @@ def test_download_stage_resumes_after_a_kill_then_reuses_its_cache(tmp_path, fil
             ("test_simplified.csv", 200, None),
         ]
         folder = cache / COMPETITION
-        assert sorted(p.name for p in folder.iterdir()) == [
+        assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == [
             "complete.json",
             "test_simplified.csv.zip",
             "train_simplified.zip",
         ]
+        assert list((folder / ".partial").iterdir()) == []
         assert (folder / "train_simplified.zip").read_bytes() == files["train_simplified.zip"]
         location = json.loads((repo / "data/raw/location.json").read_text())
         assert location["path"] == str(folder)
