@@ -1,4 +1,9 @@
 # make run        -- create .venv (if needed), install, run the whole DVC pipeline (dvc repro)
+# make install    -- the venv and the project; on an NVIDIA GPU box the CUDA build of the backend
+#                    (GPU=0|1 overrides; BACKEND=jax: JAX too); a Kaggle/Colab notebook's own
+#                    TensorFlow/Keras/JAX are reused (docs/gpu.md). It prints what and why.
+# make doctor     -- in seconds: the GPUs, what each backend sees, precision, loader speed,
+#                    disk, Kaggle credentials, then one line per problem with its fix
 # make test       -- create .venv (if needed), install with dev tools, run the full test suite
 # make test-fast  -- the suite without training and dvc end-to-end runs (a few minutes)
 # make exp ARGS='-S img_size=128'   -- one experiment (dvc exp run), then the comparison table
@@ -37,22 +42,41 @@ export PYTHONUNBUFFERED := 1
 # The headline metric.
 SORT := --sort-by reports/metrics.json:holdout_map3 --sort-order desc
 
-.PHONY: run test test-fast exp show submit submissions kaggle-run kaggle-status kaggle-pull tiny bench bench-full bench-raw bench-quality bench-levers gpu-check lint format install install-dev clean
+.PHONY: run test test-fast exp show submit submissions kaggle-run kaggle-status kaggle-pull tiny bench bench-full bench-raw bench-quality bench-levers gpu-check doctor lint format install install-dev clean
 
-$(VENV)/.runtime: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e .
+# What to install and why (doodle/gpu/install.py, asked with the system's python3): words
+# 1-4 are the venv flags, the runtime spec, the backend extra and the variant; the rest is
+# the line printed.
+comma := ,
+INSTALL := $(or $(shell $(PYTHON) -m doodle.gpu.install --make "GPU=$(GPU)" "BACKEND=$(BACKEND)" 2>/dev/null),- . $(or $(BACKEND),-) cpu install: the project's dependencies)
+VENV_FLAGS := $(subst $(comma), ,$(filter-out -,$(word 1,$(INSTALL))))
+RUNTIME_SPEC := $(word 2,$(INSTALL))
+BACKEND_EXTRA := $(filter-out -,$(word 3,$(INSTALL)))
+VARIANT := $(word 4,$(INSTALL))
+INSTALL_LINE := $(wordlist 5,$(words $(INSTALL)),$(INSTALL))
+
+$(VENV)/.runtime: pyproject.toml $(VENV)/.variant-$(VARIANT)
+	@$(if $(BACKEND),:,echo '$(INSTALL_LINE)')
+	test -x $(BIN)/python || $(strip $(PYTHON) -m venv $(VENV_FLAGS) $(VENV))
+	$(if $(filter notebook,$(VARIANT)),,$(BIN)/python -m pip install -q --upgrade pip)
+	$(BIN)/python -m pip install -q -e $(RUNTIME_SPEC)
 	touch $@
+
+# One file names the installed variant (cpu, gpu, notebook): another one (GPU=1 after a CPU
+# install) is a missing file, so the install runs again.
+$(VENV)/.variant-%:
+	@mkdir -p $(VENV) && rm -f $(VENV)/.variant-* && touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
 
-# BACKEND=jax adds the optional extra of that name (pyproject.toml), for KERAS_BACKEND=jax.
-install: $(VENV)/.runtime $(if $(BACKEND),$(VENV)/.backend-$(BACKEND))
+# BACKEND=jax adds the optional extra of that name (pyproject.toml), for KERAS_BACKEND=jax;
+# on an NVIDIA GPU box its CUDA build (the extra jax-gpu).
+install: $(VENV)/.runtime $(if $(BACKEND_EXTRA),$(VENV)/.backend-$(BACKEND_EXTRA))
 
 $(VENV)/.backend-%: $(VENV)/.runtime
+	@echo '$(INSTALL_LINE)'
 	$(BIN)/python -m pip install -q -e ".[$*]"
 	touch $@
 
@@ -106,7 +130,11 @@ bench-full: $(VENV)/.dev
 	$(BIN)/python benchmarks/bench_data.py full $(ARGS)
 
 gpu-check: $(VENV)/.runtime
-	$(BIN)/python benchmarks/gpu_check.py $(ARGS)
+	$(BIN)/python -m doodle.gpu.check $(ARGS)
+
+doctor: $(VENV)/.runtime
+	@$(BIN)/python -m doodle.gpu.doctor $(ARGS)
+
 bench-raw: $(VENV)/.dev
 	$(BIN)/python benchmarks/bench_data.py raw --replicas 32 $(ARGS)
 

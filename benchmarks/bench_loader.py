@@ -49,6 +49,8 @@ import numpy as np
 from benchmarks.reference import LINE_WIDTH, reference_image
 from doodle.config import TrainConfig, load_params
 from doodle.data.shards import open_shard, read_classes, train_shard_paths
+from doodle.gpu.feed import cores_to_feed, loader_rate  # noqa: F401  (kept importable here)
+from doodle.gpu.feed import rate as _rate
 
 ROOT = Path(__file__).resolve().parents[1]
 FULL_KAGGLE_TRAIN = 49_700_000  # drawings, for the projected sizes on disk
@@ -186,32 +188,6 @@ def make_sequence_dataset(
         steps_per_epoch=10**7,
         workers=1,
     )
-
-
-def _rate(
-    make_iter: Callable[[], tuple[Iterator, Callable[[], None]]], seconds: float, warmup: int
-) -> tuple[float, float, float]:
-    """(batches per wall second, per CPU second, start-up seconds) for one fresh iterator.
-
-    Start-up (building the pipeline and the first ``warmup`` batches: tf.data tracing, the
-    first pandas chunk, thread pools) is timed separately; the rate counts the batches after.
-    """
-    s0 = time.perf_counter()
-    it, close = make_iter()
-    try:
-        for _ in range(warmup):
-            next(it)
-        w0, c0 = time.perf_counter(), time.process_time()
-        n = 0
-        while True:
-            next(it)
-            n += 1
-            if time.perf_counter() - w0 >= seconds:
-                break
-        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-    finally:
-        close()
-    return n / wall, n / max(cpu, 1e-9), w0 - s0
 
 
 def bench_loader(
@@ -360,22 +336,6 @@ def bench_loader(
     return out
 
 
-def loader_rate(dataset, seconds: float, warmup: int = 2) -> tuple[float, float]:
-    """(images per wall second, per CPU second of this process) of a training
-    ``DrawingDataset`` pulled the way ``model.fit`` pulls it on JAX: Keras'
-    ``PyDatasetAdapter`` numpy iterator (the loop's own thread with ``workers=1``, its
-    ``OrderedEnqueuer`` thread pool with more)."""
-    from keras.src.trainers.data_adapters.py_dataset_adapter import PyDatasetAdapter
-
-    def make():
-        adapter = PyDatasetAdapter(dataset, shuffle=False)
-        adapter.on_epoch_begin()
-        return iter(adapter.get_numpy_iterator()), adapter.on_epoch_end
-
-    per_wall, per_cpu, _ = _rate(make, seconds, warmup)
-    return per_wall * dataset.batch_size, per_cpu * dataset.batch_size
-
-
 def loader_scaling(
     shard_dir: Path,
     sizes: tuple[int, ...] = (64, 128),
@@ -422,13 +382,6 @@ def loader_scaling(
             out[f"scaling_ratio_{size}_w{hi}_vs_w{lo}"] = round(ratio, 2)
         out[f"scaling_images_per_cpu_s_{size}"] = out[f"scaling_images_per_cpu_s_{size}_w{lo}"]
     return out
-
-
-def cores_to_feed(images_per_s: float, per_core: float) -> float:
-    """Arithmetic, not a measurement: cores a loader rendering ``per_core`` images per
-    CPU-second needs to feed a model training at ``images_per_s`` (linear scaling
-    assumed; the main loop's own thread and the step's host work come on top)."""
-    return images_per_s / max(per_core, 1e-9)
 
 
 # -- tf.data: our TFRecords vs the PyDataset vs the TextLineDataset loader --------------------

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A GPU box without TensorFlow or network, in one call (BENCHMARKS.md, GPU): install the
-# Keras wheels from .whl/, print the GPU, then three gpu-check runs while time is left:
+# Keras wheels from .whl/, print the GPU, the doctor's report (what `make doctor` runs:
+# python -m doodle.gpu.doctor; make itself would build a venv here), then three gpu-check
+# runs (python -m doodle.gpu.check, what `make gpu-check` runs) while time is left:
 #   1. gpu_check          the default check: MobileNetV2 at 64 and 128 px, batch 256,
 #                         1 / 4 / all workers, a 60-s training whose loss must fall;
 #   2. gpu_effnet96_b512  kaggle-full's second family as the preset trains it
@@ -29,6 +31,8 @@ left() { echo $((${BUDGET:-540} - ($(date +%s) - T0))); }
   nvidia-smi
   python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)"
   nproc
+  echo "== doctor: python3 -m doodle.gpu.doctor (make doctor)"
+  timeout 120 python3 -m doodle.gpu.doctor
 } 2>&1 | tee -a "$LOG"
 
 step() { # step NAME MIN_SECONDS_LEFT ARGS...
@@ -38,8 +42,8 @@ step() { # step NAME MIN_SECONDS_LEFT ARGS...
     echo "== $name skipped: $(left)s left" | tee -a "$LOG"
     return
   fi
-  echo "== $name: python3 benchmarks/gpu_check.py $* (at $(($(date +%s) - T0))s)" | tee -a "$LOG"
-  timeout "$(($(left) - 5))" python3 benchmarks/gpu_check.py "$@" \
+  echo "== $name: python3 -m doodle.gpu.check $* (at $(($(date +%s) - T0))s)" | tee -a "$LOG"
+  timeout "$(($(left) - 5))" python3 -m doodle.gpu.check "$@" \
     --out "$OUT/reports/$name.json" 2>&1 | tee -a "$LOG"
   echo "== $name rc=$? at $(($(date +%s) - T0))s" | tee -a "$LOG"
 }

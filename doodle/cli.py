@@ -14,7 +14,10 @@ import sys
 
 # Before any TensorFlow import: hide the C++ INFO/WARNING/ERROR start-up lines (oneDNN
 # notes, "failed call to cuInit" on machines without a GPU, absl's pre-init notice).
-# A value the user set wins, so TF_CPP_MIN_LOG_LEVEL=0 brings them all back.
+# A value the user set wins, so TF_CPP_MIN_LOG_LEVEL=0 brings them all back. On a machine
+# whose driver lists a GPU, the train and predict stages lower it again before the backend
+# loads (doodle.gpu.guard): there the CUDA lines may say why the GPU is idle.
+USER_LOG_LEVEL = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")  # newer TensorFlow logs through absl
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
@@ -95,33 +98,49 @@ _NOISE = re.compile(
 
 
 @contextlib.contextmanager
-def _filtered_stderr():
-    """Capture the process's stderr (file descriptor 2, where C++ code writes) and replay
-    it without the known start-up noise, so real errors still show."""
-    if os.environ["TF_CPP_MIN_LOG_LEVEL"] != "3":  # the user asked to see everything
-        yield
-        return
+def captured_stderr():
+    """Capture the process's stderr (file descriptor 2, where C++ code writes) while the
+    block runs; the list it yields holds the captured lines afterwards (not replayed)."""
+    lines: list[str] = []
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as tmp:
         os.dup2(tmp.fileno(), 2)
         try:
-            yield
+            yield lines
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
             tmp.seek(0)
-            for line in tmp.read().decode(errors="replace").splitlines():
-                if line.strip() and not _NOISE.search(line):
-                    print(line, file=sys.stderr)
+            lines += [ln for ln in tmp.read().decode(errors="replace").splitlines() if ln.strip()]
+
+
+def replay(lines: list[str], filtered: bool = True) -> None:
+    """Write captured lines to stderr; ``filtered``: without the known start-up noise, so
+    that real errors still show."""
+    for line in lines:
+        if not (filtered and _NOISE.search(line)):
+            print(line, file=sys.stderr)
+
+
+def quiet() -> bool:
+    """Whether start-up noise is filtered (not when the user set TF_CPP_MIN_LOG_LEVEL)."""
+    return USER_LOG_LEVEL is None or USER_LOG_LEVEL == "3"
 
 
 def preload(*modules: str) -> None:
     """Import heavy modules (``keras``, ``tensorflow``) with their start-up noise removed."""
-    with _filtered_stderr():
+    if not quiet():  # the user asked to see everything
         for m in modules:
             importlib.import_module(m)
+        return
+    try:
+        with captured_stderr() as lines:
+            for m in modules:
+                importlib.import_module(m)
+    finally:
+        replay(lines)
 
 
 def _sentence(e: BaseException) -> str:

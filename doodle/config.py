@@ -207,6 +207,8 @@ class RuntimeConfig:
     tfrecord_workers: int
     eager: bool  # run steps eagerly: no graph to trace (tiny runs, debugging)
     processes: int  # the train stage as this many cooperating processes (doodle.training.launch)
+    gpus: Any  # auto | all | a count | a list of nvidia-smi indices (doodle.gpu.guard)
+    allow_cpu: bool  # train/predict on the CPU although nvidia-smi lists a GPU
 
 
 @dataclass(frozen=True)
@@ -462,6 +464,30 @@ def _check(p: Params) -> None:
     for ok, message in rules:
         if not ok:
             raise ConfigError(message)
+    _check_gpus(p.runtime.gpus, p.runtime.processes)
+
+
+def _check_gpus(gpus: Any, processes: int) -> None:
+    """``runtime.gpus``: auto | all | a count | a list of indices; with several processes
+    (one GPU each) a count or list must match their number."""
+    where = "runtime.gpus"
+    if gpus in ("auto", "all"):
+        return
+    is_int = isinstance(gpus, int) and not isinstance(gpus, bool)
+    is_list = isinstance(gpus, list) and all(
+        isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in gpus
+    )
+    if not (is_int and gpus >= 1) and not (is_list and gpus and len(set(gpus)) == len(gpus)):
+        raise ConfigError(
+            f"{where}: expected auto, all, a count (e.g. 2) or a list of distinct GPU indices "
+            f"as nvidia-smi numbers them (e.g. [0, 2]), got {gpus!r}"
+        )
+    n = gpus if is_int else len(gpus)
+    if processes > 1 and n != processes:
+        raise ConfigError(
+            f"{where}: {gpus!r} gives {n} GPU{'s' * (n > 1)} to runtime.processes {processes}, "
+            f"which train one GPU each: give {processes} GPUs or auto"
+        )
 
 
 def _check_member(c: MemberConfig, over: dict, section: str) -> None:
@@ -528,6 +554,8 @@ def _join(path: str, key: str) -> str:
 def _value(tp: Any, v: Any, path: str) -> Any:
     """Check (and, for numbers, normalise) one value against its annotation."""
     origin = get_origin(tp)
+    if tp is Any:  # checked by a rule of its own (_check)
+        return v
     if dataclasses.is_dataclass(tp):
         return _build(tp, v, path)
     if origin is Literal:

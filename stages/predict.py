@@ -16,6 +16,9 @@ def main() -> None:
 
     check_members(params)  # every arch names a backbone that fits
     cfg = params.member(MEMBER)
+    from doodle.gpu.guard import start
+
+    start("predict", params.runtime)  # a leased GPU, then Keras; stops if it cannot use it
     from doodle.predict import predict_member
 
     predict_member(
@@ -32,4 +35,4 @@ def main() -> None:
 if __name__ == "__main__":
     # the member's folder is under members/ or finetune/ (whichever exists is reported)
     outputs = tuple(f"data/predictions/{section}/{MEMBER}" for section in ("members", "finetune"))
-    run_stage("predict", main, outputs, uses_keras=True)
+    run_stage("predict", main, outputs)  # main loads Keras (doodle.gpu.guard)

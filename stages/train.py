@@ -16,9 +16,18 @@ def main() -> None:
 
     check_members(params)  # every arch names a backbone that fits
     cfg = params.member(MEMBER)  # checked before Keras is imported
+    from doodle.gpu.guard import start
+
+    # lease this run's GPUs, then load Keras; stop here if the backend cannot use them
+    state = start("train", params.runtime, params.runtime.processes)
     if params.runtime.processes > 1 and not launched():
-        # this stage again as N cooperating processes, one GPU each; the chief writes
-        code = launch([sys.executable, *sys.argv], params.runtime.processes, gpu_per_process=True)
+        # this stage again as N cooperating processes, one (leased) GPU each; the chief writes
+        code = launch(
+            [sys.executable, *sys.argv],
+            params.runtime.processes,
+            gpu_per_process=True,
+            gpus=state.given or None,
+        )
         if code:
             raise SystemExit(code)
         return
@@ -39,4 +48,4 @@ def main() -> None:
 if __name__ == "__main__":
     # Of several training processes (python -m doodle.training.launch), the chief alone writes.
     outputs = (f"models/{MEMBER}/model.keras",) if is_chief() else ()
-    run_stage("train", main, outputs, uses_keras=True)
+    run_stage("train", main, outputs)  # main loads Keras (doodle.gpu.guard)

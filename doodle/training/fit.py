@@ -22,6 +22,7 @@ from doodle.training.dataset import DrawingDataset, member_dataset, sequence_fea
 from doodle.training.hardware import (
     Placement,
     accelerators,
+    device_line,
     devices,
     distribution,
     set_precision,
@@ -235,7 +236,9 @@ def train_member(cfg: MemberConfig, runtime: RuntimeConfig, paths: TrainPaths) -
     classes = read_classes(shard_dir)
     placement = distribution(cfg.distribute)  # first: a multi-worker run sets TF up itself
     kind, _ = accelerators()
-    policy, why = set_precision(cfg.mixed_precision, devices())
+    devs = devices()
+    policy, why = set_precision(cfg.mixed_precision, devs)
+    print(device_line(cfg.name, placement, devs, policy, why), flush=True)
     keras.utils.set_random_seed(cfg.seed)
     replicas, chief = placement.replicas, placement.chief
     global_batch = cfg.batch_size * replicas
@@ -285,7 +288,7 @@ def train_member(cfg: MemberConfig, runtime: RuntimeConfig, paths: TrainPaths) -
     share = f" ({global_batch // placement.processes} a process)" * (placement.processes > 1)
     print(
         f"train: {cfg.name}: {cfg.arch} {shape}, {model.count_params():,} params, "
-        f"{placement.where}, policy {policy} ({why}), global batch {global_batch}{share}, "
+        f"global batch {global_batch}{share}, "
         f"lr {lr:g}, "
         f"{epochs} epochs x {steps} steps, {data.n_train:,} train drawings, "
         f"{0 if data.labels is None else len(data.labels):,} holdout "

@@ -159,9 +159,10 @@ def devices() -> list[Device]:
         import jax
 
         out = []
-        for d in jax.local_devices():
-            cc = getattr(d, "compute_capability", None)  # "9.0" on CUDA devices
-            out.append(Device(d.platform, str(d.device_kind), _capability(cc)))
+        for k, d in enumerate(jax.local_devices()):
+            cc = _capability(getattr(d, "compute_capability", None))  # "9.0" on CUDA devices
+            kind = "gpu" if d.platform in ("gpu", "cuda") else d.platform
+            out.append(Device(kind, str(d.device_kind), cc or _driver_capability(kind, k)))
         return [Device("cpu")] if out[0].kind == "cpu" else out
     if backend == "tensorflow":
         import tensorflow as tf
@@ -170,12 +171,24 @@ def devices() -> list[Device]:
             return [Device("tpu", "TPU")]
         gpus = tf.config.list_physical_devices("GPU")
         out = []
-        for g in gpus:
+        for k, g in enumerate(gpus):
             details = tf.config.experimental.get_device_details(g)
-            cc = details.get("compute_capability")
-            out.append(Device("gpu", str(details.get("device_name", g.name)), _capability(cc)))
+            cc = _capability(details.get("compute_capability")) or _driver_capability("gpu", k)
+            out.append(Device("gpu", str(details.get("device_name", g.name)), cc))
         return out or [Device("cpu")]
     return [Device("cpu")]
+
+
+def _driver_capability(kind: str, position: int) -> tuple[int, int] | None:
+    """The compute capability nvidia-smi gives the ``position``-th GPU this process sees,
+    where the backend does not say (precision ``auto`` then still knows the GPU)."""
+    if kind != "gpu":
+        return None
+    from doodle.gpu import nvidia
+
+    listed = nvidia.list_gpus()
+    shown = nvidia.by_index(listed, nvidia.visible_indices(listed))
+    return shown[position].compute_capability if position < len(shown) else None
 
 
 def _capability(cc) -> tuple[int, int] | None:
@@ -187,6 +200,38 @@ def _capability(cc) -> tuple[int, int] | None:
         return int(major), int(minor)
     except (TypeError, ValueError):
         return None
+
+
+def device_line(name: str, placement: Placement, devs: list[Device], policy: str, why: str) -> str:
+    """The first line of a training log: the device(s), the precision and why, the replicas
+    (``train: base on 1 GPU (NVIDIA A100, compute capability 8.0; CUDA_VISIBLE_DEVICES=1);
+    precision mixed_bfloat16 (auto: ...); 1 replica (single device (gpu))``)."""
+    from doodle.gpu.guard import current
+
+    kinds = {d.kind for d in devs}
+    if kinds == {"gpu"}:
+        names = "; ".join(
+            d.name
+            + (
+                ", compute capability {}.{}".format(*d.compute_capability)
+                * bool(d.compute_capability)
+            )
+            for d in devs
+        )
+        shown = os.environ.get("CUDA_VISIBLE_DEVICES")
+        shown = f"; CUDA_VISIBLE_DEVICES={shown}" if shown is not None else ""
+        where = f"{len(devs)} GPU{'s' * (len(devs) > 1)} ({names}{shown})"
+    elif kinds == {"tpu"}:
+        where = f"{len(devs)} TPU device{'s' * (len(devs) > 1)}"
+    else:
+        state = current()
+        reason = state.cpu_reason if state and state.cpu_reason else "the backend sees no GPU"
+        where = f"the CPU ({reason})"
+    n = placement.replicas
+    return (
+        f"train: {name} on {where}; precision {policy} ({why}); "
+        f"{n} replica{'s' * (n > 1)} ({placement.where})"
+    )
 
 
 POLICIES = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}

@@ -89,6 +89,19 @@ def tf_config_rank() -> tuple[int, int]:
     return (index + chiefs if task.get("type", "worker") == "worker" else index), max(1, processes)
 
 
+def process_gpus(nproc: int, gpus: Sequence[int | str] | None = None) -> list[str]:
+    """The GPU of each local process: the k-th of ``gpus``, else of the GPUs
+    ``CUDA_VISIBLE_DEVICES`` shows this launcher, else GPU k."""
+    if gpus is None and os.environ.get("CUDA_VISIBLE_DEVICES", "").strip():
+        gpus = [g.strip() for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
+    ids = [str(g) for g in gpus] if gpus is not None else [str(k) for k in range(nproc)]
+    if len(ids) < nproc:
+        raise SystemExit(
+            f"launch: {nproc} processes, one GPU each, but only GPU(s) {','.join(ids)} to give"
+        )
+    return ids[:nproc]
+
+
 def is_chief() -> bool:
     """Whether this process is process 0 of its run (true outside the launcher)."""
     jax_rank = int(os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", "0"))
@@ -137,19 +150,24 @@ def launch(
     host_index: int = 0,
     port: int | None = None,
     gpu_per_process: bool = False,
+    gpus: Sequence[int | str] | None = None,
 ) -> int:
-    """Run ``command`` as this host's ``nproc`` processes; the exit status of the run."""
+    """Run ``command`` as this host's ``nproc`` processes; the exit status of the run.
+
+    ``gpu_per_process``: local process k sees only the k-th of ``gpus`` (the GPUs the train
+    stage leased), else of ``CUDA_VISIBLE_DEVICES``, else GPU k."""
     if nproc < 1:
         raise SystemExit("launch: --nproc must be at least 1")
     if not 0 <= host_index < len(hosts):
         raise SystemExit(f"launch: --host-index {host_index} is not in 0..{len(hosts) - 1}")
+    per_process = process_gpus(nproc, gpus) if gpu_per_process else None
     addrs = addresses(hosts, nproc, port)
     procs: dict[int, subprocess.Popen] = {}
     for k in range(nproc):
         rank = host_index * nproc + k
         env = os.environ | process_env(addrs, rank, k)
-        if gpu_per_process:
-            env["CUDA_VISIBLE_DEVICES"] = str(k)
+        if per_process is not None:
+            env["CUDA_VISIBLE_DEVICES"] = per_process[k]
         piped = rank != 0  # the chief's output (progress bars) passes through untouched
         procs[rank] = subprocess.Popen(
             list(command),
@@ -231,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--gpu-per-process",
         action="store_true",
-        help="give local process k only GPU k (CUDA_VISIBLE_DEVICES)",
+        help="give local process k only GPU k (or the k-th of CUDA_VISIBLE_DEVICES)",
     )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
     args = parser.parse_args(argv)

@@ -91,3 +91,13 @@ def test_launcher_exit_status_and_usage():
         text=True,
     )
     assert p.returncode == 2 and "give the command after --" in p.stderr
+
+
+def test_one_gpu_per_process_from_the_lease_or_the_visible_ones(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert launch.process_gpus(2) == ["0", "1"]  # GPU k
+    assert launch.process_gpus(2, [3, 1]) == ["3", "1"]  # the train stage's leased GPUs
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,5,7")
+    assert launch.process_gpus(2) == ["2", "5"]  # the k-th GPU this launcher may use
+    with pytest.raises(SystemExit, match="only GPU"):
+        launch.process_gpus(4)

@@ -1,9 +1,10 @@
-"""``make gpu-check`` (benchmarks/gpu_check.py) in a tiny smoke run, as on a GPU box
+"""``make gpu-check`` (``python -m doodle.gpu.check``) in a tiny smoke run, as on a GPU box
 without TensorFlow, DVC or dvclive (``tests/no_tensorflow`` hides them): under JAX it
 measures every step -- resident batches, the real loader at each worker count with the
 input wait, the loader alone, a training run whose loss falls -- and writes the JSON
 report and the Markdown table. A smaller graph (MobileNet v1 at 32 px) keeps it short;
-its figures mean nothing."""
+its figures mean nothing. Where nvidia-smi lists a GPU the backend cannot see, it says so
+in one line instead of falling back to its tiny mode."""
 
 import json
 import os
@@ -12,18 +13,18 @@ import sys
 
 import pytest
 
+from tests.gpu.standin import A100
 from tests.pipeline_utils import ROOT, env
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_gpu_check_tiny_runs_under_jax_without_tensorflow(tmp_path):
     out = tmp_path / "reports" / "gpu_check.json"
     e = env() | {
         "KERAS_BACKEND": "jax",
         "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "no_tensorflow"), str(ROOT)]),
     }
-    cmd = [sys.executable, "benchmarks/gpu_check.py", "--sizes", "32", "--arch", "mobilenet"]
+    cmd = [sys.executable, "-m", "doodle.gpu.check", "--sizes", "32", "--arch", "mobilenet"]
     p = subprocess.run(
         [*cmd, "--out", str(out)], cwd=ROOT, env=e, capture_output=True, text=True, timeout=600
     )
@@ -57,3 +58,26 @@ def test_gpu_check_tiny_runs_under_jax_without_tensorflow(tmp_path):
     assert "| img_size | input | workers | images/s | feed ratio |" in table
     assert "| 32 | real loader | 1 |" in table and "Verdict: tiny mode" in table
     assert report["markdown"] in p.stdout
+
+
+@pytest.mark.e2e
+def test_gpu_check_names_a_gpu_the_backend_cannot_see(smi, tmp_path):
+    smi([A100])
+    e = env() | {
+        "KERAS_BACKEND": "jax",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests" / "no_tensorflow"), str(ROOT)]),
+    }
+    p = subprocess.run(
+        [sys.executable, "-m", "doodle.gpu.check", "--out", str(tmp_path / "gpu_check.json")],
+        cwd=ROOT,
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    (line,) = [ln for ln in p.stderr.splitlines() if ln.startswith("gpu-check: error: ")]
+    assert "nvidia-smi lists 1 GPU (0: NVIDIA A100-SXM4-80GB" in line
+    assert "JAX" in line and "sees no GPU; likely cause: " in line and "jax[cuda12]" in line
+    assert line.endswith("to run on the CPU anyway: --tiny, or DOODLE_ALLOW_CPU=1")
+    assert "tiny mode" not in p.stdout and not (tmp_path / "gpu_check.json").exists()
