@@ -31,7 +31,9 @@ def project(tmp_path):
 
 
 def make_n(project, *assign: str, **env: str) -> list[str]:
-    e = {k: v for k, v in os.environ.items() if k not in NOTEBOOK_VARS and k != "GPU"}
+    # a fresh shell's make: not a sub-make of `make test` (MAKELEVEL would print make[1]:)
+    drop = {*NOTEBOOK_VARS, "GPU", "MAKELEVEL", "MAKEFLAGS", "MFLAGS"}
+    e = {k: v for k, v in os.environ.items() if k not in drop}
     p = subprocess.run(
         ["make", "-n", "--no-print-directory", "install", *assign],
         cwd=project,
