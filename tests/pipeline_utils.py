@@ -184,10 +184,20 @@ def shell(line: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProce
     return p
 
 
-def readme_block(marker: str) -> list[str]:
-    """The lines of the README code block that follows the comment containing ``marker``."""
-    text = (ROOT / "README.md").read_text()
-    after = text[text.index(marker) :]
+DOCS = ("README.md", "docs")  # where the command lines a user types are printed
+
+
+def doc_files() -> list[Path]:
+    """The README and every page of docs/."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def doc_block(marker: str) -> list[str]:
+    """The lines of the code block that follows the one comment containing ``marker``, in the
+    README or a page of docs/."""
+    found = [p.read_text() for p in doc_files() if marker in p.read_text()]
+    assert len(found) == 1, f"{marker!r} is in {len(found)} docs, not one"
+    after = found[0][found[0].index(marker) :]
     block = after[after.index("```") :].split("\n", 1)[1]
     return [ln for ln in block[: block.index("```")].splitlines() if ln.strip()]
 

@@ -8,6 +8,7 @@ import subprocess
 import yaml
 
 from tests.conftest import ROOT
+from tests.pipeline_utils import doc_files
 
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 
@@ -77,8 +78,10 @@ def test_workflow_sets_up_python_with_pip_caching():
 
 
 def test_make_targets_the_docs_name_exist():
-    """Every `make X` in the README and the workflow is a real target (make -n proves it)."""
-    named = set(re.findall(r"\bmake ([a-z][\w-]*)", (ROOT / "README.md").read_text()))
+    """Every `make X` in the README, docs/ and the workflow is a real target (make -n proves
+    it)."""
+    docs = "".join(p.read_text() for p in doc_files())
+    named = set(re.findall(r"\bmake ([a-z][\w-]*)", docs))
     named |= {
         argv[1]
         for argv in commands(

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from tests.pipeline_utils import WATCH, dvc, make_repo, readme_block, shell, stages_run
+from tests.pipeline_utils import WATCH, doc_block, dvc, make_repo, shell, stages_run
 
 pytestmark = pytest.mark.e2e
 
@@ -56,7 +56,7 @@ def _run_watching_queue(line, repo) -> tuple[str, int]:
 def test_readme_exp_lines_as_typed(repo, tmp_path):
     """The README's dvc lines, typed in an activated shell; every experiment row keeps its
     params and scores, and `dvc plots diff` draws two experiments' curves."""
-    lines = readme_block("runs the dvc lines of the next block")
+    lines = doc_block("runs the dvc lines of the next block")
     assert lines[0] == "dvc exp run -S img_size=128"
     outputs, peaks = [], []
     for line in lines:

@@ -10,9 +10,9 @@ import pytest
 
 from tests.pipeline_utils import (
     ALL_STAGES,
-    ROOT,
     check_headline,
     check_submission,
+    doc_files,
     make_repo,
     shell,
     stages_run,
@@ -22,8 +22,9 @@ pytestmark = pytest.mark.e2e
 
 
 def test_keras_backend_jax_dvc_repro(tmp_path):
-    line = re.search(r"`(KERAS_BACKEND=jax dvc repro)`", (ROOT / "README.md").read_text())
-    assert line, "README no longer gives the JAX line"
+    docs = "".join(p.read_text() for p in doc_files())
+    line = re.search(r"`(KERAS_BACKEND=jax dvc repro)`", docs)
+    assert line, "the docs no longer give the JAX line"
     # jit: true, what `jit: auto` picks on a GPU (on a CPU auto runs JAX op by op); grey
     # images (test_training.py covers order3 on TensorFlow). One member: each Keras stage
     # costs seconds of start-up and tracing, and the ensemble's blending of several members

@@ -15,8 +15,8 @@ from tests.conftest import RAW_SAMPLE, REAL_SAMPLE
 from tests.pipeline_utils import (
     activated_env,
     check_submission,
+    doc_block,
     make_repo,
-    readme_block,
     shell,
     stages_run,
 )
@@ -37,7 +37,7 @@ PLACEHOLDERS = {
 def readme_lines() -> list[str]:
     """The README's raw-data lines with the placeholders replaced by the shared samples."""
     out = []
-    for line in readme_block(MARKER):
+    for line in doc_block(MARKER):
         line = line.split("#")[0].strip()
         for placeholder, path in PLACEHOLDERS.items():
             line = line.replace(f"={placeholder} ", f"={path} ")
