@@ -288,3 +288,52 @@ def test_pseudo_from_names_one_member_a_list_or_defaults_to_the_parent():
 def test_pseudo_from_mistakes_stop_in_one_line(finetune, message):
     with pytest.raises(ConfigError, match=message):
         _teachers(finetune)
+
+
+@pytest.mark.parametrize(
+    "path, value, fragment",
+    [
+        ("train.ema", 1.5, "members.base: ema 1.5 is the moving average's decay: between 0 and 1"),
+        ("train.ema", 0, "ema 0 is the moving average's decay"),
+        ("train.ema", "fast", "train.ema: expected a number"),
+        ("train.grid_size", 2, "members.base: grid_size 2 not in 4..128"),
+        ("train.grid_reduce", "mean", "train.grid_reduce: expected one of 'sum', 'max'"),
+        ("train.country", "yes", "train.country: expected true or false"),
+        (
+            "ensemble.stack_features",
+            ["strokes", "contry"],
+            "ensemble.stack_features: unknown feature 'contry' (one of strokes, country); "
+            "did you mean country?",
+        ),
+        ("ensemble.stack_features", ["country", "country"], "names a feature twice"),
+        ("ensemble.stack_features", "country", "ensemble.stack_features: expected a list"),
+    ],
+)
+def test_family_and_lever_settings_stop_in_one_line(path, value, fragment):
+    with pytest.raises(ConfigError) as e:
+        parse_params(with_change(path, value))
+    assert fragment in str(e.value) and "\n" not in str(e.value)
+
+
+def test_strokegrid_and_country_members_read_the_shards_and_warm_start_within_the_family():
+    raw = with_change("tfrecord.enabled", True)
+    raw["tfrecord"]["input"] = "tfrecord"
+    raw["members"] = {
+        "cnn": {},
+        "cc": {"country": True},
+        "sg": {"arch": "strokegrid", "encoding": "time3"},
+    }
+    raw["finetune"] = {"big": {"init_from": "sg", "grid_size": 64, "seq_len": 256}}
+    params = parse_params(raw)
+    cnn, cc, sg, big = (params.member(m) for m in ("cnn", "cc", "sg", "big"))
+    assert (cnn.input, cc.input, sg.input) == ("tfrecord", "shards", "shards")
+    assert sg.sequence and sg.needs_time and not params.member("cnn").needs_time
+    assert (big.grid_size, big.seq_len, big.arch) == (64, 256, "strokegrid")
+    # a warm start copies every weight: the inputs must match
+    for finetune, message in [
+        ({"init_from": "sg", "encoding": "grey"}, "encoding 'grey' differs from sg's 'time3'"),
+        ({"init_from": "cnn", "country": True}, "country True differs from cnn's False"),
+    ]:
+        raw["finetune"] = {"bad": finetune}
+        with pytest.raises(ConfigError, match=message):
+            parse_params(raw)

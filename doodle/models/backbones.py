@@ -88,8 +88,9 @@ BACKBONES: dict[str, Backbone] = {
     for ctors, pre, widths, size, own in _FAMILIES
     for ctor in ctors
 }
-# The point-sequence family (doodle.models.build.build_sequence_model) has widths of its own.
-SEQUENCE_ARCHS = ("lstm",)  # as doodle.config's (which imports no model code)
+# The point families (doodle.models.build: lstm; doodle.models.strokegrid) have widths of
+# their own.
+SEQUENCE_ARCHS = ("lstm", "strokegrid")  # as doodle.config's (which imports no model code)
 _WIDTH_NAME = re.compile(r"^(?P<family>[a-z0-9]+)_(?P<width>\d{3})$")
 
 
@@ -141,7 +142,10 @@ def check_member(c: MemberConfig, over: dict, where: str) -> None:
     where a value came from)."""
     if is_sequence(c.arch):
         if c.weights is not None:
-            raise ConfigError(f"{where}: weights {c.weights!r}: arch lstm has no backbone")
+            raise ConfigError(
+                f"{where}: weights {c.weights!r}: arch {c.arch} has no keras.applications "
+                "backbone to load them into (set weights to null)"
+            )
         return
     try:
         spec = lookup(c.arch)
