@@ -83,11 +83,15 @@ def budgets(params, gpu_factor: float) -> list[dict]:
         rate = rate * (224 / cfg.img_size) ** 2 * gpu_factor if rate else None
         if cfg.arch == "strokegrid":
             rate = strokegrid_rate(cfg) * gpu_factor
+        size = f"{cfg.img_size}" if not cfg.sequence else f"{cfg.seq_len} points"
+        if cfg.arch == "strokegrid":
+            size += f" on {cfg.grid_size}x{cfg.grid_size}"
         rows.append(
             {
                 "member": name,
                 "arch": cfg.arch,
                 "img_size": cfg.img_size,
+                "input": size,
                 "start": f"from {cfg.init_from}" if cfg.init_from else "scratch",
                 "steps": f"{cfg.epochs} x {cfg.steps_per_epoch:,} x {cfg.batch_size}",
                 "images": images,
@@ -124,7 +128,7 @@ def table(names: list[str]) -> str:
             rate = f"{r['rate']:,.0f}" if r["rate"] else "n/a"
             hours = f"{r['hours']:.1f}" if r["hours"] else "n/a"
             lines.append(
-                f"| {preset} ({gpu}) | {r['member']} | {r['arch']}, {r['img_size']} | "
+                f"| {preset} ({gpu}) | {r['member']} | {r['arch']}, {r['input']} | "
                 f"{r['start']} | "
                 f"{r['steps']} | {r['images'] / 1e6:.1f}M | {r['passes']:.2f} | {rate} | "
                 f"{hours} |"

@@ -58,7 +58,7 @@ def test_member_overrides_and_top_level_defaults():
 def test_sequence_member_reads_shards_whatever_the_image_input():
     raw = copy.deepcopy(RAW)
     raw["tfrecord"] |= {"enabled": True, "input": "tfrecord"}
-    raw["members"] = {"cnn": {}, "seq": {"arch": "lstm", "seq_len": 64}}
+    raw["members"] = {"cnn": {"arch": "mobilenetv2_050"}, "seq": {"arch": "lstm", "seq_len": 64}}
     params = parse_params(raw)
     cnn, seq = params.member("cnn"), params.member("seq")
     assert (cnn.input, cnn.sequence) == ("tfrecord", False)
@@ -182,7 +182,12 @@ def test_stage_stops_on_a_misspelt_key(tmp_path):
 def test_encoding_gives_channels_and_a_time_encoding_reads_the_shards():
     raw = with_change("tfrecord.enabled", True)
     raw["tfrecord"]["input"] = "tfrecord"
-    raw["members"] = {"g": {}, "o": {"encoding": "order3"}, "t": {"encoding": "time3"}}
+    cnn = {"arch": "mobilenetv2_050"}
+    raw["members"] = {
+        "g": cnn,
+        "o": cnn | {"encoding": "order3"},
+        "t": cnn | {"encoding": "time3"},
+    }
     params = parse_params(raw)
     g, o, t = (params.member(m) for m in ("g", "o", "t"))
     assert (g.channels, o.channels, t.channels) == (1, 3, 3)
@@ -319,8 +324,8 @@ def test_strokegrid_and_country_members_read_the_shards_and_warm_start_within_th
     raw = with_change("tfrecord.enabled", True)
     raw["tfrecord"]["input"] = "tfrecord"
     raw["members"] = {
-        "cnn": {},
-        "cc": {"country": True},
+        "cnn": {"arch": "mobilenetv2_050"},
+        "cc": {"arch": "mobilenetv2_050", "country": True},
         "sg": {"arch": "strokegrid", "encoding": "time3"},
     }
     raw["finetune"] = {"big": {"init_from": "sg", "grid_size": 64, "seq_len": 256}}

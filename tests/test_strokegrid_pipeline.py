@@ -55,8 +55,11 @@ def test_dvc_exp_run_arch_strokegrid_tensorflow(tmp_path):
 
 def test_keras_backend_jax_dvc_exp_run_arch_strokegrid(tmp_path):
     repo = make_repo(tmp_path)
+    # jit-compiled steps, as on a GPU box (op by op, JAX dispatches the scatter's many small
+    # operations one at a time); with the country input
     line = (
-        f"KERAS_BACKEND=jax dvc exp run -S arch=strokegrid {' '.join(SMALL)} -S train.country=true"
+        f"KERAS_BACKEND=jax dvc exp run -S arch=strokegrid {' '.join(SMALL)} "
+        "-S train.country=true -S train.jit=true -S runtime.eager=false"
     )
     out = shell(line, repo).stdout
     assert {"train@base", "predict@base", "ensemble"} <= set(stages_run(out))

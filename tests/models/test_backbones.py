@@ -104,7 +104,10 @@ def _params(**changes):
             {"arch": "densenet121", "train__alpha": 0.75},
             "members.base: densenet121 has no width multiplier, but alpha is 0.75 (train.alpha)",
         ),
-        ({"train__alpha": 0.75}, "mobilenetv2_050 sets its width (0.5) in its name"),
+        (
+            {"arch": "mobilenetv2_050", "train__alpha": 0.75},
+            "mobilenetv2_050 sets its width (0.5) in its name",
+        ),
         ({"arch": "xception"}, "members.base: xception needs img_size >= 71, got 64"),
         (
             {"arch": "mobilenetv2", "train__alpha": 0.6, "train__weights": "imagenet"},
