@@ -24,7 +24,7 @@
 #                    MobileNetV2 on dense-4, 2 seeds -> reports/bench_levers.json (~1-2 h)
 # make bench-families -- strokegrid vs the CNN vs lstm (equal images, equal time), the weights'
 #                    moving average, the country (members, stacker) on dense-4 and the real
-#                    sample, 2 seeds -> reports/bench_families.json (~1.5 h)
+#                    sample, 2 seeds -> reports/bench_families.json (~1 h)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin

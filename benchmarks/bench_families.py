@@ -19,7 +19,7 @@ and predict stages call them), with every seed, on the same shards:
 Scores: MAP@3 on the set's labelled test file (never trained on; test labels read for
 scoring only) and on the holdout; training images/s (the last epoch's, after tracing).
 
-    python benchmarks/bench_families.py                 # both sets, 2 seeds (~90 min here)
+    python benchmarks/bench_families.py                 # both sets, 2 seeds (~50 min here)
     python benchmarks/bench_families.py --sets dense4 --seeds 1 --budget dense4=8192
     python benchmarks/bench_families.py --markdown      # tables from reports/bench_families.json
 
