@@ -32,6 +32,9 @@
 #                    real sets in ../shared/data -> reports/bench_quality.json + pictures (~1 h)
 # make bench-levers -- warm start vs scratch, pseudo-labels vs none, a second family vs
 #                    MobileNetV2 on dense-4, 2 seeds -> reports/bench_levers.json (~1-2 h)
+# make bench-families -- strokegrid vs the CNN vs lstm (equal images, equal time), the weights'
+#                    moving average, the country (members, stacker) on dense-4 and the real
+#                    sample, 2 seeds -> reports/bench_families.json (~1 h)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(CURDIR)/$(VENV)/bin
@@ -42,7 +45,7 @@ export PYTHONUNBUFFERED := 1
 # The headline metric.
 SORT := --sort-by reports/metrics.json:holdout_map3 --sort-order desc
 
-.PHONY: run test test-fast exp show submit submissions kaggle-run kaggle-status kaggle-pull tiny bench bench-full bench-raw bench-quality bench-levers gpu-check doctor lint format install install-dev clean
+.PHONY: run test test-fast exp show submit submissions kaggle-run kaggle-status kaggle-pull tiny bench bench-full bench-raw bench-quality bench-levers bench-families gpu-check doctor lint format install install-dev clean
 
 # What to install and why (doodle/gpu/install.py, asked with the system's python3): words
 # 1-4 are the venv flags, the runtime spec, the backend extra and the variant; the rest is
@@ -145,6 +148,9 @@ bench-quality: $(VENV)/.dev
 
 bench-levers: $(VENV)/.dev
 	$(BIN)/python benchmarks/bench_levers.py $(ARGS)
+
+bench-families: $(VENV)/.dev
+	$(BIN)/python benchmarks/bench_families.py $(ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .

@@ -44,6 +44,7 @@ from benchmarks.bench_quality import SETS, prepare  # noqa: E402
 from doodle.cli import preload, setup_logging  # noqa: E402
 
 BATCH = 128
+CNN = "mobilenetv2_050"  # base, the warm-start and pseudo-label arms: MobileNetV2 alpha 0.5
 # (name, section, overrides, budget: "base" = the base budget, "added" = the added one)
 ARMS = [
     ("base", "members", {}, "base"),
@@ -66,6 +67,7 @@ def arm_params(seed: int, budgets: dict[str, int], arms: list[str]):
 
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["seed"] = seed
+    raw["arch"] = CNN  # the arms are MobileNetV2's, whatever params.yaml's default family
     raw["train"]["batch_size"] = BATCH
     raw["runtime"] |= {"verbose": 0, "checkpoint_every": 0, "workers": 2, "eval_batch_size": 512}
     raw["members"], raw["finetune"] = {}, {}

@@ -124,7 +124,13 @@ def member(recipe: str, seed: int, steps: int, points: int):
 
     params = load_params(ROOT / "params.yaml")
     cfg = params.member(next(iter(params.members)))
-    over = {"seed": seed, "epochs": points, "steps_per_epoch": steps // points}
+    # default: params.yaml's recipe on MobileNetV2 alpha 0.5 (whatever its default family)
+    over = {
+        "seed": seed,
+        "epochs": points,
+        "steps_per_epoch": steps // points,
+        "arch": "mobilenetv2_050",
+    }
     if recipe == "lstm":
         over |= {"arch": "lstm", "alpha": 1.0}
     augment = {}

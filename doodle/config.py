@@ -36,9 +36,13 @@ from doodle.errors import ConfigError
 # Local backbone weights files live here, so that DVC tracks their content (dvc.yaml: the
 # train stages depend on this folder; a link to a file elsewhere works).
 WEIGHTS_DIR = "data/weights"
-# The point-sequence family (doodle.models.build.build_sequence_model, widths of its own);
-# every other arch is an image backbone (doodle.models.backbones).
-SEQUENCE_ARCHS = ("lstm",)
+# The point families (points in, no rendering: doodle.models.build's LSTM and
+# doodle.models.strokegrid), with widths of their own; every other arch is an image backbone
+# (doodle.models.backbones).
+SEQUENCE_ARCHS = ("lstm", "strokegrid")
+GRID_SIZES = (4, 128)  # arch strokegrid: the grid side S it accepts
+GRID_REDUCES = ("sum", "max")  # how the points in one grid cell are pooled
+STACK_FEATURES = ("strokes", "country")  # the stacker's per-drawing features
 IMG_SIZES = (32, 256)  # the img_size range the renderer draws (doodle/rendering/raster.py)
 SOURCES = ("synthetic", "kaggle", "local")
 # Image encodings (doodle/rendering/raster.py): grey (1 channel), stroke order (3), draw time (3).
@@ -124,7 +128,9 @@ class TrainConfig:
 
     encoding: Encoding
     line_width: float
-    seq_len: int  # points per drawing for the sequence family (arch: lstm)
+    seq_len: int  # points per drawing for the point families (arch: lstm, strokegrid)
+    grid_size: int  # arch strokegrid: the grid's side S (cells of 256 / S px)
+    grid_reduce: Literal["sum", "max"]  # arch strokegrid: how points in one cell are pooled
     alpha: float | None  # None: the family's width (1.0, or the one its arch name gives)
     dropout: float
     bn_momentum: float
@@ -145,6 +151,8 @@ class TrainConfig:
     weights: str | None  # null | imagenet | a file under data/weights
     pseudo_share: float  # finetune members: share of the test set pseudo-labelled (0 = none)
     pseudo_repeat: int  # times each pseudo-labelled drawing appears in a pass
+    ema: float | None  # decay of the weights' moving average (None: off); the model saves it
+    country: bool  # an embedding of the drawing's country beside the head
 
 
 @dataclass(frozen=True)
@@ -154,7 +162,7 @@ class MemberConfig(TrainConfig):
 
     name: str
     img_size: int
-    arch: str  # a name of doodle.models.backbones, or lstm
+    arch: str  # a name of doodle.models.backbones, lstm or strokegrid
     seed: int
     input: Literal["shards", "tfrecord"]  # tfrecord.input: where the drawings are read
     init_from: str | None  # finetune members: the member whose trained model it starts from
@@ -163,7 +171,7 @@ class MemberConfig(TrainConfig):
 
     @property
     def sequence(self) -> bool:
-        """The stroke-sequence family: point sequences in, no rendering."""
+        """A point family (lstm, strokegrid): point sequences in, no rendering."""
         return self.arch in SEQUENCE_ARCHS
 
     @property
@@ -173,8 +181,10 @@ class MemberConfig(TrainConfig):
 
     @property
     def needs_time(self) -> bool:
-        """The encoding draws per-point times (shards made from Kaggle's raw files)."""
-        return not self.sequence and self.encoding in TIME_ENCODINGS
+        """The encoding reads per-point times (shards made from Kaggle's raw files): an image
+        family's time3 draws them, strokegrid's adds them to each point (lstm reads times
+        whenever the shards have them, whatever the encoding)."""
+        return self.arch != "lstm" and self.encoding in TIME_ENCODINGS
 
 
 @dataclass(frozen=True)
@@ -189,6 +199,7 @@ class EnsembleConfig:
     stack_model: Literal["hgb", "logreg"]
     stack_top_k: int
     stack_folds: int
+    stack_features: tuple[str, ...]  # per-drawing features of the stacker (STACK_FEATURES)
     balance: bool
     final: str
     score_fraction: float
@@ -349,9 +360,14 @@ class Params:
                 merged["augment"] = {**merged["augment"], **value}
             else:
                 merged[key] = value
-        # TFRecords feed the image families' tf.data renderer (points only, no times); the
-        # sequence family and the time encodings always read from the shards
-        from_shards = merged["arch"] in SEQUENCE_ARCHS or merged.get("encoding") in TIME_ENCODINGS
+        # TFRecords feed the image families' tf.data renderer (points only, no times, no
+        # country); the point families, the time encodings and country members always read
+        # from the shards
+        from_shards = (
+            merged["arch"] in SEQUENCE_ARCHS
+            or merged.get("encoding") in TIME_ENCODINGS
+            or merged.get("country") is True
+        )
         merged |= {"name": name, "input": "shards" if from_shards else self.tfrecord.input}
         cfg = _build(MemberConfig, merged, f"{section}.{name}")
         _check_member(cfg, over, section)
@@ -419,6 +435,14 @@ def _check_overrides(over: dict, path: str, section: str) -> None:
 
 def _check(p: Params) -> None:
     """Ranges and combinations that types alone cannot express."""
+    for name in p.ensemble.stack_features:
+        if name not in STACK_FEATURES:
+            close = difflib.get_close_matches(name, STACK_FEATURES, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ConfigError(
+                f"ensemble.stack_features: unknown feature {name!r} "
+                f"(one of {', '.join(STACK_FEATURES)}){hint}"
+            )
     rules = [
         (p.shard.n_shards >= 1, "shard.n_shards must be >= 1"),
         (p.shard.val_size >= 0, "shard.val_size must be >= 0"),
@@ -438,6 +462,10 @@ def _check(p: Params) -> None:
         ),
         (p.ensemble.stack_folds >= 2, "ensemble.stack_folds must be >= 2"),
         (p.ensemble.stack_top_k >= 1, "ensemble.stack_top_k must be >= 1"),
+        (
+            len(set(p.ensemble.stack_features)) == len(p.ensemble.stack_features),
+            f"ensemble.stack_features names a feature twice: {list(p.ensemble.stack_features)}",
+        ),
         (
             p.tfrecord.input == "shards" or p.tfrecord.enabled,
             "tfrecord.input: tfrecord needs tfrecord.enabled: true",
@@ -517,6 +545,15 @@ def _check_member(c: MemberConfig, over: dict, section: str) -> None:
         raise ConfigError(f"{where}: label_smoothing must be in [0, 1)")
     if c.seq_len < 2:
         raise ConfigError(f"{where}: seq_len must be >= 2, got {c.seq_len}")
+    if not GRID_SIZES[0] <= c.grid_size <= GRID_SIZES[1]:
+        raise ConfigError(
+            f"{where}: grid_size {c.grid_size} not in {GRID_SIZES[0]}..{GRID_SIZES[1]}"
+        )
+    if c.ema is not None and not 0.0 < c.ema < 1.0:
+        raise ConfigError(
+            f"{where}: ema {c.ema:g} is the moving average's decay: between 0 and 1 "
+            "(e.g. 0.99; null = off)"
+        )
 
 
 # -- a small typed reader (no dependency beyond the standard library) -------------------------
@@ -603,15 +640,23 @@ def _value(tp: Any, v: Any, path: str) -> Any:
 
 
 def _check_warm_start(c: MemberConfig, parent: MemberConfig, where: str) -> None:
-    """A warm start copies every weight: the same family and widths (any img_size)."""
+    """A warm start copies every weight: the same family, widths and inputs (any img_size;
+    strokegrid: any seq_len and grid_size)."""
     same = [
         ("arch", c.arch, parent.arch),
         ("alpha", c.alpha, parent.alpha),
-        ("channels", c.channels, parent.channels),
+        ("country", c.country, parent.country),
     ]
+    if c.arch == "strokegrid":  # its input width: the time features or not
+        same.append(("encoding", c.needs_time, parent.needs_time))
+    elif not c.sequence:
+        same.append(("channels", c.channels, parent.channels))
     for key, mine, theirs in same:
         if mine != theirs:
+            if key == "encoding":
+                mine, theirs = c.encoding, parent.encoding
             raise ConfigError(
                 f"{where}: {key} {mine!r} differs from {parent.name}'s {theirs!r}: a warm "
-                "start needs the same family and widths (img_size may differ)"
+                "start needs the same family, widths and inputs (img_size may differ; "
+                "strokegrid: seq_len and grid_size too)"
             )

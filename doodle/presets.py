@@ -8,7 +8,11 @@ yet: ``make gpu-check`` does), derived as ``rate at 224 px x (224 / img_size)^2 
 factor`` from the assumed 224-px training rates in ``ASSUMED_RATE_224`` (one A100-class
 GPU, mixed precision): training cost taken to scale with the pixels of a drawing, and a
 Kaggle notebook's T4 / P100 taken as a fifth of an A100 (memory bandwidth 320 / 732 vs
-1,555 GB/s, and these small models are bound by memory, not arithmetic).
+1,555 GB/s, and these small models are bound by memory, not arithmetic). A strokegrid
+member's rate is MobileNetV2's scaled by compute instead: ``2,500 x 300M / its
+multiply-accumulates a drawing`` (MobileNetV2 at 224 px does 300M;
+:func:`doodle.models.strokegrid.macs` counts the member's), the same assumption that cost
+follows arithmetic.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ FULL_DRAWINGS = 49_700_000
 # Assumed training images/s at 224 px on one A100-class GPU with mixed precision, per
 # family (an estimate, not a measurement: BENCHMARKS.md, *GPU*).
 ASSUMED_RATE_224 = {"mobilenetv2": 2500, "efficientnetv2b0": 1500}
+MOBILENETV2_MACS_224 = 300e6  # multiply-accumulates of MobileNetV2 (alpha 1) at 224 px
 # The GPU each preset is sized for, and its speed relative to an A100 (an estimate).
 PRESET_GPU = {"kaggle-full": ("A100", 1.0), "kaggle-notebook": ("T4 / P100", 0.2)}
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,11 +83,17 @@ def budgets(params, gpu_factor: float) -> list[dict]:
         family = cfg.arch if cfg.sequence else backbones.lookup(cfg.arch).constructor.lower()
         rate = ASSUMED_RATE_224.get(family)
         rate = rate * (224 / cfg.img_size) ** 2 * gpu_factor if rate else None
+        if cfg.arch == "strokegrid":
+            rate = strokegrid_rate(cfg) * gpu_factor
+        size = f"{cfg.img_size}" if not cfg.sequence else f"{cfg.seq_len} points"
+        if cfg.arch == "strokegrid":
+            size += f" on {cfg.grid_size}x{cfg.grid_size}"
         rows.append(
             {
                 "member": name,
                 "arch": cfg.arch,
                 "img_size": cfg.img_size,
+                "input": size,
                 "start": f"from {cfg.init_from}" if cfg.init_from else "scratch",
                 "steps": f"{cfg.epochs} x {cfg.steps_per_epoch:,} x {cfg.batch_size}",
                 "images": images,
@@ -92,6 +103,18 @@ def budgets(params, gpu_factor: float) -> list[dict]:
             }
         )
     return rows
+
+
+def strokegrid_rate(cfg) -> float:
+    """A strokegrid member's assumed images/s on an A100-class GPU (an estimate: see the
+    module's docstring)."""
+    from doodle.config import TIME_ENCODINGS
+    from doodle.models.strokegrid import features, macs
+
+    width = 1.0 if cfg.alpha is None else cfg.alpha
+    n = len(features(cfg.encoding in TIME_ENCODINGS))
+    work = macs(cfg.seq_len, cfg.grid_size, width, n)
+    return ASSUMED_RATE_224["mobilenetv2"] * MOBILENETV2_MACS_224 / work
 
 
 def table(names: list[str]) -> str:
@@ -107,7 +130,7 @@ def table(names: list[str]) -> str:
             rate = f"{r['rate']:,.0f}" if r["rate"] else "n/a"
             hours = f"{r['hours']:.1f}" if r["hours"] else "n/a"
             lines.append(
-                f"| {preset} ({gpu}) | {r['member']} | {r['arch']}, {r['img_size']} | "
+                f"| {preset} ({gpu}) | {r['member']} | {r['arch']}, {r['input']} | "
                 f"{r['start']} | "
                 f"{r['steps']} | {r['images'] / 1e6:.1f}M | {r['passes']:.2f} | {rate} | "
                 f"{hours} |"

@@ -32,8 +32,8 @@ def summary(root: Path) -> str:
             f"submission.csv: {rows['test']:,} rows; holdout rows in the same format: "
             "reports/holdout_submission.csv",
             f"pictures: {pictures or 'none'}",
-            "next: make exp ARGS='-S img_size=96'  (an experiment), make show (compare them), "
-            "make submit MSG='...' (upload to Kaggle)",
+            "next: make exp ARGS='-S train.grid_reduce=max'  (an experiment), make show "
+            "(compare them), make submit MSG='...' (upload to Kaggle)",
         ]
     )
 

@@ -58,7 +58,7 @@ def test_member_overrides_and_top_level_defaults():
 def test_sequence_member_reads_shards_whatever_the_image_input():
     raw = copy.deepcopy(RAW)
     raw["tfrecord"] |= {"enabled": True, "input": "tfrecord"}
-    raw["members"] = {"cnn": {}, "seq": {"arch": "lstm", "seq_len": 64}}
+    raw["members"] = {"cnn": {"arch": "mobilenetv2_050"}, "seq": {"arch": "lstm", "seq_len": 64}}
     params = parse_params(raw)
     cnn, seq = params.member("cnn"), params.member("seq")
     assert (cnn.input, cnn.sequence) == ("tfrecord", False)
@@ -182,7 +182,12 @@ def test_stage_stops_on_a_misspelt_key(tmp_path):
 def test_encoding_gives_channels_and_a_time_encoding_reads_the_shards():
     raw = with_change("tfrecord.enabled", True)
     raw["tfrecord"]["input"] = "tfrecord"
-    raw["members"] = {"g": {}, "o": {"encoding": "order3"}, "t": {"encoding": "time3"}}
+    cnn = {"arch": "mobilenetv2_050"}
+    raw["members"] = {
+        "g": cnn,
+        "o": cnn | {"encoding": "order3"},
+        "t": cnn | {"encoding": "time3"},
+    }
     params = parse_params(raw)
     g, o, t = (params.member(m) for m in ("g", "o", "t"))
     assert (g.channels, o.channels, t.channels) == (1, 3, 3)
@@ -288,3 +293,52 @@ def test_pseudo_from_names_one_member_a_list_or_defaults_to_the_parent():
 def test_pseudo_from_mistakes_stop_in_one_line(finetune, message):
     with pytest.raises(ConfigError, match=message):
         _teachers(finetune)
+
+
+@pytest.mark.parametrize(
+    "path, value, fragment",
+    [
+        ("train.ema", 1.5, "members.base: ema 1.5 is the moving average's decay: between 0 and 1"),
+        ("train.ema", 0, "ema 0 is the moving average's decay"),
+        ("train.ema", "fast", "train.ema: expected a number"),
+        ("train.grid_size", 2, "members.base: grid_size 2 not in 4..128"),
+        ("train.grid_reduce", "mean", "train.grid_reduce: expected one of 'sum', 'max'"),
+        ("train.country", "yes", "train.country: expected true or false"),
+        (
+            "ensemble.stack_features",
+            ["strokes", "contry"],
+            "ensemble.stack_features: unknown feature 'contry' (one of strokes, country); "
+            "did you mean country?",
+        ),
+        ("ensemble.stack_features", ["country", "country"], "names a feature twice"),
+        ("ensemble.stack_features", "country", "ensemble.stack_features: expected a list"),
+    ],
+)
+def test_family_and_lever_settings_stop_in_one_line(path, value, fragment):
+    with pytest.raises(ConfigError) as e:
+        parse_params(with_change(path, value))
+    assert fragment in str(e.value) and "\n" not in str(e.value)
+
+
+def test_strokegrid_and_country_members_read_the_shards_and_warm_start_within_the_family():
+    raw = with_change("tfrecord.enabled", True)
+    raw["tfrecord"]["input"] = "tfrecord"
+    raw["members"] = {
+        "cnn": {"arch": "mobilenetv2_050"},
+        "cc": {"arch": "mobilenetv2_050", "country": True},
+        "sg": {"arch": "strokegrid", "encoding": "time3"},
+    }
+    raw["finetune"] = {"big": {"init_from": "sg", "grid_size": 64, "seq_len": 256}}
+    params = parse_params(raw)
+    cnn, cc, sg, big = (params.member(m) for m in ("cnn", "cc", "sg", "big"))
+    assert (cnn.input, cc.input, sg.input) == ("tfrecord", "shards", "shards")
+    assert sg.sequence and sg.needs_time and not params.member("cnn").needs_time
+    assert (big.grid_size, big.seq_len, big.arch) == (64, 256, "strokegrid")
+    # a warm start copies every weight: the inputs must match
+    for finetune, message in [
+        ({"init_from": "sg", "encoding": "grey"}, "encoding 'grey' differs from sg's 'time3'"),
+        ({"init_from": "cnn", "country": True}, "country True differs from cnn's False"),
+    ]:
+        raw["finetune"] = {"bad": finetune}
+        with pytest.raises(ConfigError, match=message):
+            parse_params(raw)

@@ -40,10 +40,15 @@ def test_full_preset_gives_every_member_a_pass_warm_starts_and_two_families():
     assert min(r["passes"] for r in rows) >= 1.0, rows
     assert all(r["images"] >= 97_000 * 512 for r in rows)
     assert any(params.member(m).init_from for m in params.member_names)  # 64 -> 128 px
-    families = {backbones.lookup(params.member(m).arch).constructor for m in params.member_names}
+    images = [params.member(m).arch for m in params.member_names]
+    images = [a for a in images if not backbones.is_sequence(a)]
+    families = {backbones.lookup(a).constructor for a in images}
     assert families - {"MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large"}
     held_out = FULL_DRAWINGS - params.shard.val_size  # a pass: the drawings not held out
     assert all(r["passes"] == r["images"] / held_out for r in rows)
+    # and the stroke-to-grid family, with a speed estimate from its arithmetic
+    grid = next(r for r in rows if r["arch"] == "strokegrid")
+    assert grid["rate"] and grid["hours"] and grid["passes"] >= 1.0
 
 
 def test_the_docs_state_the_presets_budgets():

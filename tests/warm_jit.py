@@ -1,7 +1,7 @@
 """Fill numba's on-disk cache (``doodle/__pycache__``) with every kernel signature the stages
 compile: the parse scanners (simplified and raw, with the simplifier), the renderer (train and
-predict, every encoding, in-memory and memory-mapped arrays) and the sequence encoder (with
-and without times).
+predict, every encoding, in-memory and memory-mapped arrays) and the point encoders of the
+lstm and strokegrid families (with and without times).
 
 ``tests/pipeline_utils.make_repo`` runs this once per test process (``warm_jit_cache``) and
 copies the package with this cache into each temporary repo, whose stages then load the
@@ -38,9 +38,10 @@ def warm() -> None:
         timed_raw, timed = Path(tmp) / "timed_raw", Path(tmp) / "timed"
         fetch_path(to_raw_layout(raw, Path(tmp) / "raw_layout"), timed_raw, 0, "raw")
         shard_dataset(timed_raw, timed, 2, 6, 0, Path(tmp) / "r2.json")
-        runs = [(shards, "mobilenet", e) for e in ("grey", "order3")] + [(shards, "lstm", "grey")]
+        runs = [(shards, "mobilenet", e) for e in ("grey", "order3")]
+        runs += [(shards, "lstm", "grey"), (shards, "strokegrid", "grey")]
         runs += [(timed, "mobilenet", e) for e in ("grey", "order3", "time3")]
-        runs += [(timed, "lstm", "grey")]
+        runs += [(timed, "lstm", "grey"), (timed, "strokegrid", "time3")]
         for folder, arch, encoding in runs:
             cfg = dataclasses.replace(base, arch=arch, encoding=encoding)
             common = dict(batch_size=4, n_classes=3)

@@ -84,7 +84,12 @@ def fit_methods(
             lambda ps, _m: blend(ps, weights), blend(probs, weights), "in_sample"
         )
     if cfg.stack or final == "stack":
-        kw = {"k": cfg.stack_top_k, "seed": cfg.seed, "model": cfg.stack_model}
+        kw = {
+            "k": cfg.stack_top_k,
+            "seed": cfg.seed,
+            "model": cfg.stack_model,
+            "features": cfg.stack_features,
+        }
         oof, _ = stack_cv(probs, meta, labels, folds=cfg.stack_folds, **kw)
         st = Stacker(**kw).fit(probs, meta, labels)
         methods["stack"] = _Method(st.predict, oof, "oof")

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from doodle.data.countries import country_index
 from doodle.ensemble.blend import blend
 from doodle.metrics import map3, top_k
 
@@ -16,36 +17,46 @@ class Stacker:
     Candidates are the union of every member's top-``k`` classes. Features per pair: each
     member's probability, rank and probability relative to its top-1; the mean-blend
     probability and rank; max/mean/min/std over members; how many members have it in
-    their top-k; and drawing-level features (blend top-1 probability, n_strokes, n_points,
-    country code). Target: candidate == true label. A drawing's classes are ranked by the
-    model's probability; non-candidates get 0 and rank last.
+    their top-k; the blend's top-1 probability; and the drawing's own ``features``
+    (``ensemble.stack_features``): ``strokes`` (n_strokes, n_points), ``country`` (the
+    drawing's country as an index of the fixed vocabulary, :mod:`doodle.data.countries`;
+    a categorical feature of the gradient-boosting model). Target: candidate == true label.
+    A drawing's classes are ranked by the model's probability; non-candidates get 0 and rank
+    last. No feature reads a label.
     """
 
     def __init__(
-        self, k: int = 5, model: str = "hgb", seed: int = 0, params: dict | None = None
+        self,
+        k: int = 5,
+        model: str = "hgb",
+        seed: int = 0,
+        params: dict | None = None,
+        features: Sequence[str] = ("strokes", "country"),
     ) -> None:
         if model not in ("hgb", "logreg"):
             raise ValueError(f"model must be 'hgb' or 'logreg', got {model!r}")
+        unknown = set(features) - {"strokes", "country"}
+        if unknown:
+            raise ValueError(f"unknown stack features {sorted(unknown)}")
         self.k = k
         self.model = model
         self.seed = seed
         self.params = dict(params or {})
-        self.countries: np.ndarray | None = None
+        self.drawing_features = tuple(features)
         self.fitted = None
 
     # -- features
-    def fit_encoders(self, meta: dict) -> Stacker:
-        """Learn the country-code vocabulary (label-free, so fine to fit on all rows)."""
-        self.countries = np.unique(np.asarray(meta["countrycode"]).astype(str))
-        return self
-
-    def _country_codes(self, countrycode: np.ndarray) -> np.ndarray:
-        cc = np.asarray(countrycode).astype(str)
-        vocab = self.countries if self.countries is not None else np.unique(cc)
-        if vocab.size == 0:
-            return np.full(len(cc), -1.0)
-        pos = np.clip(np.searchsorted(vocab, cc), 0, len(vocab) - 1)
-        return np.where(vocab[pos] == cc, pos, -1).astype(np.float64)
+    def _drawing_columns(self, meta: dict) -> list[np.ndarray]:
+        """The per-drawing columns of ``drawing_features``, in order."""
+        cols = []
+        if "strokes" in self.drawing_features:
+            cols += [
+                np.asarray(meta["n_strokes"], np.float64),
+                np.asarray(meta["n_points"], np.float64),
+            ]
+        if "country" in self.drawing_features:
+            cols.append(country_index(meta["countrycode"]).astype(np.float64))
+        return cols
 
     def features(
         self, member_probs: Sequence[np.ndarray], meta: dict
@@ -80,14 +91,7 @@ class Stacker:
         blend_top = top_k(mean_all, r_cap)
         blend_p = mean_all[rows, cls].astype(np.float64)
         blend_top1 = mean_all[np.arange(n), blend_top[:, 0]][rows].astype(np.float64)
-        drawing = np.stack(
-            [
-                np.asarray(meta["n_strokes"], dtype=np.float64)[rows],
-                np.asarray(meta["n_points"], dtype=np.float64)[rows],
-                self._country_codes(meta["countrycode"])[rows],
-            ],
-            axis=1,
-        )
+        drawing = [col[rows] for col in self._drawing_columns(meta)]
         x = np.column_stack(
             [
                 probs,
@@ -101,7 +105,7 @@ class Stacker:
                 probs.std(axis=1),
                 (ranks <= k).sum(axis=1),
                 blend_top1,
-                drawing,
+                *drawing,
             ]
         ).astype(np.float32)
         return rows, cls, x, blend_p
@@ -119,6 +123,8 @@ class Stacker:
                 "random_state": self.seed,
                 **self.params,
             }
+            if "country" in self.drawing_features:  # the last column: a category, not a size
+                params.setdefault("categorical_features", [self.n_features - 1])
             return HistGradientBoostingClassifier(**params)
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
@@ -131,6 +137,7 @@ class Stacker:
         """Fit a fresh model on pair features; None when y has one class (nothing to learn)."""
         if np.unique(y).size < 2:
             return None
+        self.n_features = x.shape[1]
         return self._new_model().fit(x, y)
 
     @staticmethod
@@ -149,7 +156,6 @@ class Stacker:
     # -- public
     def fit(self, member_probs: Sequence[np.ndarray], meta: dict, labels: np.ndarray) -> Stacker:
         """Fit on a labelled set (the holdout)."""
-        self.fit_encoders(meta)
         rows, cls, x, _ = self.features(member_probs, meta)
         self.fitted = self.fit_xy(x, cls == np.asarray(labels)[rows])
         return self
@@ -170,6 +176,7 @@ def stack_cv(
     seed: int = 0,
     model: str = "hgb",
     params: dict | None = None,
+    features: Sequence[str] = ("strokes", "country"),
 ) -> tuple[np.ndarray, float]:
     """Out-of-fold stacker scores on the holdout (N, C) and their MAP@3.
 
@@ -181,7 +188,7 @@ def stack_cv(
     folds = min(folds, n)
     if folds < 2:
         raise ValueError(f"stack_cv needs at least 2 holdout rows, got {n}")
-    st = Stacker(k=k, model=model, seed=seed, params=params).fit_encoders(meta)
+    st = Stacker(k=k, model=model, seed=seed, params=params, features=features)
     rows, cls, x, blend_p = st.features(member_probs, meta)
     y = cls == labels[rows]
     fold = (np.random.default_rng(seed).permutation(n) % folds)[rows]
@@ -204,8 +211,9 @@ def stack_fit_predict(
     seed: int = 0,
     model: str = "hgb",
     params: dict | None = None,
+    features: Sequence[str] = ("strokes", "country"),
 ) -> np.ndarray:
     """Fit the stacker on the whole holdout and score the test set (N_test, C)."""
-    st = Stacker(k=k, model=model, seed=seed, params=params)
+    st = Stacker(k=k, model=model, seed=seed, params=params, features=features)
     st.fit(member_probs_holdout, meta_holdout, labels)
     return st.predict(member_probs_test, meta_test)

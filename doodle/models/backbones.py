@@ -140,7 +140,10 @@ def check_member(c: MemberConfig, over: dict, where: str) -> None:
     where a value came from)."""
     if is_sequence(c.arch):
         if c.weights is not None:
-            raise ConfigError(f"{where}: weights {c.weights!r}: arch lstm has no backbone")
+            raise ConfigError(
+                f"{where}: weights {c.weights!r}: arch {c.arch} has no keras.applications "
+                "backbone to load them into (set weights to null)"
+            )
         return
     try:
         spec = lookup(c.arch)

@@ -1,6 +1,9 @@
 """The models, defined in one place: an image backbone chosen by name from
-:mod:`doodle.models.backbones` (every keras.applications family) on uint8 doodles, or a Conv1D +
-bidirectional LSTM over point sequences (``arch: lstm``)."""
+:mod:`doodle.models.backbones` (every keras.applications family) on uint8 doodles, a Conv1D +
+bidirectional LSTM over point sequences (``arch: lstm``), or the points placed on a learnt
+grid (``arch: strokegrid``, :mod:`doodle.models.strokegrid`). Every family ends in the same
+head: its pooled features (with ``train.country``, beside an embedding of the drawing's
+country), dropout, and a float32 softmax."""
 
 from __future__ import annotations
 
@@ -13,8 +16,12 @@ from pathlib import Path
 import keras
 from keras import layers, ops
 
+from doodle.data.countries import N_COUNTRIES
 from doodle.errors import DoodleError
+from doodle.models import strokegrid
 from doodle.models.backbones import Backbone, is_sequence, lookup
+
+COUNTRY_DIM = 10  # the country embedding's width (the 50th place's 10-d embedding)
 
 # ImageNet statistics (RGB, 0..1) behind the torch and caffe modes; a grey drawing from
 # scratch gets their channel means.
@@ -89,10 +96,15 @@ def build_model(
     bn_momentum: float | None,
     seq_len: int,
     seq_features: int,
+    grid_size: int,
+    grid_reduce: str,
+    country: bool,
 ) -> keras.Model:
     """uint8 images (img_size, img_size, channels) -> class probabilities (float32); for
-    ``arch: lstm``, point sequences (seq_len, seq_features) -> probabilities (``seq_features``
-    is 6 for shards with times: :func:`doodle.models.sequences.features`).
+    the point families (``arch: lstm``, ``strokegrid``), point sequences (seq_len,
+    seq_features) -> probabilities (``seq_features``: :func:`doodle.training.dataset.
+    sequence_features`). ``country``: a second input, the drawing's country index
+    (:mod:`doodle.data.countries`), embedded beside the pooled features before the head.
 
     ``alpha``: the width multiplier of the families that have one (None: the family's 1.0,
     or the width the name gives, ``mobilenetv2_050``). ``weights``: None (from scratch),
@@ -104,17 +116,56 @@ def build_model(
     statistics need thousands of steps to settle; until then inference (holdout, test) is
     near chance even when training accuracy is high (measured: holdout MAP@3 0.07 with
     0.99 after 120 steps, 0.73 with 0.9). 0.9 settles within a few dozen steps.
-    None keeps the backbone's own value.
+    None keeps the backbone's own value. ``grid_size`` / ``grid_reduce``: the strokegrid
+    family's S and how points share a cell (sum | max).
     """
-    if is_sequence(arch):
-        return build_sequence_model(
+    width = 1.0 if alpha is None else alpha
+    if arch == "strokegrid":
+        inputs, x = strokegrid.grid_body(
             seq_len,
-            n_classes,
-            alpha=1.0 if alpha is None else alpha,
-            dropout=dropout,
+            seq_features,
+            grid_size=grid_size,
+            reduce=grid_reduce,
+            alpha=width,
             bn_momentum=bn_momentum,
-            features=seq_features,
         )
+        name = f"strokegrid_{seq_len}x{grid_size}"
+    elif is_sequence(arch):
+        inputs, x = _sequence_body(
+            seq_len, alpha=width, bn_momentum=bn_momentum, features=seq_features
+        )
+        name = f"lstm_{seq_len}"
+    else:
+        inputs, x = _image_body(arch, img_size, channels, alpha, weights, bn_momentum)
+        name = f"{arch}_{img_size}x{channels}"
+    return _head(inputs, x, n_classes, dropout, country, name)
+
+
+def _head(inputs, x, n_classes: int, dropout: float, country: bool, name: str) -> keras.Model:
+    """Pooled features (+ the country's embedding) -> dropout -> float32 softmax."""
+    model_inputs = [inputs]
+    if country:
+        code = keras.Input((), dtype="int32", name="country")
+        model_inputs.append(code)
+        vec = layers.Embedding(N_COUNTRIES, COUNTRY_DIM, name="country_embedding")(code)
+        x = layers.Concatenate(name="with_country")([x, vec])
+    if dropout:
+        x = layers.Dropout(dropout)(x)
+    # float32 head: softmax in bf16/fp16 loses the small probabilities MAP@3 ranks on.
+    outputs = layers.Dense(n_classes, activation="softmax", dtype="float32", name="probs")(x)
+    return keras.Model(model_inputs if country else inputs, outputs, name=name)
+
+
+def _image_body(
+    arch: str,
+    img_size: int,
+    channels: int,
+    alpha: float | None,
+    weights: str | None,
+    bn_momentum: float | None,
+):
+    """``(image input, pooled features)``: a keras.applications backbone behind its
+    preprocessing."""
     spec = lookup(arch)
     inputs = keras.Input((img_size, img_size, channels), dtype="uint8", name="image")
     backbone, repeat = _backbone(spec, img_size, channels, alpha, weights)
@@ -124,12 +175,7 @@ def build_model(
         for layer in backbone.layers:
             if isinstance(layer, layers.BatchNormalization):
                 layer.momentum = float(bn_momentum)
-    x = backbone(x)
-    if dropout:
-        x = layers.Dropout(dropout)(x)
-    # float32 head: softmax in bf16/fp16 loses the small probabilities MAP@3 ranks on.
-    outputs = layers.Dense(n_classes, activation="softmax", dtype="float32", name="probs")(x)
-    return keras.Model(inputs, outputs, name=f"{arch}_{img_size}x{channels}")
+    return inputs, backbone(x)
 
 
 def _backbone(
@@ -295,16 +341,8 @@ class MaskedMeanMax(layers.Layer):
         return None
 
 
-def build_sequence_model(
-    seq_len: int,
-    n_classes: int,
-    *,
-    alpha: float,
-    dropout: float,
-    bn_momentum: float | None,
-    features: int,
-) -> keras.Model:
-    """Point sequences (seq_len, features) float32 -> class probabilities (float32).
+def _sequence_body(seq_len: int, *, alpha: float, bn_momentum: float | None, features: int):
+    """``(points input, pooled features)`` of the stroke-sequence family.
 
     As in TensorFlow's Quick, Draw! RNN tutorial: 1-D convolutions over neighbouring points
     (48, 64, 96 filters), then bidirectional LSTMs (two of 128 units) over the whole
@@ -321,11 +359,7 @@ def build_sequence_model(
     for _ in range(2):
         lstm = layers.LSTM(max(8, round(128 * alpha)), return_sequences=True)
         x = layers.Bidirectional(lstm)(x, mask=valid)
-    x = MaskedMeanMax(name="pool")([x, valid])
-    if dropout:
-        x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(n_classes, activation="softmax", dtype="float32", name="probs")(x)
-    return keras.Model(inputs, outputs, name=f"lstm_{seq_len}")
+    return inputs, MaskedMeanMax(name="pool")([x, valid])
 
 
 def load_model(path: Path) -> keras.Model:

@@ -21,6 +21,11 @@ multi-process tests; off by default).
 
 Evaluation (holdout, test) keeps the file order, never augments and ends with a partial
 batch. Images are uint8 (the model rescales), so batches stay small.
+
+With ``country=True`` (``train.country``) a batch's inputs are ``(samples, country)``: the
+drawings' country indices (int32, :mod:`doodle.data.countries`) beside them, as the model's
+second input. A drawing's country is read from the shard like its points; its label only
+ever as the training target.
 """
 
 from __future__ import annotations
@@ -34,11 +39,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from doodle.config import MemberConfig
+from doodle.config import TIME_ENCODINGS, MemberConfig
+from doodle.data.countries import country_index
 from doodle.data.shards import Shard, has_time, open_shard, read_header
 from doodle.data.strokes import Drawings
 from doodle.errors import InputError
-from doodle.models import sequences
+from doodle.models import sequences, strokegrid
 from doodle.rendering.augment import NO_AUGMENT, Augment, flip_affines, random_affines
 from doodle.rendering.raster import ENCODINGS, render
 from doodle.training.input_wait import batch_ready
@@ -75,6 +81,7 @@ class DrawingDataset(keras.utils.PyDataset):
         with_labels: bool | None = None,
         flip: bool = False,
         share: tuple[int, int] = (0, 1),
+        country: bool = False,
         workers: int = 1,
         use_multiprocessing: bool = False,
         max_queue_size: int = 10,
@@ -128,6 +135,7 @@ class DrawingDataset(keras.utils.PyDataset):
                 f"share {share}: the global batch {self.batch_size} must split evenly over "
                 f"{self.processes} processes"
             )
+        self.country = bool(country)
         self.read_log = os.environ.get("DOODLE_READ_LOG") if training else None
         self._shards: list[Shard] | None = None
         self._windows: dict[tuple[int, int], np.ndarray] = {}
@@ -253,6 +261,7 @@ class DrawingDataset(keras.utils.PyDataset):
             affine = flip_affines(n)
         x = np.empty((n, *self.sample_shape), self.sample_dtype)
         labels = np.empty(n, np.int64)
+        country = np.empty(n, np.int32) if self.country else None
         for s in np.unique(shard_idx):
             sel = np.flatnonzero(shard_idx == s)
             shard = self.shards[s]
@@ -264,11 +273,20 @@ class DrawingDataset(keras.utils.PyDataset):
                 None if drop_seed is None else drop_seed[sel],
             )
             labels[sel] = shard.label[row[sel]]
+            if country is not None:
+                country[sel] = country_index(shard.countrycode[row[sel]])
+        inputs = x if country is None else (x, country)
         if not self.with_labels:
-            return (x,)
+            return (inputs,)
         if (labels < 0).any():
             raise InputError(f"unlabelled drawings in {self.paths} cannot be used for training")
-        return x, one_hot(labels, self.n_classes)
+        return inputs, one_hot(labels, self.n_classes)
+
+    def input_specs(self) -> list[tuple[tuple[int, ...], type]]:
+        """``(shape, dtype)`` of each model input of one drawing: the sample, and with
+        ``country`` its country index."""
+        specs = [(self.sample_shape, self.sample_dtype)]
+        return specs + [((), np.int32)] if self.country else specs
 
     # -- what a drawing becomes: an image here, a point sequence in SequenceDataset -------------
     @property
@@ -332,8 +350,37 @@ class SequenceDataset(DrawingDataset):
         return sequences.encode(drawings, rows, self.seq_len, affine, drop, drop_seed)
 
 
+class StrokeGridDataset(SequenceDataset):
+    """Batches ``(points float32 (B, seq_len, features), one-hot labels)`` for the
+    stroke-to-grid family: every drawing resampled to ``seq_len`` points along its strokes
+    (:func:`doodle.models.strokegrid.encode`), with the time features when ``encoding`` is
+    time3 (which needs shards with times)."""
+
+    def __init__(self, shard_paths: Sequence[Path], *, seq_len: int, encoding: str, **kwargs):
+        super().__init__(shard_paths, seq_len=seq_len, encoding=encoding, **kwargs)
+        self.timed = encoding in TIME_ENCODINGS
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return (self.seq_len, len(strokegrid.features(self.timed)))
+
+    def encode(
+        self,
+        drawings: Drawings,
+        rows: np.ndarray,
+        affine: np.ndarray | None,
+        drop: float,
+        drop_seed: np.ndarray | None,
+    ) -> np.ndarray:
+        return strokegrid.encode(drawings, rows, self.seq_len, self.timed, affine, drop, drop_seed)
+
+
 def member_dataset(cfg: MemberConfig, shard_paths: Sequence[Path], **kwargs) -> DrawingDataset:
-    """The dataset a member's model reads: images rendered its way, or point sequences."""
+    """The dataset a member's model reads: images rendered its way, point sequences, or
+    resampled points (strokegrid); with the drawings' countries when ``cfg.country``."""
+    kwargs = {"country": cfg.country} | kwargs
+    if cfg.arch == "strokegrid":
+        return StrokeGridDataset(shard_paths, seq_len=cfg.seq_len, encoding=cfg.encoding, **kwargs)
     if cfg.sequence:
         return SequenceDataset(shard_paths, seq_len=cfg.seq_len, **kwargs)
     return DrawingDataset(
@@ -345,8 +392,12 @@ def member_dataset(cfg: MemberConfig, shard_paths: Sequence[Path], **kwargs) -> 
     )
 
 
-def sequence_features(shard_paths: Sequence[Path]) -> int:
-    """The sequence family's per-point feature count for these shards (``dt`` with times)."""
+def sequence_features(shard_paths: Sequence[Path], cfg: MemberConfig | None = None) -> int:
+    """A point family's per-point feature count: the lstm family's follows the shards
+    (``dt`` with times); strokegrid's (``cfg``) its encoding (the time features with
+    time3)."""
+    if cfg is not None and cfg.arch == "strokegrid":
+        return len(strokegrid.features(cfg.encoding in TIME_ENCODINGS))
     timed = any(has_time(read_header(p)[0]) for p in shard_paths)
     return len(sequences.features(timed))
 

@@ -36,12 +36,14 @@ from doodle.training.multiworker import (
     synchronize_batchnorm,
     worker_input,
 )
-from doodle.training.schedule import compile_model
+from doodle.training.schedule import apply_average, averaged_weights, compile_model
 from doodle.training.warm_start import warm_start
 
 
 class HoldoutEval(keras.callbacks.Callback):
-    """Per epoch: holdout MAP@3 / accuracy / top-3, learning rate and images per second."""
+    """Per epoch: holdout MAP@3 / accuracy / top-3, learning rate and images per second.
+    With a moving average of the weights (``train.ema``) the holdout is scored with the
+    averaged weights, the ones the saved model holds; training goes on with the live ones."""
 
     def __init__(
         self,
@@ -68,10 +70,18 @@ class HoldoutEval(keras.callbacks.Callback):
             keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
         )
         if self.holdout is not None:
-            if self.local is None:
+            averaged = averaged_weights(self.model)
+            if self.local is not None:
+                probs = self.local.predict(self.model, self.holdout, averaged)
+            elif averaged is None:
                 probs = self.model.predict(self.holdout, verbose=0)
             else:
-                probs = self.local.predict(self.model, self.holdout)
+                live = self.model.get_weights()
+                self.model.set_weights(averaged)
+                try:
+                    probs = self.model.predict(self.holdout, verbose=0)
+                finally:
+                    self.model.set_weights(live)
             top = top_k(probs, 3)
             logs["val_map3"] = map_at_k(top, self.labels)
             logs["val_accuracy"] = float((top[:, 0] == self.labels).mean())
@@ -252,7 +262,7 @@ def train_member(cfg: MemberConfig, runtime: RuntimeConfig, paths: TrainPaths) -
     if cfg.weights not in (None, "imagenet"):
         inputs.append(Path(cfg.weights))
     fp = fingerprint(cfg, shard_dir, global_batch, inputs)
-    seq_features = sequence_features(train_shard_paths(shard_dir))  # + dt with times
+    seq_features = sequence_features(train_shard_paths(shard_dir), cfg)  # + times if any
     ckpt_dir = model_dir / "checkpoints"
     # Every process resumes from the chief's checkpoint (on several hosts: a copy of it).
     state = load_checkpoint(ckpt_dir, fp, clear_stale=chief)
@@ -279,7 +289,15 @@ def train_member(cfg: MemberConfig, runtime: RuntimeConfig, paths: TrainPaths) -
                 f"(optimizer step {done})"
             )
 
-    shape = f"{cfg.seq_len} points" if cfg.sequence else f"{cfg.img_size}px x{cfg.channels}"
+    shape = f"{cfg.img_size}px x{cfg.channels}"
+    if cfg.sequence:
+        shape = f"{cfg.seq_len} points x{seq_features}"
+    if cfg.arch == "strokegrid":
+        shape += f" on a {cfg.grid_size}x{cfg.grid_size} grid ({cfg.grid_reduce})"
+    if cfg.country:
+        shape += ", + country"
+    if cfg.ema is not None:
+        shape += f", weights' moving average {cfg.ema:g}"
     local = None
     if placement.processes > 1:
         # After the model (the same seed gives the same initial weights), and in every
@@ -334,9 +352,14 @@ def train_member(cfg: MemberConfig, runtime: RuntimeConfig, paths: TrainPaths) -
         )
         for k, v in h.history.items():
             history.setdefault(k, []).extend(v)
+    # the saved model holds the averaged weights (every process copies them: the same
+    # assignment everywhere, as distributed variables expect)
+    averaged = apply_average(model)
     if chief:
         live.end()
         synchronize_batchnorm(model, False)
+        if averaged:
+            print(f"train: {cfg.name} saves the moving average of its weights (ema {cfg.ema:g})")
         with atomic_path(model_dir / "model.keras") as tmp, no_distribution():
             model.save(str(tmp) + ".keras")  # Keras insists on the suffix
             os.replace(str(tmp) + ".keras", tmp)

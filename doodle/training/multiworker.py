@@ -109,9 +109,9 @@ def build_for_input(model: keras.Model, dataset) -> None:
     """Build the model, its compiled loss and metrics and its optimizer for one replica's
     share of ``dataset``'s batches (call inside the strategy's scope)."""
     n = dataset.batch_size // dataset.processes
-    x = np.zeros((n, *dataset.sample_shape), dataset.sample_dtype)
+    xs = tuple(np.zeros((n, *shape), dtype) for shape, dtype in dataset.input_specs())
     y = np.zeros((n, dataset.n_classes), np.float32)
-    model._symbolic_build(data_batch=(x, y))
+    model._symbolic_build(data_batch=(xs[0] if len(xs) == 1 else xs, y))
 
 
 def worker_input(strategy, dataset, epoch: int, start: int, workers: int = 1):
@@ -121,15 +121,19 @@ def worker_input(strategy, dataset, epoch: int, start: int, workers: int = 1):
 
     steps = dataset.steps
     n = dataset.batch_size // dataset.processes
-    x_spec = tf.TensorSpec((n, *dataset.sample_shape), tf.as_dtype(dataset.sample_dtype))
-    y_spec = tf.TensorSpec((n, dataset.n_classes), tf.float32)
+    specs = [
+        tf.TensorSpec((n, *shape), tf.as_dtype(dtype)) for shape, dtype in dataset.input_specs()
+    ]
+    specs.append(tf.TensorSpec((n, dataset.n_classes), tf.float32))
 
     def load(k: np.int64):
         g = epoch * steps + start + int(k)
-        return dataset.batch_at(g // steps, g % steps)
+        x, y = dataset.batch_at(g // steps, g % steps)
+        return (*(x if isinstance(x, tuple) else (x,)), y)  # flat: numpy_function's way
 
-    def shaped(x, y):
-        return tf.ensure_shape(x, x_spec.shape), tf.ensure_shape(y, y_spec.shape)
+    def shaped(*arrays):
+        *xs, y = (tf.ensure_shape(a, s.shape) for a, s in zip(arrays, specs, strict=True))
+        return (xs[0] if len(xs) == 1 else tuple(xs)), y
 
     def per_worker(ctx: tf.distribute.InputContext) -> tf.data.Dataset:
         if ctx.num_input_pipelines != dataset.processes:
@@ -137,11 +141,11 @@ def worker_input(strategy, dataset, epoch: int, start: int, workers: int = 1):
                 f"{ctx.num_input_pipelines} input pipelines for {dataset.processes} processes"
             )
         ds = tf.data.Dataset.range(2**62).map(
-            lambda k: tf.numpy_function(load, [k], (x_spec.dtype, y_spec.dtype)),
+            lambda k: tuple(tf.numpy_function(load, [k], [s.dtype for s in specs])),
             num_parallel_calls=max(1, workers),
             deterministic=True,
         )
-        ds = ds.map(shaped)
+        ds = ds.map(shaped)  # (tf.data passes a tuple's parts as arguments)
         # Several GPUs in this process: the strategy takes one element per local replica.
         local = ctx.num_replicas_in_sync // ctx.num_input_pipelines
         if local > 1:
@@ -177,13 +181,14 @@ class LocalCopy:
         with no_distribution():
             self.model = build()
 
-    def __call__(self, source: keras.Model) -> keras.Model:
-        self.model.set_weights(source.get_weights())
+    def __call__(self, source: keras.Model, weights: list | None = None) -> keras.Model:
+        self.model.set_weights(source.get_weights() if weights is None else weights)
         return self.model
 
-    def predict(self, source: keras.Model, data) -> np.ndarray:
+    def predict(self, source: keras.Model, data, weights: list | None = None) -> np.ndarray:
+        """``source``'s predictions (with ``weights`` instead of its own, e.g. averaged)."""
         with no_distribution():
-            return self(source).predict(data, verbose=0)
+            return self(source, weights).predict(data, verbose=0)
 
 
 def barrier(placement) -> None:

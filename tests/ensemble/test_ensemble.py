@@ -260,6 +260,7 @@ CFG = EnsembleConfig(
     stack_model="hgb",
     stack_top_k=5,
     stack_folds=3,
+    stack_features=("strokes", "country"),
     balance=True,
     final="auto",
     score_fraction=0.5,

@@ -19,7 +19,17 @@ from doodle.models.build import Preprocess, WeightsError, build_model, image_ker
 from tests.conftest import ROOT
 
 RAW = yaml.safe_load((ROOT / "params.yaml").read_text())
-KW = dict(alpha=None, weights=None, dropout=0.0, bn_momentum=0.9, seq_len=128, seq_features=5)
+KW = dict(
+    alpha=None,
+    weights=None,
+    dropout=0.0,
+    bn_momentum=0.9,
+    seq_len=128,
+    seq_features=5,
+    grid_size=32,
+    grid_reduce="sum",
+    country=False,
+)
 
 
 def test_registry_covers_keras_applications_exactly():
@@ -95,13 +105,24 @@ def _params(**changes):
             {"arch": "densenet121", "train__alpha": 0.75},
             "members.base: densenet121 has no width multiplier, but alpha is 0.75 (train.alpha)",
         ),
-        ({"train__alpha": 0.75}, "mobilenetv2_050 sets its width (0.5) in its name"),
+        (
+            {"arch": "mobilenetv2_050", "train__alpha": 0.75},
+            "mobilenetv2_050 sets its width (0.5) in its name",
+        ),
         ({"arch": "xception"}, "members.base: xception needs img_size >= 71, got 64"),
         (
             {"arch": "mobilenetv2", "train__alpha": 0.6, "train__weights": "imagenet"},
             "ImageNet weights for MobileNetV2 at alpha 0.35, 0.5, 0.75, 1, 1.3, 1.4 only",
         ),
-        ({"arch": "lstm", "train__weights": "imagenet"}, "arch lstm has no backbone"),
+        (
+            {"arch": "lstm", "train__weights": "imagenet"},
+            "arch lstm has no keras.applications backbone",
+        ),
+        (
+            {"arch": "strokegrid", "train__weights": "imagenet"},
+            "arch strokegrid has no keras.applications backbone",
+        ),
+        ({"arch": "strokegrd"}, "members.base: unknown arch strokegrd; did you mean strokegrid?"),
     ],
 )
 def test_member_checks_name_the_problem(changes, message):

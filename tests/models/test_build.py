@@ -4,7 +4,17 @@ import numpy as np
 from doodle.models.build import build_model
 
 # build_model's settings besides arch, size, channels and classes (params.yaml's train keys)
-KW = dict(alpha=None, weights=None, dropout=0.0, bn_momentum=0.9, seq_len=128, seq_features=5)
+KW = dict(
+    alpha=None,
+    weights=None,
+    dropout=0.0,
+    bn_momentum=0.9,
+    seq_len=128,
+    seq_features=5,
+    grid_size=32,
+    grid_reduce="sum",
+    country=False,
+)
 
 
 def build(arch, size, channels, n, **over):

@@ -7,7 +7,8 @@ Checked: every global batch is split with no drawing in both shares and none lef
 (the processes' read logs against the one-process run's); the processes end with the same
 metrics (lock-step); only the chief writes the model, checkpoints and dvclive files; a
 killed process stops the other with a clear message; the resumed two-process model matches
-the one-process model within TOLERANCE."""
+the one-process model within TOLERANCE. Both train with the weights' moving average
+(``train.ema``): a killed and resumed run saves the average an uninterrupted one saves."""
 
 import json
 import os
@@ -42,6 +43,9 @@ PARAMS = {
         "epochs": EPOCHS,
         "steps_per_epoch": STEPS,
         "scale_lr": False,  # the same rate for one process and two
+        # the weights' moving average: its state travels in the checkpoint, and the saved
+        # model (compared below) holds the averages
+        "ema": 0.9,
     },
     "runtime": {"eager": False, "checkpoint_every": 3},
 }
@@ -170,6 +174,7 @@ def _two_hosts(a: Path, tmp_path: Path, backend: str) -> tuple[str, str, Path]:
     (code_a, out_a), (code_b, out_b) = chief.wait(), other.wait()
     assert code_a == 0 and code_b == 0, out_a[-3000:] + out_b[-3000:]
     assert "global batch 16 (8 a process)" in out_a and "2 processes" in out_a
+    assert "train: base saves the moving average of its weights (ema 0.9)" in out_a
     # lock-step: both processes end with the same (global) metrics
     assert _summary(out_a, "") == _summary(out_b, "[process 1] ")
     # each measured its own input wait; both report the worst of the two beside it

@@ -114,6 +114,7 @@ def test_sigkill_mid_epoch_resumes_from_checkpoint(sharded_repo, tmp_path):
         steps_per_epoch=steps,
         checkpoint_every=every,
         eager=False,
+        ema=0.9,  # the average's state resumes with the optimizer's
     )
     ckpt = sharded_repo / "models/seq/checkpoints/state.json"
     with open(tmp_path / "train.log", "w") as log:
@@ -141,6 +142,7 @@ def test_sigkill_mid_epoch_resumes_from_checkpoint(sharded_repo, tmp_path):
     assert not list((sharded_repo / "models/seq").glob(".model.keras.tmp-*"))
     out = run([PY, "-m", "stages.train", "seq"], cwd=sharded_repo).stdout
     assert "lstm 24 points" in out
+    assert "seq saves the moving average of its weights (ema 0.9)" in out
     assert f"resuming seq at epoch {state['epoch']}, step {state['step']}" in out
     done = state["epoch"] * steps + state["step"]
     assert f"(optimizer step {done})" in out  # optimizer state (and LR position) restored
