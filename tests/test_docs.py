@@ -45,7 +45,7 @@ def test_every_set_key_exists(doc: Path):
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
 def test_every_python_m_module_exists(doc: Path):
-    modules = set(re.findall(r"python3? -m ((?:doodle|stages)[\w.]*)", doc.read_text()))
+    modules = set(re.findall(r"python3? -m ((?:doodle|stages)(?:\.\w+)*)", doc.read_text()))
     missing = sorted(m for m in modules if importlib.util.find_spec(m) is None)
     assert not missing, f"{doc.name}: {missing}"
 
