@@ -83,6 +83,39 @@ def _encode_kernel(xy, tm, stroke_offsets, drawing_offsets, idx, mats, drop_prob
 _IDENTITY = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
 
 
+def kernel_inputs(
+    drawings: Drawings,
+    idx: np.ndarray | None,
+    affine: np.ndarray | None,
+    drop_seed: np.ndarray | None,
+    timed: bool,
+) -> tuple:
+    """The arrays a point family's encoding kernel reads, in its argument order up to the
+    dropout probability: ``(xy, t, stroke_offsets, drawing_offsets, idx, affine maps)``, and
+    the per-drawing dropout seeds (shared by this module and :mod:`doodle.models.strokegrid`)."""
+    idx = np.arange(len(drawings)) if idx is None else np.asarray(idx, np.int64)
+    n = len(idx)
+    mats = (
+        np.broadcast_to(_IDENTITY, (n, 2, 3)) if affine is None else np.asarray(affine, np.float32)
+    )
+    seeds = np.zeros(n, np.uint64) if drop_seed is None else np.asarray(drop_seed, np.uint64)
+    xy = np.asarray(drawings.xy)
+    if timed:
+        tm = np.asarray(drawings.t)
+    else:  # unused; writeable exactly when xy is, so no extra specialisation is compiled
+        tm = np.zeros(1, np.uint16)
+        tm.flags.writeable = xy.flags.writeable
+    arrays = (
+        xy,
+        tm,
+        np.asarray(drawings.stroke_offsets),
+        np.asarray(drawings.drawing_offsets),
+        idx,
+        np.ascontiguousarray(mats),
+    )
+    return arrays, seeds
+
+
 def encode(
     drawings: Drawings,
     idx: np.ndarray | None,
@@ -99,28 +132,7 @@ def encode(
     """
     if seq_len < 2:
         raise ValueError(f"seq_len must be at least 2, got {seq_len}")
-    idx = np.arange(len(drawings)) if idx is None else np.asarray(idx, np.int64)
-    n = len(idx)
-    mats = (
-        np.broadcast_to(_IDENTITY, (n, 2, 3)) if affine is None else np.asarray(affine, np.float32)
-    )
-    seeds = np.zeros(n, np.uint64) if drop_seed is None else np.asarray(drop_seed, np.uint64)
-    out = np.zeros((n, int(seq_len), len(features(drawings.has_time))), np.float32)
-    xy = np.asarray(drawings.xy)
-    if drawings.has_time:
-        tm = np.asarray(drawings.t)
-    else:  # unused; writeable exactly when xy is, so no extra specialisation is compiled
-        tm = np.zeros(1, np.uint16)
-        tm.flags.writeable = xy.flags.writeable
-    _encode_kernel(
-        xy,
-        tm,
-        np.asarray(drawings.stroke_offsets),
-        np.asarray(drawings.drawing_offsets),
-        idx,
-        np.ascontiguousarray(mats),
-        float(drop_prob),
-        seeds,
-        out,
-    )
+    arrays, seeds = kernel_inputs(drawings, idx, affine, drop_seed, drawings.has_time)
+    out = np.zeros((len(seeds), int(seq_len), len(features(drawings.has_time))), np.float32)
+    _encode_kernel(*arrays, float(drop_prob), seeds, out)
     return out

@@ -51,6 +51,7 @@ import numpy as np
 from keras import layers, ops
 
 from doodle.data.strokes import Drawings
+from doodle.models.sequences import kernel_inputs
 from doodle.rendering.raster import dropout_fallback, stroke_u
 
 FEATURES = ("valid", "x", "y", "dx", "dy", "pen_up", "order", "stroke")
@@ -175,9 +176,6 @@ def _encode_kernel(xy, tm, stroke_offsets, drawing_offsets, idx, mats, drop_prob
             out[b, i, 6] = i / max(1, n - 1)
 
 
-_IDENTITY = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
-
-
 def encode(
     drawings: Drawings,
     idx: np.ndarray | None,
@@ -198,30 +196,9 @@ def encode(
         raise ValueError(f"seq_len must be at least 2, got {seq_len}")
     if timed and not drawings.has_time:
         raise ValueError("timed points need drawings with times (shards made from raw files)")
-    idx = np.arange(len(drawings)) if idx is None else np.asarray(idx, np.int64)
-    n = len(idx)
-    mats = (
-        np.broadcast_to(_IDENTITY, (n, 2, 3)) if affine is None else np.asarray(affine, np.float32)
-    )
-    seeds = np.zeros(n, np.uint64) if drop_seed is None else np.asarray(drop_seed, np.uint64)
-    out = np.zeros((n, int(seq_len), len(features(timed))), np.float32)
-    xy = np.asarray(drawings.xy)
-    if timed:
-        tm = np.asarray(drawings.t)
-    else:  # unused; writeable exactly when xy is, so no extra specialisation is compiled
-        tm = np.zeros(1, np.uint16)
-        tm.flags.writeable = xy.flags.writeable
-    _encode_kernel(
-        xy,
-        tm,
-        np.asarray(drawings.stroke_offsets),
-        np.asarray(drawings.drawing_offsets),
-        idx,
-        np.ascontiguousarray(mats),
-        float(drop_prob),
-        seeds,
-        out,
-    )
+    arrays, seeds = kernel_inputs(drawings, idx, affine, drop_seed, timed)
+    out = np.zeros((len(seeds), int(seq_len), len(features(timed))), np.float32)
+    _encode_kernel(*arrays, float(drop_prob), seeds, out)
     return out
 
 
