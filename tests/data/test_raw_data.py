@@ -27,7 +27,7 @@ pytestmark = [
         not RAW_SAMPLE.is_dir(), reason="needs the real data in ../shared/data (the raw sample)"
     ),
 ]
-MARKER = "tests/test_raw_data.py runs the next block"
+MARKER = "tests/data/test_raw_data.py runs the next block"
 PLACEHOLDERS = {
     "/data/quickdraw-real-raw-sample": RAW_SAMPLE,
     "/data/quickdraw-real-sample": REAL_SAMPLE,

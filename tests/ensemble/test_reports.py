@@ -104,8 +104,8 @@ def test_samples_show_the_best_image_members_view() -> None:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["members"] = {
         "seq": {"arch": "lstm"},
-        "small": {"img_size": 48, "line_width": 4},
-        "big": {"img_size": 96, "encoding": "order3"},
+        "small": {"arch": "cnn", "img_size": 48, "line_width": 4},
+        "big": {"arch": "cnn", "img_size": 96, "encoding": "order3"},
     }
     params = parse_params(raw)
     metrics = {"best_member": "seq", "members": {"seq": 0.9, "small": 0.7, "big": 0.8}}

@@ -124,8 +124,16 @@ def test_permission_warning(home):
     assert check_permissions(home / "absent") is None
 
 
+def _hide_kaggle(monkeypatch) -> None:
+    """Make every `import kaggle...` fail with ImportError, also when an earlier test in this
+    process imported its submodules (they stay in sys.modules and would be found first)."""
+    for name in [m for m in sys.modules if m == "kaggle" or m.startswith("kaggle.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "kaggle", None)
+
+
 def test_a_missing_kaggle_package_is_one_line(home, monkeypatch):
-    monkeypatch.setitem(sys.modules, "kaggle", None)  # `import kaggle` fails
+    _hide_kaggle(monkeypatch)
     with pytest.raises(
         KaggleError, match=r"the `kaggle` package cannot be imported .*make install"
     ):
@@ -133,9 +141,8 @@ def test_a_missing_kaggle_package_is_one_line(home, monkeypatch):
 
 
 def test_api_fails_before_importing_kaggle(home, monkeypatch):
-    # A None entry makes any `import kaggle` fail with ImportError, so getting the
-    # credentials error proves the check ran first.
-    monkeypatch.setitem(sys.modules, "kaggle", None)
+    # With `import kaggle` failing, getting the credentials error proves the check ran first.
+    _hide_kaggle(monkeypatch)
     with pytest.raises(KaggleCredentialsError):
         kaggle_api.api({}, home)
 
