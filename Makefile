@@ -5,7 +5,7 @@
 # make doctor     -- in seconds: the GPUs, what each backend sees, precision, loader speed,
 #                    disk, Kaggle credentials, then one line per problem with its fix
 # make test       -- create .venv (if needed), install with dev tools, run the full test suite
-# make test-fast  -- the suite without training and dvc end-to-end runs (a few minutes)
+# make test-fast  -- the suite without training and dvc end-to-end runs (under 2 minutes)
 # make exp ARGS='-S img_size=128'   -- one experiment (dvc exp run), then the comparison table
 #                 (PRESET=kaggle-full adds presets/kaggle-full.args' -S values first)
 # make show       -- every experiment side by side, best holdout MAP@3 first
@@ -18,7 +18,7 @@
 # make kaggle-pull   -- download its output, record the run as an experiment (make show lists it)
 # make submissions -- the record of uploads, holdout MAP@3 beside Kaggle's scores (pending
 #                 ones asked for first; ARGS=--offline: don't)
-# make tiny       -- a seconds-long experiment on tiny synthetic data (what CI runs)
+# make tiny       -- a half-minute experiment on tiny synthetic data (the plumbing, not skill)
 # make bench      -- input-pipeline benchmarks -> reports/bench.json (see BENCHMARKS.md)
 # make bench-full -- download + shard of a 5M-drawing Kaggle-format zip, 1 vs 2 workers
 #                    -> reports/bench_fulldata.json (~15 min here; the zip is kept in /tmp)
