@@ -204,18 +204,54 @@ def precision_section(r: Report, listed: list[nvidia.GPU], info: dict | None) ->
         r.say(f"once the backend sees the listed GPU(s): {policy} ({why})")
 
 
-def measure_loader(sizes: tuple[int, ...], seconds: float) -> dict[int, float]:
-    """Images per CPU-second (one worker: one core) of the training loader at each size,
-    augmentation on, on a few hundred synthetic drawings."""
+def loader_dataset(shards: Path, size: int):
+    """The training loader of an image member at ``size`` px (MobileNetV2, the model whose
+    step rate the verdict compares with), augmentation on, one worker, over ``shards``."""
     import yaml
 
     from doodle.config import parse_params
-    from doodle.data.sharding import shard_dataset
     from doodle.data.shards import train_shard_paths
+    from doodle.training.dataset import member_dataset
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    # params.yaml's default family may read points (strokegrid): the rate asked about is the
+    # renderer's, so the member is an image one whatever the default
+    raw["arch"] = "mobilenetv2"
+    raw["img_size"] = size
+    raw["train"]["batch_size"] = 64
+    cfg = parse_params(raw, "params.yaml (doctor)").member("base")
+    return member_dataset(
+        cfg,
+        train_shard_paths(shards),
+        batch_size=cfg.batch_size,
+        training=True,
+        seed=0,
+        augment=cfg.augment,
+        shuffle_buffer=1000,
+        steps_per_epoch=10**7,
+        workers=1,
+        n_classes=6,
+    )
+
+
+def doctor_shards(tmp: Path) -> Path:
+    """A few hundred synthetic drawings of 6 classes, sharded under ``tmp``."""
+    from doodle.data.sharding import shard_dataset
     from doodle.data.synthetic import write_synthetic
+
+    write_synthetic(tmp / "raw", 60, 2, seed=7, n_classes=6)
+    shard_dataset(
+        tmp / "raw", tmp / "shards", n_shards=2, val_size=0, seed=0,
+        report_path=tmp / "shard.json", workers=1,
+    )  # fmt: skip
+    return tmp / "shards"
+
+
+def measure_loader(sizes: tuple[int, ...], seconds: float) -> dict[int, float]:
+    """Images per CPU-second (one worker: one core) of the training loader at each size,
+    augmentation on, on a few hundred synthetic drawings."""
     from doodle.gpu.feed import loader_rate
     from doodle.rendering.raster import warmup
-    from doodle.training.dataset import member_dataset
 
     out = {}
     with (
@@ -223,32 +259,10 @@ def measure_loader(sizes: tuple[int, ...], seconds: float) -> dict[int, float]:
         contextlib.redirect_stdout(io.StringIO()),  # the shard code's own report
         captured_stderr(),  # progress bars, the backend's start-up lines
     ):
-        tmp = Path(tmp)
-        write_synthetic(tmp / "raw", 60, 2, seed=7, n_classes=6)
-        shard_dataset(
-            tmp / "raw", tmp / "shards", n_shards=2, val_size=0, seed=0,
-            report_path=tmp / "shard.json", workers=1,
-        )  # fmt: skip
+        shards = doctor_shards(Path(tmp))
         warmup()  # the renderer's compiled kernel (the first run ever compiles it)
-        raw = yaml.safe_load((ROOT / "params.yaml").read_text())
         for size in sizes:
-            raw["img_size"] = size
-            raw["train"]["batch_size"] = 64
-            params = parse_params(raw, "params.yaml (doctor)")
-            cfg = params.member("base")
-            ds = member_dataset(
-                cfg,
-                train_shard_paths(tmp / "shards"),
-                batch_size=cfg.batch_size,
-                training=True,
-                seed=0,
-                augment=cfg.augment,
-                shuffle_buffer=1000,
-                steps_per_epoch=10**7,
-                workers=1,
-                n_classes=6,
-            )
-            out[size] = loader_rate(ds, seconds)[1]
+            out[size] = loader_rate(loader_dataset(shards, size), seconds)[1]
     return out
 
 

@@ -47,3 +47,16 @@ def test_doctor_without_a_gpu_has_no_gpu_problem(smi, capsys):
     problems = [ln for ln in out if ln.startswith("  problem: ")]
     assert not [ln for ln in problems if "GPU" in ln or "CUDA" in ln], problems
     assert any(ln.startswith("  now float32 (auto: CPU") for ln in out)
+
+
+def test_the_loader_timed_renders_images_whatever_the_default_family(tmp_path):
+    """The doctor times the renderer an image member trains on, at each size, even while
+    params.yaml's default family reads points."""
+    import numpy as np
+
+    shards = doctor.doctor_shards(tmp_path)
+    for size in (64, 128):
+        ds = doctor.loader_dataset(shards, size)
+        assert ds.renders
+        x, y = ds[0]
+        assert np.shape(x)[:3] == (64, size, size) and np.shape(y) == (64, 6)
