@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -193,6 +194,29 @@ def statuses(server: KaggleStandIn, method: str) -> list[int]:
     return [c.status for c in server.rpcs(method)]
 
 
+def ctrl_c_mid_download(
+    standin: KaggleStandIn, name: str, part: Path, download: Callable[[], object]
+) -> None:
+    """``download()`` cut off by a Ctrl-C: the stand-in stops serving ``name`` after 1.6 MB
+    and, once the client has written its first chunk to ``part``, SIGINT reaches the main
+    thread; the download must end in KeyboardInterrupt."""
+
+    def ctrl_c():  # in the server's thread
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (part.is_file() and part.stat().st_size):
+            time.sleep(0.005)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    standin.interrupt(name, after_bytes=1_600_000, hook=ctrl_c)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            download()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        standin.release.set()
+
+
 def test_downloads_by_name_resume_an_interrupted_file_and_never_refetch_a_finished_one(
     standin, tmp_path
 ):
@@ -202,21 +226,9 @@ def test_downloads_by_name_resume_an_interrupted_file_and_never_refetch_a_finish
     folder = tmp_path / "cache" / COMP
     names = (TEST_FILE, "train_simplified.zip")  # the second is cut off part-way
     part = folder / ".partial" / "train_simplified.zip"
-
-    def ctrl_c():  # once the client has written its first chunk of the file to disk
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (part.is_file() and part.stat().st_size):
-            time.sleep(0.005)
-        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
-
-    standin.interrupt("train_simplified.zip", after_bytes=1_600_000, hook=ctrl_c)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            download_files(COMP, names, folder)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        standin.release.set()
+    ctrl_c_mid_download(
+        standin, "train_simplified.zip", part, lambda: download_files(COMP, names, folder)
+    )
     served_test = standin.served[TEST_FILE][1]  # Kaggle serves the test CSV zipped
     assert json.loads((folder / "complete.json").read_text()) == {
         TEST_FILE: {"file": TEST_FILE + ".zip", "bytes": len(served_test)}

@@ -10,12 +10,10 @@ import io
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tarfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +22,7 @@ from doodle.errors import ConfigError, DoodleError
 from doodle.kaggle import kernels as K
 from doodle.kaggle.api import KaggleAuthError, KaggleError
 from tests.conftest import ROOT
-from tests.kaggle.test_api import login, statuses
+from tests.kaggle.test_api import ctrl_c_mid_download, login, statuses
 from tests.kaggle_standin import (
     COMPETITION,
     TOKEN,
@@ -421,21 +419,12 @@ def test_an_interrupted_output_download_resumes_and_never_fetches_a_whole_file_a
     ref = f"{pushed.kernel}/{pushed.version}"
     folder = tmp_path / "run"
     part = folder / ".partial" / "models" / "base" / "model.keras"
-
-    def ctrl_c():  # once the client has written its first chunk of the model
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (part.is_file() and part.stat().st_size):
-            time.sleep(0.005)
-        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
-
-    standin.interrupt("models/base/model.keras", after_bytes=1_600_000, hook=ctrl_c)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            K.download_output(client, found, ref, folder)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        standin.release.set()
+    ctrl_c_mid_download(
+        standin,
+        "models/base/model.keras",
+        part,
+        lambda: K.download_output(client, found, ref, folder),
+    )
     done = json.loads((folder / "complete.json").read_text())
     assert done == {"doodle-run.json": 2, "dvc.lock": len(OUTPUT["dvc.lock"])}
     cut = part.stat().st_size

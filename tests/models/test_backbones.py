@@ -17,19 +17,9 @@ from doodle.errors import ConfigError
 from doodle.models import backbones
 from doodle.models.build import Preprocess, WeightsError, build_model, image_kernels, load_model
 from tests.conftest import ROOT
+from tests.models.test_build import KW  # build_model's other settings
 
 RAW = yaml.safe_load((ROOT / "params.yaml").read_text())
-KW = dict(
-    alpha=None,
-    weights=None,
-    dropout=0.0,
-    bn_momentum=0.9,
-    seq_len=128,
-    seq_features=5,
-    grid_size=32,
-    grid_reduce="sum",
-    country=False,
-)
 
 
 def test_registry_covers_keras_applications_exactly():
