@@ -52,7 +52,7 @@ TIME_ENCODINGS = ("time3",)  # need per-point times: shards made from Kaggle's r
 RENAMED = {"channels": "encoding (channels 1 = grey, 3 = order3; time3 draws time)"}
 METHODS = ("best_member", "blend", "stack")
 FINALS = ("auto", *METHODS, *(f"{m}_balanced" for m in METHODS))
-KERNEL_CAP_H = 12.0  # Kaggle's limit on one notebook session (GPU or CPU)
+KERNEL_CAP_H = 12.0  # Kaggle's limit on one notebook run (GPU or CPU)
 KERNEL_SLUG = re.compile(r"[a-z][a-z0-9-]{4,49}")
 
 
@@ -228,7 +228,7 @@ class KernelConfig:
 
     slug: str | None  # None: doodle-<first 8 hex digits of the repo's first commit>
     accelerator: str  # Kaggle's machine shape (NvidiaTeslaT4: the free GPU), or none
-    time_limit_h: float  # the run stops itself here (Kaggle caps a session at 12 h)
+    time_limit_h: float  # the run stops itself here (Kaggle caps a notebook run at 12 h)
     internet: bool  # pip installs what the notebook image lacks (dvc, dvclive)
 
 
@@ -480,7 +480,7 @@ def _check(p: Params) -> None:
         (p.runtime.processes >= 1, "runtime.processes must be >= 1"),
         (
             0 < p.kernel.time_limit_h <= KERNEL_CAP_H,
-            f"kernel.time_limit_h must be in (0, {KERNEL_CAP_H:g}]: Kaggle stops a session at "
+            f"kernel.time_limit_h must be in (0, {KERNEL_CAP_H:g}]: Kaggle stops a notebook run at "
             f"{KERNEL_CAP_H:g} h, got {p.kernel.time_limit_h:g}",
         ),
         (
